@@ -1,0 +1,1 @@
+"""Built-in channel plugins, registered through the `drainage.channels` entry-point group."""

@@ -1,0 +1,288 @@
+"""campaigns/*.yaml: what to promote, where, when, with which templates and variants (one campaign a file)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from drainage.config import Strict, check_timezone
+from drainage.errors import Problem
+from drainage.schedule import (
+    CronRule,
+    FixedRule,
+    IntervalRule,
+    Rule,
+    anchor_of,
+    check_cron,
+    in_clock_range,
+    parse_clock_range,
+    parse_duration,
+)
+from drainage.sources import Positions, load_yaml, problems_from_validation
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def slugify(text: str) -> str:
+    """'Wool Scarf (red)' -> 'wool-scarf-red'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
+
+
+class ScheduleEntry(Strict):
+    """One rule: exactly one of cron, every or at."""
+
+    cron: str | None = Field(default=None, description="Cron expression in local time, e.g. '0 9 * * 1-5'.")
+    every: str | None = Field(default=None, description="Interval such as '30m', '6h', '1d', '1w'.")
+    anchor: datetime | None = Field(default=None, description="Local start of an 'every' rule "
+                                                                "(default: campaign start, else 2024-01-01).")
+    at: datetime | None = Field(default=None, description="One fixed local datetime, e.g. 2026-12-01 10:00.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return None if v is None else check_cron(v)
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration(v) < timedelta(minutes=1):
+            raise ValueError(f"'{v}' is shorter than the smallest interval, 1m")
+        return v
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleEntry:
+        given = [k for k in ("cron", "every", "at") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("each schedule entry needs exactly one of 'cron', 'every' or 'at'"
+                             + (f", got {' and '.join(given)}" if given else ""))
+        if self.anchor is not None and self.every is None:
+            raise ValueError("'anchor' only goes with 'every'")
+        return self
+
+    def rule(self, tz: ZoneInfo, campaign_start: date | datetime | None) -> Rule:
+        if self.cron is not None:
+            return CronRule(self.cron, tz)
+        if self.every is not None:
+            return IntervalRule(parse_duration(self.every), anchor_of(self.anchor or campaign_start), tz)
+        assert self.at is not None  # guaranteed by _exactly_one
+        return FixedRule(self.at, tz)
+
+
+class Item(Strict):
+    """Something promoted: a product, an article, a collection or a discount."""
+
+    id: str | None = Field(default=None, description="Stable id used in the journal (default: slug of name).")
+    name: str = Field(description="What it is called in posts.")
+    url: str = Field(description="Store path ('/products/x') or absolute URL on an allowed host.")
+    image: str | None = Field(default=None, description="Image URL for channels that post media.")
+    price: float | None = Field(default=None, ge=0, description="Price, formatted with `| price`.")
+    currency: str | None = Field(default=None, description="ISO currency code (default: store.currency).")
+    discount_code: str | None = Field(default=None, description="A discount code to mention.")
+    description: str | None = Field(default=None, description="Free text for templates.")
+    tags: list[str] = Field(default_factory=list, description="Tags, e.g. for `| hashtags`.")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Any other fields templates may use.")
+
+    @property
+    def key(self) -> str:
+        return self.id or slugify(self.name)
+
+
+class Variant(Strict):
+    """An alternative text for A/B comparison; its name goes into utm_content and reports."""
+
+    name: str
+    template: str | None = Field(default=None, description="Template for this variant (default: the channel's).")
+    vars: dict[str, Any] = Field(default_factory=dict, description="Variables for the template.")
+
+
+class ChannelUse(Strict):
+    """One channel instance a campaign posts to."""
+
+    channel: str = Field(description="Name of a channel instance in config.yaml.")
+    template: str = Field(description="Template file under templates/.")
+    subject: str | None = Field(default=None, description="Subject line template (email).")
+    variants: list[Variant] = Field(default_factory=list, description="A/B variants; rotate across slots.")
+    schedule: list[ScheduleEntry] | None = Field(default=None, description="Overrides the campaign schedule.")
+    quiet_hours: list[str] = Field(default_factory=list,
+                                   description="Local time ranges with no posts, e.g. ['22:00-08:00'].")
+    truncate: bool = Field(default=False, description="Shorten text that is too long (links are kept whole) "
+                                                     "instead of reporting it.")
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet(cls, v: Any) -> Any:
+        values = [v] if isinstance(v, str) else v
+        if isinstance(values, list):
+            for value in values:
+                parse_clock_range(value)
+        return values
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    def in_quiet_hours(self, local: datetime) -> bool:
+        return any(in_clock_range(local.time(), parse_clock_range(q)) for q in self.quiet_hours)
+
+
+class Theme(Strict):
+    """A date range that switches template variables or files, e.g. a Christmas look."""
+
+    name: str
+    from_: str = Field(alias="from", description="First day: 'MM-DD' every year, or 'YYYY-MM-DD'.")
+    to: str = Field(description="Last day (inclusive), same form as 'from'.")
+    vars: dict[str, Any] = Field(default_factory=dict, description="Variables available as theme.<name>.")
+    templates: dict[str, str] = Field(default_factory=dict,
+                                      description="Template swaps: {usual template: themed template}.")
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _day(cls, v: Any) -> str:
+        if isinstance(v, datetime):
+            v = v.date()
+        if isinstance(v, date):
+            return v.isoformat()
+        text = str(v)
+        try:
+            if re.fullmatch(r"\d{2}-\d{2}", text):
+                date.fromisoformat(f"2024-{text}")
+                return text
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
+        raise ValueError(f"'{text}' is not a day: expected 'MM-DD' (every year) or 'YYYY-MM-DD'")
+
+    def covers(self, day: date) -> bool:
+        """True when `day` is inside the theme's range (yearly ranges may wrap past New Year)."""
+        if len(self.from_) == 10 and len(self.to) == 10:
+            return date.fromisoformat(self.from_) <= day <= date.fromisoformat(self.to)
+        md = day.strftime("%m-%d")
+        begin, end = self.from_[-5:], self.to[-5:]
+        return begin <= md <= end if begin <= end else (md >= begin or md <= end)
+
+
+class UtmOverrides(Strict):
+    """UTM tags for this campaign's links."""
+
+    campaign: str | None = Field(default=None, description="utm_campaign (default: the campaign id).")
+    source: str | None = Field(default=None, description="utm_source (default: channel instance name).")
+    medium: str | None = Field(default=None, description="utm_medium (default: social / forum / email).")
+    term: str | None = Field(default=None, description="utm_term.")
+    content: str | None = Field(default=None, description="utm_content (default: the variant name).")
+    id: str | None = Field(default=None, description="utm_id.")
+
+
+class Campaign(Strict):
+    """One campaign file."""
+
+    id: str | None = Field(default=None, description="Stable id (default: the file name without .yaml).")
+    title: str = Field(description="Human title, shown in plans and reports.")
+    status: Literal["active", "paused", "draft"] = Field(default="active",
+                                                         description="Only active campaigns post.")
+    start: date | datetime | None = Field(default=None, description="First local day/time posts may go out.")
+    end: date | datetime | None = Field(default=None, description="Last local day (inclusive) or time.")
+    timezone: str | None = Field(default=None, description="IANA time zone (default: config timezone).")
+    utm: UtmOverrides = Field(default_factory=UtmOverrides)
+    items: list[Item] = Field(min_length=1, description="What is promoted.")
+    rotation: Literal["round-robin", "random", "all"] = Field(
+        default="round-robin", description="Which item(s) each slot posts.")
+    seed: int = Field(default=0, description="Seed of the 'random' rotation (same seed, same picks).")
+    schedule: list[ScheduleEntry] = Field(default_factory=list, description="When to post (any mix).")
+    channels: list[ChannelUse] = Field(min_length=1, description="Where to post.")
+    themes: list[Theme] = Field(default_factory=list, description="Seasonal looks by date range.")
+    misfire_grace: str = Field(default="1h", description="How late a missed slot may still be sent.")
+    on_unknown: Literal["skip", "resend"] = Field(
+        default="skip", description="After a crash mid-send, when the platform cannot be asked: skip or resend.")
+
+    _tz = field_validator("timezone")(lambda v: None if v is None else check_timezone(v))
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("misfire_grace")
+    @classmethod
+    def _grace(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Campaign:
+        if self.id is not None and not _SLUG.match(self.id):
+            raise ValueError(f"id '{self.id}' must be lower-case letters, digits, '-', '_' or '.'")
+        keys = [i.key for i in self.items]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"two items share the id '{dupes[0]}': give each item a distinct 'id'")
+        if not self.schedule and any(c.schedule is None for c in self.channels):
+            raise ValueError("no schedule: add 'schedule:' to the campaign or to each channel")
+        if isinstance(self.start, date) and isinstance(self.end, date) and _as_dt(self.end, True) < _as_dt(
+                self.start, False):
+            raise ValueError("'end' is before 'start'")
+        return self
+
+
+def _as_dt(value: date | datetime, end_of_day: bool) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.combine(value + timedelta(days=1) if end_of_day else value, datetime.min.time())
+
+
+class LoadedCampaign:
+    """A validated campaign and where it came from."""
+
+    def __init__(self, campaign: Campaign, path: Path, shown_as: str, positions: Positions,
+                 default_tz: str) -> None:
+        self.model = campaign
+        self.path = path
+        self.shown_as = shown_as
+        self.positions = positions
+        self.id = campaign.id or path.stem
+        self.tz = ZoneInfo(campaign.timezone or default_tz)
+
+    @cached_property
+    def grace(self) -> timedelta:
+        return parse_duration(self.model.misfire_grace)
+
+    def rules_for(self, use: ChannelUse) -> list[Rule]:
+        entries = use.schedule if use.schedule is not None else self.model.schedule
+        return [e.rule(self.tz, self.model.start) for e in entries]
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The campaign's [start, end) as UTC instants (None: open)."""
+        from drainage.schedule import wall_to_instants
+
+        def instant(value: date | datetime | None, end: bool) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                return value
+            return wall_to_instants(_as_dt(value, end), self.tz, both_on_repeat=False)[0]
+
+        return instant(self.model.start, False), instant(self.model.end, True)
+
+    def theme_on(self, day: date) -> Theme | None:
+        return next((t for t in self.model.themes if t.covers(day)), None)
+
+
+def load_campaign(path: Path, shown_as: str, default_tz: str) -> tuple[LoadedCampaign | None, list[Problem]]:
+    """Load and validate one campaign file; return it (or None) with every problem found."""
+    data, positions, problems = load_yaml(path, shown_as)
+    if problems:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [Problem(shown_as, 1, 1, "expected a mapping with keys such as 'title:', 'items:', "
+                                              "'schedule:' and 'channels:'")]
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        return None, problems_from_validation(exc, positions, Campaign)
+    return LoadedCampaign(campaign, path, shown_as, positions, default_tz), []

@@ -1,0 +1,116 @@
+"""The small interface every channel plugin implements, and the objects it exchanges.
+
+A plugin is one class in `channels/<name>.py`, registered under the `drainage.channels` entry-point group:
+
+    class MyChannel(Channel):
+        type = "mychannel"
+        kind = "social"                       # social / forum / email: the default utm_medium
+        Options = MyOptions                   # a ChannelOptions subclass; secrets as SecretStr
+        limits = Limits(max_length=500, counting="chars", media=True)
+
+        async def send(self, post: Post) -> Receipt: ...
+        async def lookup(self, post: Post) -> Receipt | None: ...   # optional
+
+`send` returns a `Receipt` or raises one of the `ChannelError`s from `drainage.errors`. Retries, throttling
+and pauses are the dispatcher's job, never the plugin's.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drainage.textlength import count_length
+
+Counting = Literal["chars", "utf16", "x-weighted"]
+Kind = Literal["social", "forum", "email"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a platform accepts: text length (and how it is counted) and media support."""
+
+    max_length: int | None = None
+    counting: Counting = "chars"
+    media: bool = False
+
+    def count(self, text: str) -> int:
+        """Length of `text` as the platform counts it."""
+        return count_length(text, self.counting)
+
+
+class ChannelOptions(BaseModel):
+    """Options every channel instance accepts; plugins subclass this with their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="Which plugin sends for this instance (an entry point name).")
+    rate_limit: str | None = Field(
+        default=None, description="Most posts allowed, e.g. '20/minute' or '300/hour' (default: the plugin's).")
+
+
+@dataclass
+class Post:
+    """One rendered post, ready for one channel instance."""
+
+    key: str
+    campaign: str
+    channel: str
+    item: str
+    variant: str
+    slot: datetime
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    image_url: str | None = None
+    links: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that a platform accepted a post."""
+
+    remote_id: str
+    url: str | None = None
+
+
+class Channel(ABC):
+    """Base class of channel plugins. One instance per named channel in config.yaml."""
+
+    type: ClassVar[str]
+    kind: ClassVar[Kind] = "social"
+    Options: ClassVar[type[ChannelOptions]] = ChannelOptions
+    limits: ClassVar[Limits] = Limits()
+    default_rate_limit: ClassVar[str | None] = None
+
+    def __init__(self, name: str, options: ChannelOptions, *, base_dir: Path | None = None) -> None:
+        self.name = name
+        self.options = options
+        self.base_dir = base_dir or Path.cwd()
+
+    @property
+    def medium(self) -> str:
+        """The default utm_medium for links posted here."""
+        return self.kind
+
+    @property
+    def can_lookup(self) -> bool:
+        """True when the plugin can tell whether a post whose outcome is unknown was published."""
+        return type(self).lookup is not Channel.lookup
+
+    @abstractmethod
+    async def send(self, post: Post) -> Receipt:
+        """Publish `post`; return its receipt or raise a `ChannelError`."""
+
+    async def lookup(self, post: Post) -> Receipt | None:
+        """Find `post` on the platform after a crash (None: not published). Optional."""
+        raise NotImplementedError
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release connections; called once when the instance is no longer used."""

@@ -1,0 +1,307 @@
+"""The `drainage` command line: validate, plan, preview, send, schema, db."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Engine
+
+from drainage.errors import DrainageError, Problem, ProblemsFound, SchemaBehind
+from drainage.posts import PlannedPost, no_prior, plan_campaign
+from drainage.project import Project, check_rendering, load_project
+
+app = typer.Typer(help="Off-site traffic drainage: campaigns as code, scheduled posts, tracked links.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="DRAINAGE_CONFIG",
+                                         help="Path to config.yaml.")]
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+def report_problems(problems: list[Problem]) -> None:
+    """Print problems one per line as file:line:col: message (hint), then a count."""
+    for problem in problems:
+        out.print(Text(str(problem)), soft_wrap=True)
+    files = len({p.file for p in problems})
+    noun = "problem" if len(problems) == 1 else "problems"
+    out.print(Text(f"{len(problems)} {noun} in {files} file{'s' if files != 1 else ''}", style="bold red"))
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn drainage errors into messages and exit codes; never show a traceback to a marketer."""
+    try:
+        yield
+    except ProblemsFound as exc:
+        report_problems(exc.problems)
+        raise typer.Exit(2) from None
+    except SchemaBehind as exc:
+        err.print(Text(f"error: {exc}"))
+        raise typer.Exit(2) from None
+    except DrainageError as exc:
+        err.print(Text(f"error: {exc}"))
+        raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("DRAINAGE_DEBUG"):
+            raise
+        err.print(Text(f"internal error: {exc.__class__.__name__}: {exc}\n"
+                       "This is a bug in drainage; run again with DRAINAGE_DEBUG=1 for details and report it."))
+        raise typer.Exit(70) from None
+
+
+def open_engine(project: Project, *, create: bool) -> Engine | None:
+    """The project's database; None for a read-only command when an SQLite file does not exist yet."""
+    from drainage.store.db import make_engine
+    from drainage.store.migrate import ensure_schema
+
+    url = project.config.database_url
+    if not create and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None
+    engine = make_engine(url)
+    ensure_schema(engine)
+    return engine
+
+
+def parse_when(text: str | None, tz: Any = UTC) -> datetime:
+    """'2026-12-01 10:00' (local to `tz` unless it has an offset), or now."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ProblemsFound([Problem("--at", 0, 0, f"'{text}' is not a date and time",
+                                     "expected e.g. '2026-12-01 10:00' or '2026-12-01T10:00+01:00'")]) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
+
+
+@app.command()
+def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign files (default: all).")] = None,
+             config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Check config, campaigns, templates, links and post lengths; report every problem with file:line."""
+    with friendly_errors():
+        project = load_project(config, paths or None)
+        problems = check_rendering(project)
+        if problems:
+            raise ProblemsFound(problems)
+        count = len(project.campaigns)
+        out.print(Text(f"ok: {project.config.shown_as} and {count} campaign{'s' if count != 1 else ''} "
+                       "are valid; every template renders within its channel's limit", style="green"))
+
+
+@app.command()
+def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
+         campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+         start: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
+         config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Table of upcoming posts: local time, campaign, channel, item, variant and first line."""
+    with friendly_errors():
+        project = load_project(config)
+        begin = parse_when(start)
+        end = begin + timedelta(days=days)
+        engine = open_engine(project, create=False)
+        from drainage.journal import prior_counter
+
+        prior = prior_counter(engine) if engine is not None else no_prior
+        campaigns = [project.campaign(campaign)] if campaign else [
+            c for c in project.campaigns.values() if c.model.status == "active"]
+        planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)),
+                         key=lambda p: (p.slot, p.campaign.id, p.use_index))
+        table = Table(title=f"{len(planned)} posts planned from {begin:%Y-%m-%d %H:%M} UTC for {days:g} days")
+        for column in ("local time", "campaign", "channel", "item", "variant", "first line"):
+            table.add_column(column, overflow="fold")
+        for post in planned:
+            table.add_row(post.slot.astimezone(post.campaign.tz).strftime("%a %Y-%m-%d %H:%M %Z"),
+                          post.campaign.id, post.channel, post.item.key, post.variant_name or "-",
+                          _first_line(project, post))
+        out.print(table)
+
+
+def _first_line(project: Project, post: PlannedPost) -> str:
+    try:
+        text = project.compose(post).post.text
+    except Exception as exc:  # validate explains it; plan only shows that it is broken
+        return f"(cannot render: {exc.__class__.__name__}; run `drainage validate`)"
+    return next((line for line in text.splitlines() if line.strip()), "")[:80]
+
+
+@app.command()
+def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.")],
+            channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+            at: Annotated[str | None, typer.Option(help="Show the first slot at or after this local time.")] = None,
+            count: Annotated[int, typer.Option(help="How many slots per channel.")] = 1,
+            config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """The fully rendered posts of the next slot(s): exact text, length against the limit, tracked URLs."""
+    with friendly_errors():
+        project = load_project(config)
+        loaded = project.campaign(campaign)
+        begin = parse_when(at, loaded.tz)
+        engine = open_engine(project, create=False)
+        from drainage.journal import prior_counter
+        from drainage.posts import posts_for_slots
+
+        prior = prior_counter(engine) if engine is not None else no_prior
+        shown = 0
+        for index, use in enumerate(loaded.model.channels):
+            if channel not in (None, use.channel):
+                continue
+            slots = _next_slots(loaded, use, begin, count)
+            for planned in posts_for_slots(loaded, index, slots, prior):
+                _show_post(project, planned)
+                shown += 1
+        if not shown:
+            raise ProblemsFound([Problem(loaded.shown_as, 0, 0, f"no upcoming slot for campaign '{loaded.id}'"
+                                         + (f" on channel '{channel}'" if channel else ""),
+                                         "check its schedule, start/end and channels, or pass --at")])
+
+
+def _next_slots(loaded: Any, use: Any, begin: datetime, count: int) -> list[datetime]:
+    from drainage.posts import slots_for
+
+    for horizon in (1, 8, 32, 367, 3660):
+        slots = slots_for(loaded, use, begin, begin + timedelta(days=horizon))
+        if len(slots) >= count:
+            return slots[:count]
+    return slots[:count]
+
+
+def _show_post(project: Project, planned: PlannedPost) -> None:
+    composed = project.compose(planned)
+    local = planned.slot.astimezone(planned.campaign.tz)
+    limit = f"/{composed.limit}" if composed.limit else " (no limit)"
+    flags = " TOO LONG" if composed.too_long else (" (truncated to fit)" if composed.truncated else "")
+    title = (f"{planned.campaign.id} -> {planned.channel} | {local:%a %Y-%m-%d %H:%M %Z} | item {planned.item.key}"
+             + (f" | variant {planned.variant_name}" if planned.variant else "")
+             + (f" | theme {planned.theme.name}" if planned.theme else ""))
+    body = Text()
+    if composed.post.subject:
+        body.append(f"Subject: {composed.post.subject}\n\n", style="bold")
+    body.append(composed.post.text)
+    body.overflow = "fold"
+    out.print(Panel(body, title=title, title_align="left",
+                    subtitle=f"template {planned.template} | length {composed.length}{limit}{flags}",
+                    subtitle_align="left", border_style="red" if composed.too_long else "cyan"))
+    for link in composed.links:
+        out.print(Text(f"  {link.url} -> {link.target}"), soft_wrap=True)
+    if composed.post.image_url:
+        out.print(Text(f"  image: {composed.post.image_url}"))
+
+
+@app.command()
+def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.")],
+         channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+         at: Annotated[str | None, typer.Option(help="Send the slot due at this local time (default: now).")] = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and show, send nothing.")] = False,
+         force: Annotated[bool, typer.Option("--force", help="Send even if this slot was sent.")] = False,
+         config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Render each channel's current slot and send it now; a slot already sent is refused unless --force."""
+    from drainage.sending import send_campaign
+
+    with friendly_errors():
+        project = load_project(config)
+        loaded = project.campaign(campaign)
+        engine = open_engine(project, create=True)
+        assert engine is not None  # create=True always opens
+        outcomes = _run(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
+                                      dry_run=dry_run, force=force), project)
+        table = Table(title=f"send {loaded.id}")
+        for column in ("slot (local)", "channel", "item", "variant", "result", "detail"):
+            table.add_column(column, overflow="fold")
+        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "dry run": "cyan"}
+        for o in outcomes:
+            p = o.composed.planned
+            table.add_row(p.slot.astimezone(loaded.tz).strftime("%Y-%m-%d %H:%M %Z"), p.channel, p.item.key,
+                          p.variant_name or "-", Text(o.status, style=styles.get(o.status, "")), o.detail)
+        out.print(table)
+        if dry_run:
+            for o in outcomes:
+                _show_post(project, o.composed.planned)
+        if any(o.status == "failed" for o in outcomes):
+            raise typer.Exit(1)
+
+
+def _run(coro: Any, project: Project) -> Any:
+    async def main() -> Any:
+        try:
+            return await coro
+        finally:
+            await project.close()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaign' (default: both).")] = None,
+           output: Annotated[Path | None, typer.Option(help="Write <kind>.schema.json files here.")] = None) -> None:
+    """Print (or write) the JSON Schema of config.yaml and campaign files, for editor autocompletion."""
+    from drainage.schemas import campaign_schema, config_schema
+
+    with friendly_errors():
+        makers: dict[str, Callable[[], dict[str, Any]]] = {"config": config_schema, "campaign": campaign_schema}
+        if kind is not None and kind not in makers:
+            raise ProblemsFound([Problem("schema", 0, 0, f"unknown schema '{kind}'",
+                                         "expected 'config' or 'campaign'")])
+        chosen = [kind] if kind else list(makers)
+        if output is None:
+            docs = {k: makers[k]() for k in chosen}
+            sys.stdout.write(json.dumps(docs[kind] if kind else docs, indent=2, sort_keys=True) + "\n")
+            return
+        output.mkdir(parents=True, exist_ok=True)
+        for k in chosen:
+            path = output / f"{k}.schema.json"
+            path.write_text(json.dumps(makers[k](), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            out.print(Text(f"wrote {path}"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+               config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Create or migrate the database schema to the newest revision."""
+    from drainage.store.db import make_engine
+    from drainage.store.migrate import current_revision, upgrade
+
+    with friendly_errors():
+        project = load_project(config)
+        engine = make_engine(project.config.database_url)
+        before = current_revision(engine)
+        upgrade(engine, revision)
+        after = current_revision(engine)
+        out.print(Text(f"database at revision {after}" + (f" (was {before})" if before != after else
+                                                           " (already up to date)")))
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Show the database's schema revision and the newest one."""
+    from drainage.store.db import make_engine
+    from drainage.store.migrate import current_revision, head_revision
+
+    with friendly_errors():
+        project = load_project(config)
+        engine = make_engine(project.config.database_url)
+        out.print(Text(f"current: {current_revision(engine) or 'none'}, newest: {head_revision(engine)}"))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

@@ -1,0 +1,193 @@
+"""config.yaml: the store, the database, the tracker, time zone, UTM defaults and channel instances."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from drainage.channel import ChannelOptions
+from drainage.errors import Problem
+from drainage.registry import channel_types
+from drainage.sources import (
+    Positions,
+    did_you_mean,
+    interpolate_env,
+    load_yaml,
+    problems_from_validation,
+)
+
+
+class Strict(BaseModel):
+    """A model that refuses unknown keys (a typo must never be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(name: str) -> str:
+    """Accept an IANA time zone name, or explain with the closest one."""
+    if name in _zones():
+        return name
+    hint = did_you_mean(name, _zones())
+    raise ValueError(f"unknown time zone '{name}'" + (f", {hint}" if hint else ", expected e.g. 'Europe/Paris'"))
+
+
+def check_http_url(value: str) -> str:
+    """An absolute http(s) URL with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an absolute http(s) URL such as 'https://shop.example.com', got '{value}'")
+    return value.rstrip("/")
+
+
+class StoreConfig(Strict):
+    """The store that every link leads to."""
+
+    name: str = Field(description="The store's name, available to templates as store.name.")
+    base_url: str = Field(description="The store's home page; relative item URLs are joined to it.")
+    link_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts links may lead to (the store's domains; '*.example.com' allows subdomains). "
+                    "Default: the host of base_url.")
+    locale: str = Field(default="en_US", description="Locale for prices and dates, e.g. 'de_DE'.")
+    currency: str = Field(default="USD", description="Currency of item prices when an item names none.")
+
+    _check_url = field_validator("base_url")(check_http_url)
+
+    def allowed_hosts(self) -> list[str]:
+        """Allowed link hosts, always including the base URL's host."""
+        host = urlsplit(self.base_url).hostname or ""
+        return [h.lower() for h in {host, *self.link_hosts}]
+
+
+class DatabaseConfig(Strict):
+    """Where the journal, links and clicks live."""
+
+    url: str = Field(default="sqlite:///drainage.db",
+                     description="SQLAlchemy URL; a relative SQLite path is relative to config.yaml.")
+
+
+class TrackerConfig(Strict):
+    """The click tracker: where posted links point, and where it listens."""
+
+    public_url: str = Field(default="http://127.0.0.1:8080",
+                            description="Public base URL of the tracker; links are {public_url}/c/{code}.")
+    host: str = Field(default="127.0.0.1", description="Address the tracker binds to.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port the tracker binds to.")
+
+    _check_url = field_validator("public_url")(check_http_url)
+
+
+class UtmDefaults(Strict):
+    """UTM tags added to every link unless a campaign overrides them."""
+
+    source: str | None = Field(default=None, description="Default utm_source (default: the channel instance name).")
+    medium: str | None = Field(default=None, description="Default utm_medium (default: social / forum / email).")
+    campaign: str | None = Field(default=None, description="Default utm_campaign (default: the campaign id).")
+
+
+class PathsConfig(Strict):
+    """Folders, relative to config.yaml."""
+
+    campaigns: str = Field(default="campaigns", description="Folder of campaign YAML files.")
+    templates: str = Field(default="templates", description="Folder of Jinja2 templates.")
+
+
+class Config(Strict):
+    """The whole config.yaml."""
+
+    store: StoreConfig
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    timezone: str = Field(default="UTC", description="Default time zone of campaigns (IANA name).")
+    utm: UtmDefaults = Field(default_factory=UtmDefaults)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    channels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Named channel instances: {name: {type: outbox|telegram|..., options}}.")
+
+    _check_tz = field_validator("timezone")(check_timezone)
+
+
+class LoadedConfig:
+    """A validated config with its channel options parsed by each plugin's own model."""
+
+    def __init__(self, path: Path, config: Config, channels: dict[str, ChannelOptions], shown_as: str) -> None:
+        self.path = path
+        self.root = path.parent
+        self.config = config
+        self.channels = channels
+        self.shown_as = shown_as
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.root / self.config.paths.campaigns
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / self.config.paths.templates
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path made relative to config.yaml."""
+        url = self.config.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str((self.root / url[len(prefix):]).resolve())
+        return url
+
+
+def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
+                ) -> tuple[LoadedConfig | None, list[Problem]]:
+    """Load and validate config.yaml; return it (or None) with every problem found."""
+    data, positions, problems = load_yaml(path, shown_as)
+    if problems:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [Problem(shown_as, 1, 1, "expected a mapping of keys such as 'store:' and 'channels:'")]
+    data, problems = interpolate_env(data, positions, environ)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, positions, Config)
+        return None, problems
+    channels, channel_problems = _load_channels(config.channels, positions)
+    problems += channel_problems
+    if problems:
+        return None, problems
+    return LoadedConfig(path, config, channels, shown_as), []
+
+
+def _load_channels(raw: dict[str, dict[str, Any]], positions: Positions
+                   ) -> tuple[dict[str, ChannelOptions], list[Problem]]:
+    types = channel_types()
+    out: dict[str, ChannelOptions] = {}
+    problems: list[Problem] = []
+    for name, options in raw.items():
+        loc = ("channels", name)
+        if not isinstance(options, dict):
+            problems.append(positions.problem(loc, f"channels.{name}: expected a mapping with at least 'type:'"))
+            continue
+        kind = options.get("type")
+        if kind is None:
+            problems.append(positions.problem(loc, f"channels.{name}: missing required key 'type'",
+                                              "one of: " + ", ".join(sorted(types)), key=True))
+            continue
+        plugin = types.get(str(kind))
+        if plugin is None:
+            hint = did_you_mean(str(kind), types) or "installed: " + ", ".join(sorted(types))
+            problems.append(positions.problem((*loc, "type"), f"unknown channel type '{kind}'", hint))
+            continue
+        try:
+            out[name] = plugin.Options.model_validate(options)
+        except ValidationError as exc:
+            problems += problems_from_validation(exc, positions, plugin.Options, prefix=loc)
+    return out, problems

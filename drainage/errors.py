@@ -1,0 +1,97 @@
+"""Every error drainage raises on purpose, and what each one means.
+
+The tree::
+
+    DrainageError                  anything drainage raises on purpose
+    ├── ProblemsFound              marketer-facing: one or more `Problem`s with file:line positions
+    ├── SchemaBehind               the database needs `drainage db upgrade`
+    ├── AlreadySent                a slot's delivery is in the journal already
+    └── ChannelError               what a channel plugin reports when a send did not succeed
+        ├── TransientError         try again later (network, 5xx, timeouts)
+        │   └── RateLimited        try again after `retry_after` seconds
+        ├── PermanentError         never retry (bad request, chat gone, duplicate)
+        └── AuthError              credentials rejected: pause the channel instance
+
+A `Problem` is not an exception: it is one line of a report, rendered as
+``campaigns/xmas.yaml:14:5: channels[1].template: no such file 'x.j2' (did you mean 'xmas.j2'?)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in one file, at a 1-based line and column (0 when unknown)."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+    message: str = ""
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        text = f"{where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class DrainageError(Exception):
+    """Base of every error drainage raises on purpose."""
+
+
+@dataclass
+class ProblemsFound(DrainageError):
+    """Input files are wrong; `problems` says where and how."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class SchemaBehind(DrainageError):
+    """The database schema is older than this version of drainage."""
+
+
+class AlreadySent(DrainageError):
+    """The journal already holds a delivery for this slot."""
+
+
+class ChannelError(DrainageError):
+    """A channel could not deliver a post. The message must never contain a secret."""
+
+    kind = "error"
+
+
+class TransientError(ChannelError):
+    """Temporary failure (network, timeout, 5xx): retry with backoff."""
+
+    kind = "transient"
+
+
+class RateLimited(TransientError):
+    """The platform asked us to slow down; retry after `retry_after` seconds."""
+
+    kind = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ChannelError):
+    """The platform refused this post for good; retrying cannot help."""
+
+    kind = "permanent"
+
+
+class AuthError(ChannelError):
+    """The credentials were rejected; the channel instance must be paused."""
+
+    kind = "auth"

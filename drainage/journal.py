@@ -1,0 +1,117 @@
+"""The delivery journal: one row per (campaign, channel, item, variant, slot), written before anything is sent.
+
+The row's unique key is what makes each post happen once: a second claim of the same slot fails on the
+key, in this process or another. A row is `sending` from the moment just before the platform is called
+until its outcome is recorded, so after a crash the rows still `sending` are exactly the posts whose fate
+is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from drainage.channel import Receipt
+from drainage.errors import AlreadySent, ChannelError
+from drainage.links import TrackedLink
+from drainage.posts import PlannedPost, PriorCount
+from drainage.store.db import session
+from drainage.store.models import Delivery, DeliveryStatus, Link, utcnow
+
+
+def prior_counter(engine: Engine) -> PriorCount:
+    """How many distinct slots of (campaign, channel) the journal holds before a slot (for rotation)."""
+
+    def count(campaign: str, channel: str, slot: datetime) -> int:
+        with session(engine) as s:
+            stmt = select(func.count(func.distinct(Delivery.slot_at))).where(
+                Delivery.campaign == campaign, Delivery.channel == channel, Delivery.slot_at < slot,
+                Delivery.forced.is_(False))  # type: ignore[attr-defined]
+            return int(s.exec(stmt).one())
+
+    return count
+
+
+def find(s: Session, key: str) -> Delivery | None:
+    return s.exec(select(Delivery).where(Delivery.key == key)).first()
+
+
+def save_links(s: Session, links: Iterable[TrackedLink]) -> None:
+    """Store tracked links that are not stored yet (a code always means the same link)."""
+    for link in links:
+        if s.get(Link, link.code) is None:
+            s.add(Link(code=link.code, target=link.target, campaign=link.campaign, channel=link.channel,
+                       item=link.item, variant=link.variant, recipient=link.recipient))
+
+
+def new_delivery(planned: PlannedPost, key: str | None = None, *, forced: bool = False,
+                 status: str = DeliveryStatus.PENDING) -> Delivery:
+    return Delivery(key=key or planned.key, campaign=planned.campaign.id, channel=planned.channel,
+                    item=planned.item.key, variant=planned.variant_name, slot_at=planned.slot, status=status,
+                    forced=forced)
+
+
+def claim(engine: Engine, planned: PlannedPost, text: str, links: Iterable[TrackedLink], *,
+          force: bool = False) -> Delivery:
+    """Mark a slot's post as `sending` (creating its journal row) and store its links, in one transaction.
+
+    Raises AlreadySent when the slot was sent, or is being sent, unless `force` (which records a separate,
+    forced delivery). A failed or missed delivery may be claimed again.
+    """
+    with session(engine) as s:
+        row = find(s, planned.key)
+        if row is not None and not force and row.status in (DeliveryStatus.SENT, DeliveryStatus.SENDING):
+            state = "was already sent" if row.status == DeliveryStatus.SENT else "is being sent (or its " \
+                                                                                 "outcome is unknown)"
+            raise AlreadySent(f"{planned.campaign.id} -> {planned.channel} at "
+                              f"{planned.slot:%Y-%m-%d %H:%M} UTC {state}")
+        if row is None or force:
+            key = planned.key
+            if force and row is not None:
+                forced_count = s.exec(select(func.count()).where(
+                    Delivery.key.startswith(planned.key + "#forced-"))).one()  # type: ignore[attr-defined]
+                key = f"{planned.key}#forced-{int(forced_count) + 1}"
+            row = new_delivery(planned, key, forced=force and row is not None)
+            s.add(row)
+        row.status = DeliveryStatus.SENDING
+        row.attempts += 1
+        row.text = text
+        row.updated_at = utcnow()
+        save_links(s, links)
+        try:
+            s.commit()
+        except IntegrityError as exc:
+            s.rollback()
+            raise AlreadySent(f"{planned.campaign.id} -> {planned.channel} at {planned.slot:%Y-%m-%d %H:%M} "
+                              "UTC was claimed by another process") from exc
+        s.refresh(row)
+        return row
+
+
+def record_sent(engine: Engine, delivery_id: int, receipt: Receipt) -> None:
+    with session(engine) as s:
+        row = s.get(Delivery, delivery_id)
+        if row is None:
+            return
+        row.status = DeliveryStatus.SENT
+        row.remote_id, row.remote_url = receipt.remote_id, receipt.url
+        row.error = None
+        row.sent_at = row.updated_at = utcnow()
+        s.commit()
+
+
+def record_failed(engine: Engine, delivery_id: int, error: ChannelError | str,
+                  status: str = DeliveryStatus.FAILED, next_attempt_at: datetime | None = None) -> None:
+    with session(engine) as s:
+        row = s.get(Delivery, delivery_id)
+        if row is None:
+            return
+        row.status = status
+        row.error = error if isinstance(error, str) else f"{error.kind}: {error}"
+        row.next_attempt_at = next_attempt_at
+        row.updated_at = utcnow()
+        s.commit()

@@ -1,0 +1,107 @@
+"""Building tracked links: resolve a target on the store, merge UTM tags, derive a stable code.
+
+The target URL keeps everything it had (query parameters, their order and percent-encoding, fragment,
+IDN host as written); UTM tags that the URL already carries are kept, missing ones are appended.
+The code is derived from the target and its attribution, so the same link always gets the same code
+and `preview` shows the exact URL that `send` will post.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit, urlunsplit
+
+UTM_ORDER = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id")
+CODE_LENGTH = 12
+
+
+class LinkError(ValueError):
+    """A link cannot be built (bad URL, or a host outside the store's domains)."""
+
+
+@dataclass(frozen=True)
+class TrackedLink:
+    """A link as posted: `url` on the tracker, redirecting to `target` (which carries the UTM tags)."""
+
+    code: str
+    url: str
+    target: str
+    campaign: str
+    channel: str
+    item: str
+    variant: str
+    recipient: str = ""
+
+
+def host_key(host: str) -> str:
+    """Comparable form of a host name: lower-case ASCII (IDNA) without a trailing dot."""
+    host = host.rstrip(".").lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """True when `host` is one of `allowed` ('*.example.com' also allows every subdomain and the apex)."""
+    key = host_key(host)
+    for pattern in allowed:
+        if pattern.startswith("*."):
+            apex = host_key(pattern[2:])
+            if key == apex or key.endswith("." + apex):
+                return True
+        elif key == host_key(pattern):
+            return True
+    return False
+
+
+def resolve_target(url: str, base_url: str, allowed_hosts: list[str]) -> str:
+    """A store path or absolute URL -> absolute URL on an allowed host (LinkError otherwise)."""
+    url = str(url).strip()
+    if not url:
+        raise LinkError("empty link target")
+    if any(c in url for c in "\r\n\t\x00"):
+        raise LinkError("link target contains control characters")
+    if url.startswith("//"):
+        absolute = "https:" + url
+    elif urlsplit(url).scheme:
+        absolute = url
+    else:
+        absolute = urljoin(base_url.rstrip("/") + "/", url.lstrip("/"))
+    parts = urlsplit(absolute)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LinkError(f"link target '{url}' is not an http(s) URL or a store path such as '/products/x'")
+    if not host_allowed(parts.hostname, allowed_hosts):
+        raise LinkError(f"link host '{parts.hostname}' is not one of the store's hosts "
+                        f"({', '.join(allowed_hosts)}); add it to store.link_hosts if it is yours")
+    return absolute
+
+
+def add_utm(url: str, tags: dict[str, str | None]) -> str:
+    """Append UTM tags the URL does not already carry; keep the rest of the URL byte for byte."""
+    parts = urlsplit(url)
+    present = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    extra = [(k, v) for k in UTM_ORDER if (v := tags.get(k)) and k not in present]
+    extra += [(k, v) for k, v in tags.items() if k not in UTM_ORDER and v and k not in present]
+    if not extra:
+        return url
+    added = "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in extra)
+    query = f"{parts.query}&{added}" if parts.query else added
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def link_code(target: str, campaign: str, channel: str, item: str, variant: str, recipient: str = "") -> str:
+    """A stable, non-sequential code for one tracked link (60 bits, base32, lower case)."""
+    material = "\x1f".join((target, campaign, channel, item, variant, recipient)).encode()
+    digest = hashlib.sha256(material).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:CODE_LENGTH]
+
+
+def tracked_link(public_url: str, target: str, campaign: str, channel: str, item: str, variant: str,
+                 recipient: str = "") -> TrackedLink:
+    """Build the tracked link for a UTM-tagged target."""
+    code = link_code(target, campaign, channel, item, variant, recipient)
+    return TrackedLink(code, f"{public_url.rstrip('/')}/c/{code}", target, campaign, channel, item, variant,
+                       recipient)

@@ -1,0 +1,251 @@
+"""A project: config.yaml, every campaign, the templates and the channel instances, validated together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateError
+
+from drainage.campaigns import Item, LoadedCampaign, load_campaign
+from drainage.channel import Channel, Post
+from drainage.config import LoadedConfig, load_config
+from drainage.errors import Problem, ProblemsFound
+from drainage.links import LinkError, TrackedLink, resolve_target
+from drainage.posts import PlannedPost, posts_for_slots
+from drainage.registry import channel_types
+from drainage.render import LinkContext, Renderer, fit_text, is_html
+from drainage.sources import did_you_mean, display_path
+
+
+@dataclass
+class Composed:
+    """A planned post rendered for its channel: the exact text that will go out, and its links."""
+
+    planned: PlannedPost
+    post: Post
+    links: list[TrackedLink]
+    length: int
+    limit: int | None
+    truncated: bool = False
+
+    @property
+    def too_long(self) -> bool:
+        return self.limit is not None and self.length > self.limit
+
+
+@dataclass
+class Project:
+    """Everything a command needs, loaded once and validated."""
+
+    config: LoadedConfig
+    campaigns: dict[str, LoadedCampaign]
+    renderer: Renderer
+    _channels: dict[str, Channel] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def campaign(self, name: str) -> LoadedCampaign:
+        """A campaign by id (or file name); ProblemsFound with a hint otherwise."""
+        if name in self.campaigns:
+            return self.campaigns[name]
+        for campaign in self.campaigns.values():
+            if campaign.path.stem == name or campaign.shown_as == name:
+                return campaign
+        hint = did_you_mean(name, self.campaigns) or "campaigns: " + ", ".join(sorted(self.campaigns))
+        raise ProblemsFound([Problem(self.config.shown_as, 0, 0, f"no campaign '{name}'", hint)])
+
+    def channel(self, name: str) -> Channel:
+        """The channel instance `name` from config.yaml (created once)."""
+        if name not in self._channels:
+            options = self.config.channels[name]
+            plugin = channel_types()[options.type]
+            self._channels[name] = plugin(name, options, base_dir=self.root)
+        return self._channels[name]
+
+    def compose(self, planned: PlannedPost, recipient: str = "") -> Composed:
+        """Render a planned post; raises jinja2 or link errors (validate turns them into Problems)."""
+        campaign, use = planned.campaign, planned.use
+        channel = self.channel(use.channel)
+        links = self._link_context(planned, channel, recipient)
+        context = self._context(planned, channel, links)
+        text = self.renderer.render(planned.template, context)
+        subject = self.renderer.render_string(use.subject, context) if use.subject else None
+        html = text if is_html(planned.template) else None
+        limits = channel.limits
+        truncated = False
+        if use.truncate and limits.max_length and limits.count(text) > limits.max_length:
+            text, truncated = fit_text(text, limits.max_length, limits.count), True
+        post = Post(key=planned.key, campaign=campaign.id, channel=use.channel, item=planned.item.key,
+                    variant=planned.variant_name, slot=planned.slot, text=text, subject=subject, html=html,
+                    image_url=planned.item.image, links=[link.url for link in links.made])
+        return Composed(planned, post, list(links.made), limits.count(text), limits.max_length, truncated)
+
+    def _link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:
+        cfg, store = self.config.config, self.config.config.store
+        model = planned.campaign.model
+        utm = {
+            "utm_source": model.utm.source or cfg.utm.source or channel.name,
+            "utm_medium": model.utm.medium or cfg.utm.medium or channel.medium,
+            "utm_campaign": model.utm.campaign or cfg.utm.campaign or planned.campaign.id,
+            "utm_term": model.utm.term,
+            "utm_content": model.utm.content or planned.variant_name or None,
+            "utm_id": model.utm.id,
+        }
+        return LinkContext(cfg.tracker.public_url, store.base_url, store.allowed_hosts(), planned.campaign.id,
+                           channel.name, planned.item.key, planned.variant_name, utm, recipient)
+
+    def _context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
+        store = self.config.config.store
+        model = planned.campaign.model
+        theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
+        variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
+        return {
+            "store": {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
+            "campaign": {"id": planned.campaign.id, "title": model.title},
+            "item": item_context(planned.item),
+            "items": [item_context(i) for i in model.items],
+            "channel": {"name": channel.name, "type": channel.type, "kind": channel.kind},
+            "variant": variant,
+            "theme": theme,
+            "slot": planned.slot.astimezone(planned.campaign.tz),
+            "link": links,
+        }
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+def item_context(item: Item) -> dict[str, Any]:
+    """An item as templates see it: its fields plus `key`, extra fields at the top level too."""
+    data = item.model_dump()
+    return {**item.extra, **data, "key": item.key}
+
+
+def find_config(path: Path | None) -> Path:
+    return path if path is not None else Path("config.yaml")
+
+
+def load_project(config_path: Path, only: Iterable[Path] | None = None) -> Project:
+    """Load config and campaigns; raise ProblemsFound listing every problem in every file."""
+    root_hint = config_path.parent
+    shown = display_path(config_path)
+    config, problems = load_config(config_path, shown)
+    if config is None:
+        raise ProblemsFound(problems)
+    files = sorted(only) if only else sorted(config.campaigns_dir.glob("*.y*ml"))
+    campaigns: dict[str, LoadedCampaign] = {}
+    for path in files:
+        campaign, found = load_campaign(path, display_path(path, None if path.is_absolute() else root_hint),
+                                        config.config.timezone)
+        problems += found
+        if campaign is None:
+            continue
+        if campaign.id in campaigns:
+            other = campaigns[campaign.id].shown_as
+            problems.append(campaign.positions.problem(("id",), f"campaign id '{campaign.id}' is also used by "
+                                                       f"{other}", "give each campaign a distinct id"))
+            continue
+        campaigns[campaign.id] = campaign
+    store = config.config.store
+    project = Project(config, campaigns, Renderer(config.templates_dir, currency=store.currency,
+                                                  locale=store.locale))
+    problems += check_references(project)
+    if problems:
+        raise ProblemsFound(sorted(set(problems)))
+    return project
+
+
+def check_references(project: Project) -> list[Problem]:
+    """Channels, templates and link hosts that campaigns refer to must exist and be allowed."""
+    problems: list[Problem] = []
+    store = project.config.config.store
+    channels = project.config.channels
+    for campaign in project.campaigns.values():
+        pos = campaign.positions
+        for i, item in enumerate(campaign.model.items):
+            try:
+                resolve_target(item.url, store.base_url, store.allowed_hosts())
+            except LinkError as exc:
+                problems.append(pos.problem(("items", i, "url"), str(exc)))
+        for i, use in enumerate(campaign.model.channels):
+            if use.channel not in channels:
+                hint = did_you_mean(use.channel, channels) or (
+                    "defined in config.yaml: " + ", ".join(sorted(channels)) if channels else
+                    "config.yaml defines no channels")
+                problems.append(pos.problem(("channels", i, "channel"), f"no channel '{use.channel}' in "
+                                            f"{project.config.shown_as}", hint))
+            names = [("template", use.template)] + [
+                (f"variants[{j}].template", v.template) for j, v in enumerate(use.variants) if v.template]
+            for where, name in names:
+                loc = ("channels", i, *_loc_of(where))
+                if not project.renderer.exists(name):
+                    hint = did_you_mean(name, project.renderer.names())
+                    problems.append(pos.problem(loc, f"no such template '{project.renderer.dir.name}/{name}'",
+                                                hint))
+        for i, theme in enumerate(campaign.model.themes):
+            for usual, themed in theme.templates.items():
+                if not project.renderer.exists(themed):
+                    problems.append(pos.problem(("themes", i, "templates", usual),
+                                                f"no such template '{project.renderer.dir.name}/{themed}'",
+                                                did_you_mean(themed, project.renderer.names())))
+    return problems
+
+
+def _loc_of(where: str) -> tuple[str | int, ...]:
+    if where.startswith("variants["):
+        index = int(where[len("variants["):where.index("]")])
+        return ("variants", index, "template")
+    return (where,)
+
+
+def check_rendering(project: Project) -> list[Problem]:
+    """Render every template with every item, variant and theme; check every post's length."""
+    problems: set[Problem] = set()
+    probe = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+    for campaign in project.campaigns.values():
+        days = [(None, probe)] + [(t, _day_in(t.from_, probe)) for t in campaign.model.themes]
+        for use_index, use in enumerate(campaign.model.channels):
+            rounds = len(campaign.model.items) * max(1, len(use.variants))
+            for theme, day in days:
+                slots = [day + timedelta(minutes=k) for k in range(rounds)]
+                for planned in posts_for_slots(campaign, use_index, slots):
+                    problems.update(_render_problems(project, planned, theme is not None))
+    return sorted(problems)
+
+
+def _day_in(spec: str, probe: datetime) -> datetime:
+    if len(spec) == 10:
+        return datetime.fromisoformat(spec + "T12:00").replace(tzinfo=UTC)
+    return datetime.fromisoformat(f"{probe.year}-{spec}T12:00").replace(tzinfo=UTC)
+
+
+def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> list[Problem]:
+    campaign = planned.campaign
+    where = (f"{campaign.shown_as}: channel '{planned.channel}', item '{planned.item.key}'"
+             + (f", variant '{planned.variant_name}'" if planned.variant else "")
+             + (f", theme '{planned.theme.name}'" if themed and planned.theme else ""))
+    try:
+        composed = project.compose(planned)
+    except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
+                 *planned.item.model_dump(), *planned.item.extra]
+        problem = project.renderer.template_problem(exc, planned.template, where, names)
+        if problem.file == campaign.shown_as or not problem.line:
+            line, col = campaign.positions.at(("channels", planned.use_index, "template"))
+            return [Problem(campaign.shown_as, line, col, problem.message, problem.hint)]
+        return [problem]
+    if composed.too_long:
+        line, col = campaign.positions.at(("channels", planned.use_index, "template"))
+        return [Problem(campaign.shown_as, line, col,
+                        f"post for {where.split(': ', 1)[1]} is {composed.length} characters, over the "
+                        f"{composed.limit} allowed by channel '{planned.channel}'",
+                        "shorten the template, or set 'truncate: true' on the channel to cut it (links kept)")]
+    return []

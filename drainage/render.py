@@ -1,0 +1,190 @@
+"""Rendering posts from Jinja2 templates in a sandbox, with tracked links, prices and hashtags.
+
+Templates run in a `SandboxedEnvironment` (a template cannot reach Python internals) with `StrictUndefined`
+(a misspelt variable is an error, not an empty string). Only HTML templates (`*.html`, `*.html.j2`) are
+autoescaped. Template errors become `Problem`s at the template's own `file:line`.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from babel.numbers import format_currency
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from drainage.errors import Problem
+from drainage.links import LinkError, TrackedLink, add_utm, resolve_target, tracked_link
+from drainage.sources import did_you_mean
+
+HTML_SUFFIXES = (".html", ".htm", ".html.j2", ".htm.j2")
+_URL = re.compile(r"https?://\S+")
+
+
+def is_html(name: str) -> bool:
+    return name.lower().endswith(HTML_SUFFIXES)
+
+
+def format_price(value: Any, currency: str | None = None, locale: str | None = None, *,
+                 default_currency: str = "USD", default_locale: str = "en_US") -> str:
+    """`item | price` or `19.9 | price('EUR', 'de_DE')` -> '19,90 €'."""
+    if isinstance(value, Mapping):
+        currency = currency or value.get("currency")
+        value = value.get("price")
+    if value is None:
+        return ""
+    return format_currency(value, currency or default_currency, locale=locale or default_locale)
+
+
+def hashtags(tags: Any, limit: int | None = None) -> str:
+    """['winter sale', 'gifts'] -> '#WinterSale #Gifts' (an item mapping uses its tags)."""
+    if isinstance(tags, Mapping):
+        tags = tags.get("tags", [])
+    if isinstance(tags, str):
+        tags = [tags]
+    out = []
+    for tag in list(tags)[: limit or None]:
+        words = re.findall(r"\w+", str(tag))
+        if words:
+            out.append("#" + "".join(w[:1].upper() + w[1:] for w in words))
+    return " ".join(out)
+
+
+def shorten(text: str, width: int, placeholder: str = "…",
+            count: Callable[[str], int] = len) -> str:
+    """Shorten `text` to `width` at a word boundary; URLs are never cut (kept whole or the text ends before)."""
+    text = str(text)
+    if count(text) <= width:
+        return text
+    tokens = re.split(r"(\s+)", text)
+    out = ""
+    for token in tokens:
+        candidate = out + token
+        if count(candidate.rstrip() + placeholder) > width:
+            break
+        out = candidate
+    return out.rstrip() + placeholder
+
+
+def fit_text(text: str, width: int, count: Callable[[str], int] = len, placeholder: str = "…") -> str:
+    """Shorten a whole post to `width`, keeping every link whole: prose before the links is cut first."""
+    if count(text) <= width:
+        return text
+    urls = _URL.findall(text)
+    if not urls:
+        return shorten(text, width, placeholder, count)
+    # keep the tail from the first URL on; shorten the prose before it
+    head, _, _ = text.partition(urls[0])
+    tail = text[len(head):]
+    room = width - count(tail)
+    if room <= count(placeholder):
+        return tail.strip() if count(tail.strip()) <= width else text
+    return shorten(head.rstrip(), room - 1, placeholder, count) + " " + tail.lstrip()
+
+
+@dataclass
+class LinkContext:
+    """Everything `link()` needs to tag and track a link for one post."""
+
+    public_url: str
+    base_url: str
+    allowed_hosts: list[str]
+    campaign: str
+    channel: str
+    item: str
+    variant: str
+    utm: dict[str, str | None]
+    recipient: str = ""
+    made: list[TrackedLink] = field(default_factory=list)
+
+    def __call__(self, target: Any = None, **utm: str) -> str:
+        item_key = self.item
+        if target is None:
+            raise LinkError("link() needs an item or a URL, e.g. link(item) or link('/collections/sale')")
+        if isinstance(target, Mapping):
+            item_key = str(target.get("key") or item_key)
+            target = target.get("url")
+        unknown = [k for k in utm if k.removeprefix("utm_") not in {"source", "medium", "campaign", "term",
+                                                                   "content", "id"}]
+        if unknown:
+            raise LinkError(f"link() got unknown argument '{unknown[0]}': "
+                            "use source, medium, campaign, term, content or id")
+        tags = dict(self.utm)
+        tags.update({f"utm_{k.removeprefix('utm_')}": v for k, v in utm.items()})
+        absolute = resolve_target(str(target), self.base_url, self.allowed_hosts)
+        link = tracked_link(self.public_url, add_utm(absolute, tags), self.campaign, self.channel, item_key,
+                            self.variant, self.recipient)
+        if link not in self.made:
+            self.made.append(link)
+        return link.url
+
+
+class Renderer:
+    """A sandboxed Jinja2 environment over one templates folder."""
+
+    def __init__(self, templates_dir: Path, *, currency: str = "USD", locale: str = "en_US") -> None:
+        self.dir = templates_dir
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(templates_dir)),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name) and is_html(name),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["price"] = lambda v, c=None, loc=None: format_price(
+            v, c, loc, default_currency=currency, default_locale=locale)
+        self.env.filters["hashtags"] = hashtags
+        self.env.filters["shorten"] = shorten
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.env.get_template(name)
+        except TemplateNotFound:
+            return False
+        except TemplateError:
+            return True
+        return True
+
+    def names(self) -> list[str]:
+        return self.env.list_templates()
+
+    def render(self, name: str, context: dict[str, Any]) -> str:
+        """Render template `name`; raises jinja2/LinkError errors (see `template_problem`)."""
+        return self.env.get_template(name).render(context).strip()
+
+    def render_string(self, source: str, context: dict[str, Any]) -> str:
+        return self.env.from_string(source).render(context).strip()
+
+    def template_problem(self, exc: Exception, name: str, where: str, context_names: list[str]) -> Problem:
+        """Explain a rendering error at the template's file:line, saying which post it was rendering."""
+        shown = f"{self.dir.name}/{name}"
+        if isinstance(exc, TemplateNotFound):
+            missing = exc.name or name
+            hint = did_you_mean(missing, self.names())
+            return Problem(where, 0, 0, f"no such template '{self.dir.name}/{missing}'", hint)
+        if isinstance(exc, TemplateSyntaxError):
+            file = f"{self.dir.name}/{exc.name}" if exc.name else shown
+            return Problem(file, exc.lineno or 0, 0, f"template syntax error: {exc.message}")
+        line, file = self._template_line(exc, shown)
+        message = str(exc) if not isinstance(exc, SecurityError) else f"not allowed in a template: {exc}"
+        hint = ""
+        undefined = re.search(r"has no attribute '(\w+)'|'(\w+)' is undefined", message)
+        if undefined:
+            hint = did_you_mean(undefined.group(1) or undefined.group(2), context_names)
+        return Problem(file, line, 0, f"{message} (while rendering {where})", hint)
+
+    def _template_line(self, exc: Exception, shown: str) -> tuple[int, str]:
+        root = str(self.dir.resolve())
+        found = (0, shown)
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            filename = frame.f_code.co_filename
+            if filename.startswith(root):
+                rel = Path(filename).resolve().relative_to(self.dir.resolve())
+                found = (lineno, f"{self.dir.name}/{rel.as_posix()}")
+        return found

@@ -1,0 +1,84 @@
+"""The tables: tracked links, the delivery journal, and clicks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryStatus:
+    """States of a delivery: pending -> sending -> sent | retrying | failed | missed (and unknown)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    FINAL = frozenset({SENT, FAILED, MISSED, SKIPPED})
+
+
+class Link(SQLModel, table=True):
+    """A tracked link: the code in the posted URL and the UTM-tagged target it redirects to."""
+
+    __tablename__ = "links"
+
+    code: str = Field(primary_key=True, max_length=32)
+    target: str
+    campaign: str = Field(index=True, max_length=200)
+    channel: str = Field(index=True, max_length=200)
+    item: str = Field(max_length=200)
+    variant: str = Field(default="", max_length=200)
+    recipient: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One post of one slot to one channel: the journal row that makes each post happen once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_deliveries_key"),
+        Index("ix_deliveries_campaign_channel_slot", "campaign", "channel", "slot_at"),
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=600)
+    campaign: str = Field(max_length=200)
+    channel: str = Field(max_length=200)
+    item: str = Field(max_length=200)
+    variant: str = Field(default="", max_length=200)
+    slot_at: datetime
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    error: str | None = None
+    text: str | None = None
+    forced: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class Click(SQLModel, table=True):
+    """One click-through on a tracked link (filled by the tracker)."""
+
+    __tablename__ = "clicks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, max_length=32)
+    clicked_at: datetime = Field(default_factory=utcnow, index=True)
+    visitor: str = Field(default="", max_length=64)
+    agent_class: str = Field(default="human", max_length=16)
+    device: str = Field(default="", max_length=16)
+    referer_host: str = Field(default="", max_length=255)
