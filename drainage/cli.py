@@ -107,7 +107,7 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
             raise ProblemsFound(problems)
         count = len(project.campaigns)
         out.print(Text(f"ok: {project.config.shown_as} and {count} campaign{'s' if count != 1 else ''} "
-                       "are valid; every template renders within its channel's limit", style="green"))
+                       "are valid; every template renders within its channel's limit", style="green"), soft_wrap=True)
 
 
 @app.command()
@@ -191,17 +191,17 @@ def _show_post(project: Project, planned: PlannedPost) -> None:
     local = planned.slot.astimezone(planned.campaign.tz)
     limit = f"/{composed.limit}" if composed.limit else " (no limit)"
     flags = " TOO LONG" if composed.too_long else (" (truncated to fit)" if composed.truncated else "")
-    title = (f"{planned.campaign.id} -> {planned.channel} | {local:%a %Y-%m-%d %H:%M %Z} | item {planned.item.key}"
-             + (f" | variant {planned.variant_name}" if planned.variant else "")
-             + (f" | theme {planned.theme.name}" if planned.theme else ""))
+    header = (f"{planned.campaign.id} -> {planned.channel} | {local:%a %Y-%m-%d %H:%M %Z} | item {planned.item.key}"
+              + (f" | variant {planned.variant_name}" if planned.variant else "")
+              + (f" | theme {planned.theme.name}" if planned.theme else ""))
     body = Text()
     if composed.post.subject:
         body.append(f"Subject: {composed.post.subject}\n\n", style="bold")
     body.append(composed.post.text)
     body.overflow = "fold"
-    out.print(Panel(body, title=title, title_align="left",
-                    subtitle=f"template {planned.template} | length {composed.length}{limit}{flags}",
-                    subtitle_align="left", border_style="red" if composed.too_long else "cyan"))
+    out.print(Text(header, style="bold"), soft_wrap=True)
+    out.print(Panel(body, border_style="red" if composed.too_long else "cyan"))
+    out.print(Text(f"  template {planned.template} | length {composed.length}{limit}{flags}"), soft_wrap=True)
     for link in composed.links:
         out.print(Text(f"  {link.url} -> {link.target}"), soft_wrap=True)
     if composed.post.image_url:
@@ -225,15 +225,14 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         assert engine is not None  # create=True always opens
         outcomes = _run(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
                                       dry_run=dry_run, force=force), project)
-        table = Table(title=f"send {loaded.id}")
-        for column in ("slot (local)", "channel", "item", "variant", "result", "detail"):
-            table.add_column(column, overflow="fold")
         styles = {"sent": "green", "already sent": "yellow", "failed": "red", "dry run": "cyan"}
         for o in outcomes:
             p = o.composed.planned
-            table.add_row(p.slot.astimezone(loaded.tz).strftime("%Y-%m-%d %H:%M %Z"), p.channel, p.item.key,
-                          p.variant_name or "-", Text(o.status, style=styles.get(o.status, "")), o.detail)
-        out.print(table)
+            line = Text(f"{o.status:<12}", style=styles.get(o.status, ""))
+            line.append(f" {loaded.id} -> {p.channel} | {p.slot.astimezone(loaded.tz):%Y-%m-%d %H:%M %Z} | "
+                        f"item {p.item.key}" + (f" | variant {p.variant_name}" if p.variant else "")
+                        + (f" | {o.detail}" if o.detail else ""))
+            out.print(line, soft_wrap=True)
         if dry_run:
             for o in outcomes:
                 _show_post(project, o.composed.planned)

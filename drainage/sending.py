@@ -85,5 +85,5 @@ async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampai
             outcomes.append(Outcome(composed, "failed", f"{exc.kind}: {exc}"))
             continue
         journal.record_sent(engine, row.id or 0, receipt)
-        outcomes.append(Outcome(composed, "sent", receipt.url or receipt.remote_id))
+        outcomes.append(Outcome(composed, "sent", receipt.remote_id))
     return outcomes
