@@ -26,6 +26,7 @@ class OutboxOptions(ChannelOptions):
     kind: Literal["social", "forum", "email"] = Field(
         default="social", description="Which kind of channel this outbox stands in for (sets utm_medium).")
     max_length: int | None = Field(default=None, ge=1, description="Simulated length limit, in characters.")
+    latency: float = Field(default=0, ge=0, le=60, description="Simulated seconds each send takes (for demos).")
 
 
 class OutboxChannel(Channel):
@@ -51,6 +52,8 @@ class OutboxChannel(Channel):
         return self.folder / f"{self.name}.jsonl"
 
     async def send(self, post: Post) -> Receipt:
+        if self._opts.latency:
+            await asyncio.sleep(self._opts.latency)
         return await asyncio.to_thread(self._write, post)
 
     async def lookup(self, post: Post) -> Receipt | None:
@@ -68,8 +71,13 @@ class OutboxChannel(Channel):
         record = {"id": remote_id, "key": post.key, "campaign": post.campaign, "item": post.item,
                   "variant": post.variant, "slot": post.slot.isoformat(), "text": post.text,
                   "subject": post.subject, "image": post.image_url, "links": post.links}
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self.journal_file.open("a", encoding="utf-8") as fh:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self.journal_file.open("ab+") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            if end:  # a line torn by a crash must not swallow this one
+                fh.seek(end - 1)
+                if fh.read(1) != b"\n":
+                    line = b"\n" + line
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())

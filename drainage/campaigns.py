@@ -24,7 +24,7 @@ from drainage.schedule import (
     parse_clock_range,
     parse_duration,
 )
-from drainage.sources import Positions, load_yaml, problems_from_validation
+from drainage.sources import Invalid, Positions, load_yaml, problems_from_validation
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -217,16 +217,21 @@ class Campaign(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
         if self.id is not None and not _SLUG.match(self.id):
-            raise ValueError(f"id '{self.id}' must be lower-case letters, digits, '-', '_' or '.'")
+            raise Invalid(f"'{self.id}' must be lower-case letters, digits, '-', '_' or '.'", loc=("id",))
         keys = [i.key for i in self.items]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ValueError(f"two items share the id '{dupes[0]}': give each item a distinct 'id'")
-        if not self.schedule and any(c.schedule is None for c in self.channels):
-            raise ValueError("no schedule: add 'schedule:' to the campaign or to each channel")
+        for index, key in enumerate(keys):
+            if key in keys[:index]:
+                where = ("items", index, "id") if self.items[index].id is not None else ("items", index)
+                raise Invalid(f"item id '{key}' is also used by items[{keys.index(key)}]",
+                              "give each item a distinct 'id'", loc=where)
+        if not self.schedule:
+            for index, use in enumerate(self.channels):
+                if use.schedule is None:
+                    raise Invalid(f"no schedule for channel '{use.channel}'",
+                                  "add 'schedule:' to the campaign or to this channel", loc=("channels", index))
         if isinstance(self.start, date) and isinstance(self.end, date) and _as_dt(self.end, True) < _as_dt(
                 self.start, False):
-            raise ValueError("'end' is before 'start'")
+            raise Invalid(f"{self.end} is before start {self.start}", loc=("end",))
         return self
 
 

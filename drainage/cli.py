@@ -251,6 +251,86 @@ def _run(coro: Any, project: Project) -> Any:
 
 
 @app.command()
+def run(once: Annotated[bool, typer.Option("--once", help="One pass over what is due, then exit.")] = False,
+        log_format: Annotated[str | None, typer.Option(help="plain or json (default: daemon.log_format).")] = None,
+        config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Run the daemon: send every due post once, with retries, pacing, catch-up, reload and clean shutdown."""
+    from drainage import logs
+    from drainage.daemon import run_daemon, secrets_of, validated_project
+
+    with friendly_errors():
+        project = validated_project(config)
+        logs.setup(log_format or project.config.config.daemon.log_format, secrets_of(project))
+        engine = open_engine(project, create=True)
+        assert engine is not None  # create=True always opens
+        run_daemon(config, project, engine, once=once)
+
+
+@app.command()
+def status(config: ConfigOpt = DEFAULT_CONFIG,
+           days: Annotated[float, typer.Option(help="Look back this many days for counts and failures.")] = 7) -> None:
+    """Next runs per campaign and channel, recent deliveries, failures with reasons, paused channels."""
+    from drainage.status import collect
+
+    with friendly_errors():
+        project = load_project(config)
+        engine = open_engine(project, create=False)
+        now = datetime.now(UTC)
+        st = collect(project, engine, now, since=timedelta(days=days))
+        if st.paused:
+            for state in st.paused:
+                out.print(Text(f"PAUSED {state.channel}: {state.reason} (since {state.paused_at:%Y-%m-%d %H:%M} "
+                               f"UTC); fix it, then run `drainage resume {state.channel}`", style="bold red"),
+                          soft_wrap=True)
+        table = Table(title="next runs")
+        for column in ("campaign", "channel", "next slot (local)"):
+            table.add_column(column)
+        for run_ in st.next_runs:
+            table.add_row(run_.campaign, run_.channel, run_.local)
+        out.print(table)
+        if st.counts:
+            states = sorted({k for c in st.counts.values() for k in c})
+            counts = Table(title=f"deliveries of the last {days:g} days by channel")
+            counts.add_column("channel")
+            for state in states:
+                counts.add_column(state, justify="right")
+            for channel, by_state in sorted(st.counts.items()):
+                counts.add_row(channel, *(str(by_state.get(state, 0)) for state in states))
+            out.print(counts)
+        if st.recent:
+            out.print(Text("recent deliveries:", style="bold"))
+            for row in st.recent:
+                out.print(Text(f"  {row.status:<9} {row.key}" + (f" -> {row.remote_id}" if row.remote_id else "")),
+                          soft_wrap=True)
+        if st.problems:
+            out.print(Text("failed, missed, unknown and retrying:", style="bold"))
+            for row in st.problems:
+                out.print(Text(f"  {row.status:<9} {row.key}: {row.error or ''}"), soft_wrap=True)
+        if engine is None:
+            out.print(Text("no database yet: nothing has been sent"))
+
+
+@app.command()
+def resume(channel: Annotated[str, typer.Argument(help="Channel instance name from config.yaml.")],
+           config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Lift a channel's pause (after an auth error); posts still within their grace go out, older are missed."""
+    from drainage.dispatch import resume_channel
+
+    with friendly_errors():
+        project = load_project(config)
+        if channel not in project.config.channels:
+            from drainage.sources import did_you_mean
+
+            raise ProblemsFound([Problem(project.config.shown_as, 0, 0, f"no channel '{channel}'",
+                                         did_you_mean(channel, project.config.channels))])
+        engine = open_engine(project, create=True)
+        assert engine is not None
+        released, missed = resume_channel(project, engine, channel, datetime.now(UTC))
+        out.print(Text(f"resumed {channel}: {released} post(s) will be sent by the daemon, {missed} recorded as "
+                       "missed (older than their misfire_grace)"), soft_wrap=True)
+
+
+@app.command()
 def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaign' (default: both).")] = None,
            output: Annotated[Path | None, typer.Option(help="Write <kind>.schema.json files here.")] = None) -> None:
     """Print (or write) the JSON Schema of config.yaml and campaign files, for editor autocompletion."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zoneinfo
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -14,6 +14,7 @@ from drainage.channel import ChannelOptions
 from drainage.errors import Problem
 from drainage.registry import channel_types
 from drainage.sources import (
+    Invalid,
     Positions,
     did_you_mean,
     interpolate_env,
@@ -37,8 +38,7 @@ def check_timezone(name: str) -> str:
     """Accept an IANA time zone name, or explain with the closest one."""
     if name in _zones():
         return name
-    hint = did_you_mean(name, _zones())
-    raise ValueError(f"unknown time zone '{name}'" + (f", {hint}" if hint else ", expected e.g. 'Europe/Paris'"))
+    raise Invalid(f"unknown time zone '{name}'", did_you_mean(name, _zones()) or "expected e.g. 'Europe/Paris'")
 
 
 def check_http_url(value: str) -> str:
@@ -66,7 +66,7 @@ class StoreConfig(Strict):
     def allowed_hosts(self) -> list[str]:
         """Allowed link hosts, always including the base URL's host."""
         host = urlsplit(self.base_url).hostname or ""
-        return [h.lower() for h in {host, *self.link_hosts}]
+        return list(dict.fromkeys(h.lower() for h in (host, *self.link_hosts)))  # in order: messages list them
 
 
 class DatabaseConfig(Strict):
@@ -85,6 +85,29 @@ class TrackerConfig(Strict):
     port: int = Field(default=8080, ge=1, le=65535, description="Port the tracker binds to.")
 
     _check_url = field_validator("public_url")(check_http_url)
+
+
+class DaemonConfig(Strict):
+    """How `drainage run` dispatches: retries, pacing, shutdown, logs and metrics."""
+
+    max_attempts: int = Field(default=5, ge=1, description="Tries of a post before it fails (rate limits not counted).")
+    backoff: str = Field(default="30s", description="First retry delay; doubles each try, with jitter.")
+    backoff_max: str = Field(default="15m", description="Longest retry delay.")
+    sweep_every: str = Field(default="15s", description="How often due slots and retries are checked between triggers.")
+    shutdown_timeout: str = Field(default="30s", description="How long in-flight sends may take to finish on SIGTERM.")
+    log_format: Literal["plain", "json"] = Field(default="plain", description="One line per event, plain or JSON.")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535,
+                                     description="Serve Prometheus metrics on this port (default: off).")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the metrics endpoint.")
+    watch: bool = Field(default=True, description="Reload campaigns and templates when their files change.")
+
+    @field_validator("backoff", "backoff_max", "sweep_every", "shutdown_timeout")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        from drainage.schedule import parse_duration
+
+        parse_duration(v)
+        return v
 
 
 class UtmDefaults(Strict):
@@ -110,6 +133,7 @@ class Config(Strict):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     timezone: str = Field(default="UTC", description="Default time zone of campaigns (IANA name).")
     utm: UtmDefaults = Field(default_factory=UtmDefaults)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     channels: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named channel instances: {name: {type: outbox|telegram|..., options}}.")

@@ -61,7 +61,7 @@ class PlannedPost:
 
 
 def delivery_key(campaign: str, channel: str, item: str, variant: str, slot: datetime) -> str:
-    return f"{campaign}|{channel}|{item}|{variant or '-'}|{slot.strftime('%Y-%m-%dT%H:%MZ')}"
+    return f"{campaign}|{channel}|{item}|{variant or '-'}|{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def slots_for(campaign: LoadedCampaign, use: ChannelUse, start: datetime, end: datetime) -> list[datetime]:

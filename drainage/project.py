@@ -246,6 +246,6 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
         line, col = campaign.positions.at(("channels", planned.use_index, "template"))
         return [Problem(campaign.shown_as, line, col,
                         f"post for {where.split(': ', 1)[1]} is {composed.length} characters, over the "
-                        f"{composed.limit} allowed by channel '{planned.channel}'",
-                        "shorten the template, or set 'truncate: true' on the channel to cut it (links kept)")]
+                        f"channel's limit of {composed.limit}",
+                        "shorten the template, or set 'truncate: true' on the channel to cut it; links are kept")]
     return []

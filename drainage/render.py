@@ -164,27 +164,48 @@ class Renderer:
     def template_problem(self, exc: Exception, name: str, where: str, context_names: list[str]) -> Problem:
         """Explain a rendering error at the template's file:line, saying which post it was rendering."""
         shown = f"{self.dir.name}/{name}"
-        if isinstance(exc, TemplateNotFound):
+        line, file = self._template_line(exc, shown)
+        if isinstance(exc, TemplateNotFound):  # the campaign's own template, or one it includes or extends
             missing = exc.name or name
             hint = did_you_mean(missing, self.names())
-            return Problem(where, 0, 0, f"no such template '{self.dir.name}/{missing}'", hint)
+            return Problem(file if line else where, line, 0, f"no such template '{self.dir.name}/{missing}'", hint)
         if isinstance(exc, TemplateSyntaxError):
             file = f"{self.dir.name}/{exc.name}" if exc.name else shown
-            return Problem(file, exc.lineno or 0, 0, f"template syntax error: {exc.message}")
-        line, file = self._template_line(exc, shown)
-        message = str(exc) if not isinstance(exc, SecurityError) else f"not allowed in a template: {exc}"
+            unknown = re.match(r"No (filter|test) named '(\w+)'", exc.message or "")
+            hint = ""
+            if unknown:
+                hint = did_you_mean(unknown.group(2), self.env.filters if unknown.group(1) == "filter" else self.env.tests)
+            return Problem(file, exc.lineno or 0, 0, f"template syntax error: {exc.message}", hint)
+        message = str(exc).rstrip(".")
+        if isinstance(exc, SecurityError):
+            message = f"not allowed in a template: {message}"
         hint = ""
         undefined = re.search(r"has no attribute '(\w+)'|'(\w+)' is undefined", message)
         if undefined:
             hint = did_you_mean(undefined.group(1) or undefined.group(2), context_names)
+            expression = undefined.group(1) and self._attribute_expression(file, line, undefined.group(1))
+            if expression:  # "'dict object' has no attribute 'prize'" -> "'item.prize' is undefined"
+                message = f"'{expression}' is undefined"
         return Problem(file, line, 0, f"{message} (while rendering {where})", hint)
 
+    def _attribute_expression(self, file: str, line: int, attribute: str) -> str:
+        """`item.prize` when line `line` of template `file` reads an attribute `prize` that way, else ''."""
+        if not line or not file.startswith(f"{self.dir.name}/"):
+            return ""
+        try:
+            lines = (self.dir / file[len(self.dir.name) + 1:]).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        source = lines[line - 1] if line <= len(lines) else ""
+        found = re.findall(rf"[A-Za-z_][\w.]*\.{attribute}\b", source)
+        return found[0] if len(set(found)) == 1 else ""
+
     def _template_line(self, exc: Exception, shown: str) -> tuple[int, str]:
-        root = str(self.dir.resolve())
+        # the loader names templates by its (possibly relative) search path: compare resolved paths
+        root = self.dir.resolve()
         found = (0, shown)
         for frame, lineno in traceback.walk_tb(exc.__traceback__):
-            filename = frame.f_code.co_filename
-            if filename.startswith(root):
-                rel = Path(filename).resolve().relative_to(self.dir.resolve())
-                found = (lineno, f"{self.dir.name}/{rel.as_posix()}")
+            filename = Path(frame.f_code.co_filename).resolve()
+            if filename.is_relative_to(root):
+                found = (lineno, f"{self.dir.name}/{filename.relative_to(root).as_posix()}")
         return found

@@ -10,7 +10,7 @@ Rules (the ones cron users expect, documented in the README):
   anchor's local time of day.
 - ``at:`` fixed local datetimes; a skipped time fires after the change, a repeated one fires once.
 
-Every slot is an aware UTC datetime with zero seconds.
+Every slot is an aware UTC datetime, in whole seconds.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def merge_slots(rules: Iterable[Rule], start: datetime, end: datetime) -> list[d
     """All slots of all rules in [start, end), sorted, each instant once."""
     found: set[datetime] = set()
     for rule in rules:
-        found.update(s.replace(second=0, microsecond=0) for s in rule.slots(start, end))
+        found.update(s.replace(microsecond=0) for s in rule.slots(start, end))
     return sorted(s for s in found if start <= s < end)
 
 

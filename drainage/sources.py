@@ -28,6 +28,19 @@ Loc = tuple[str | int, ...]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+class Invalid(ValueError):
+    """A validation error that knows more than its message; raise it from a pydantic validator.
+
+    `hint` is printed in parentheses after the message; `loc` says where below the validated value the
+    problem is (e.g. ``("items", 1, "id")`` from a campaign's model validator), so the report names that line.
+    """
+
+    def __init__(self, message: str, hint: str = "", loc: Loc = ()) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.loc = tuple(loc)
+
+
 @dataclass
 class Positions:
     """Where each key path of one YAML document was written (1-based line, column)."""
@@ -102,6 +115,9 @@ def _yaml_message(exc: MarkedYAMLError) -> str:
     if "found character '\\t'" in problem:
         return "tab character used for indentation: YAML indents with spaces"
     context = (exc.context or "").strip()
+    start, found = exc.context_mark, exc.problem_mark
+    if context and start is not None and (found is None or start.line != found.line):
+        context += f" that starts at line {start.line + 1}"
     return f"not valid YAML: {context + ', ' if context else ''}{problem}"
 
 
@@ -236,8 +252,13 @@ def problems_from_validation(exc: ValidationError, positions: Positions, model: 
             message = f"missing required key '{loc[-1]}'" + (f" in {where}" if where else "")
             problems.append(positions.problem(full[:-1], message, key=True))
             continue
+        error = (err.get("ctx") or {}).get("error")
+        hint = ""
+        if isinstance(error, Invalid):
+            full, hint = (*full, *error.loc), error.hint
         message = _clean_message(err["msg"])
-        problems.append(positions.problem(full, f"{loc_text(full)}: {message}"))
+        where = loc_text(full)
+        problems.append(positions.problem(full, f"{where}: {message}" if where else message, hint))
     return problems
 
 

@@ -42,7 +42,7 @@ def test_send_twice_posts_once(project_dir, cli) -> None:
     assert "already sent" in second.output
     records = outbox_records(project_dir, "social-outbox")
     assert len(records) == 1
-    assert records[0]["key"] == "scarf-launch|social-outbox|merino-scarf-red|benefit|2026-11-27T08:00Z"
+    assert records[0]["key"] == "scarf-launch|social-outbox|merino-scarf-red|benefit|2026-11-27T08:00:00Z"
     engine = make_engine(f"sqlite:///{project_dir / 'drainage.db'}")
     with session(engine) as s:
         rows = s.exec(select(Delivery)).all()

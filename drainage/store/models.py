@@ -21,8 +21,8 @@ class DeliveryStatus:
     RETRYING = "retrying"
     FAILED = "failed"
     MISSED = "missed"
-    SKIPPED = "skipped"
-    FINAL = frozenset({SENT, FAILED, MISSED, SKIPPED})
+    UNKNOWN = "unknown"  # crashed mid-send, the platform cannot be asked, and on_unknown is 'skip'
+    FINAL = frozenset({SENT, FAILED, MISSED, UNKNOWN})
 
 
 class Link(SQLModel, table=True):
@@ -64,6 +64,7 @@ class Delivery(SQLModel, table=True):
     remote_url: str | None = None
     error: str | None = None
     text: str | None = None
+    payload: str | None = Field(default=None, description="The rendered post as JSON, resent as is on retry.")
     forced: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -82,3 +83,24 @@ class Click(SQLModel, table=True):
     agent_class: str = Field(default="human", max_length=16)
     device: str = Field(default="", max_length=16)
     referer_host: str = Field(default="", max_length=255)
+
+
+class ChannelState(SQLModel, table=True):
+    """A channel instance paused after an auth error, until `drainage resume` or a config reload."""
+
+    __tablename__ = "channel_states"
+
+    channel: str = Field(primary_key=True, max_length=200)
+    paused: bool = False
+    reason: str | None = None
+    paused_at: datetime | None = None
+
+
+class Cursor(SQLModel, table=True):
+    """How far the daemon has turned a campaign's schedule for one channel into deliveries."""
+
+    __tablename__ = "cursors"
+
+    campaign: str = Field(primary_key=True, max_length=200)
+    channel: str = Field(primary_key=True, max_length=200)
+    until: datetime

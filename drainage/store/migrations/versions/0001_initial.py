@@ -1,4 +1,4 @@
-"""initial schema: links, deliveries, clicks
+"""initial schema: links, deliveries, clicks, channel states, cursors
 
 Revision ID: 0001
 Revises: (none)
@@ -17,6 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('channel_states',
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('paused', sa.Boolean(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('paused_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('channel')
+    )
     op.create_table('clicks',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -31,6 +38,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_clicks_clicked_at'), ['clicked_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_clicks_code'), ['code'], unique=False)
 
+    op.create_table('cursors',
+    sa.Column('campaign', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('campaign', 'channel')
+    )
     op.create_table('deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=600), nullable=False),
@@ -46,6 +59,7 @@ def upgrade() -> None:
     sa.Column('remote_url', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('payload', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('forced', sa.Boolean(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -85,8 +99,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_deliveries_campaign_channel_slot')
 
     op.drop_table('deliveries')
+    op.drop_table('cursors')
     with op.batch_alter_table('clicks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clicks_code'))
         batch_op.drop_index(batch_op.f('ix_clicks_clicked_at'))
 
     op.drop_table('clicks')
+    op.drop_table('channel_states')

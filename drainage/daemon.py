@@ -1,0 +1,231 @@
+"""`drainage run`: the long-running daemon.
+
+APScheduler (3.x, the stable line) fires one job per (campaign, channel) at each slot, through a trigger
+that asks drainage's own DST-correct schedule for the next slot; a periodic sweep catches retries and
+anything a trigger missed. Every firing only "kicks" the dispatcher for a channel: what is due is always
+decided from the journal and the cursors, so a late, doubled or lost firing cannot post twice or drop a post.
+
+Signals: SIGHUP reloads campaigns and templates (an invalid edit is refused, the previous version keeps
+running); SIGTERM / SIGINT stop new sends and let in-flight sends finish within `shutdown_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from drainage.campaigns import ChannelUse, LoadedCampaign
+from drainage.clock import Clock, RealClock
+from drainage.dispatch import Dispatcher, paused_channels, resume_channel
+from drainage.errors import ProblemsFound
+from drainage.logs import event
+from drainage.metrics import Metrics
+from drainage.posts import slots_for
+from drainage.project import Project, check_rendering, load_project
+from drainage.schedule import parse_duration
+
+HORIZONS = (timedelta(days=1), timedelta(days=32), timedelta(days=400))
+
+
+class SlotTrigger(BaseTrigger):
+    """An APScheduler trigger that fires at a campaign channel's slots (windows and quiet hours applied)."""
+
+    def __init__(self, campaign: LoadedCampaign, use: ChannelUse) -> None:
+        self.campaign = campaign
+        self.use = use
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        start = previous_fire_time + timedelta(seconds=1) if previous_fire_time else now
+        for horizon in HORIZONS:
+            slots = slots_for(self.campaign, self.use, start, start + horizon)
+            if slots:
+                return slots[0]
+        return None
+
+    def __str__(self) -> str:
+        return f"slots of {self.campaign.id} -> {self.use.channel}"
+
+
+def secrets_of(project: Project) -> list[str]:
+    """Every secret value in the channel options, to be masked in logs."""
+    found = []
+    for options in project.config.channels.values():
+        for value in options.__dict__.values():
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+    return found
+
+
+def validated_project(config_path: Path) -> Project:
+    """Load and fully validate (rendering included); raise ProblemsFound otherwise."""
+    project = load_project(config_path)
+    problems = check_rendering(project)
+    if problems:
+        raise ProblemsFound(problems)
+    return project
+
+
+class Daemon:
+    """Runs the scheduler, the dispatcher, reloads and shutdown for one config."""
+
+    def __init__(self, config_path: Path, project: Project, engine: Engine, clock: Clock | None = None) -> None:
+        self.config_path = config_path
+        self.project = project
+        self.engine = engine
+        self.clock = clock or RealClock()
+        self.metrics = Metrics()
+        self.dispatcher = Dispatcher(project, engine, self.clock, self.metrics)
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.stop_event = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    async def run(self, *, once: bool = False) -> None:
+        """Run until SIGTERM/SIGINT (or a single pass with `once`)."""
+        self._loop = asyncio.get_running_loop()
+        cfg = self.project.config.config.daemon
+        event("daemon.started", campaigns=len(self.project.campaigns), channels=",".join(self.dispatcher.channels()))
+        if once:
+            await self.dispatcher.run_all()
+            await self._close()
+            return
+        if cfg.metrics_port:
+            self.metrics.serve(cfg.metrics_host, cfg.metrics_port)
+        self._install_signals()
+        self._schedule_jobs()
+        self.scheduler.start()
+        self.kick_all()
+        watcher = asyncio.create_task(self._watch()) if cfg.watch else None
+        await self.stop_event.wait()
+        if watcher is not None:
+            watcher.cancel()
+        await self.shutdown()
+
+    def request_stop(self, reason: str = "signal") -> None:
+        if not self.stop_event.is_set():
+            event("daemon.stopping", reason=reason)
+            self.dispatcher.stopping = True
+            self.stop_event.set()
+
+    async def shutdown(self) -> None:
+        """No new sends; in-flight sends get `shutdown_timeout` to finish; the journal stays consistent."""
+        self.dispatcher.stopping = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        timeout = parse_duration(self.project.config.config.daemon.shutdown_timeout).total_seconds()
+        pending = [t for t in self._tasks.values() if not t.done()]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=timeout)
+            for task in still:
+                task.cancel()
+            if still:
+                event("daemon.shutdown_timeout", logging.WARNING, unfinished=len(still),
+                      note="their deliveries stay 'sending' and are settled at the next start")
+        await self._close()
+        event("daemon.stopped")
+
+    async def _close(self) -> None:
+        await self.project.close()
+
+    def _install_signals(self) -> None:
+        assert self._loop is not None
+        for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
+            self._loop.add_signal_handler(sig, self.request_stop, name)
+        self._loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
+
+    # -- scheduling --------------------------------------------------------------------------------------------
+    def _schedule_jobs(self) -> None:
+        self.scheduler.remove_all_jobs()
+        sweep = parse_duration(self.project.config.config.daemon.sweep_every).total_seconds()
+        self.scheduler.add_job(self.kick_all, IntervalTrigger(seconds=sweep), id="sweep", coalesce=True,
+                               max_instances=1, misfire_grace_time=None)
+        for campaign in self.project.campaigns.values():
+            if campaign.model.status != "active":
+                continue
+            for index, use in enumerate(campaign.model.channels):
+                if use.channel not in self.project.config.channels:
+                    continue
+                self.scheduler.add_job(self._kicker(use.channel), SlotTrigger(campaign, use),
+                                       id=f"{campaign.id}:{index}:{use.channel}", coalesce=True, max_instances=1,
+                                       misfire_grace_time=None)
+
+    def _kicker(self, channel: str) -> Callable[[], None]:
+        return lambda: self.kick(channel)
+
+    def kick_all(self) -> None:
+        for name in self.dispatcher.channels():
+            self.kick(name)
+
+    def kick(self, channel: str) -> None:
+        """Start a pass over `channel`, or ask the running one to go again when it ends."""
+        if self.dispatcher.stopping:
+            return
+        task = self._tasks.get(channel)
+        if task is not None and not task.done():
+            self._again.add(channel)
+            return
+        self._tasks[channel] = asyncio.ensure_future(self._pass(channel))
+
+    async def _pass(self, channel: str) -> None:
+        while True:
+            self._again.discard(channel)
+            try:
+                await self.dispatcher.run_channel(channel)
+            except Exception as exc:  # a pass must never kill the daemon; the next kick tries again
+                event("dispatch.error", logging.ERROR, channel=channel, error=f"{exc.__class__.__name__}: {exc}")
+            if channel not in self._again or self.dispatcher.stopping:
+                return
+
+    # -- reload ------------------------------------------------------------------------------------------------
+    async def reload(self, reason: str) -> bool:
+        """Load and validate the files again; swap them in only if valid. Lifts auth pauses."""
+        try:
+            project = await asyncio.to_thread(validated_project, self.config_path)
+        except ProblemsFound as exc:
+            for problem in exc.problems:
+                event("reload.refused", logging.ERROR, problem=str(problem))
+            event("reload.kept_previous", logging.ERROR, reason=reason, problems=len(exc.problems))
+            return False
+        old = self.project
+        self.project = project
+        self.dispatcher.set_project(project)
+        for state in paused_channels(self.engine):
+            resume_channel(project, self.engine, state.channel, self.clock.now())
+            event("channel.resumed", channel=state.channel, reason="config reload")
+        if self.scheduler.running:
+            self._schedule_jobs()
+        await old.close()
+        event("reload.done", reason=reason, campaigns=len(project.campaigns))
+        self.kick_all()
+        return True
+
+    async def _watch(self) -> None:
+        from watchfiles import awatch
+
+        root = self.project.root
+        paths = [p for p in (self.project.config.path, self.project.config.campaigns_dir,
+                             self.project.config.templates_dir) if p.exists()]
+        with contextlib.suppress(asyncio.CancelledError):
+            async for _changes in awatch(*paths, stop_event=self.stop_event, debounce=500):
+                await self.reload(f"files changed under {root}")
+
+
+def run_daemon(config_path: Path, project: Project, engine: Engine, *, once: bool = False,
+               clock: Clock | None = None) -> None:
+    """Run the daemon in a fresh event loop (the console entry point)."""
+    daemon = Daemon(config_path, project, engine, clock)
+    asyncio.run(daemon.run(once=once))
+

@@ -1,0 +1,404 @@
+"""The dispatcher: turns due slots into journal rows, sends them, retries, paces and pauses.
+
+One pass over a channel instance does, in order:
+
+1. settle rows left `sending` by a crash (ask the platform when the plugin can look a post up, else apply
+   the campaign's `on_unknown` policy: `skip` records `unknown`, `resend` retries);
+2. plan: every slot between the channel's cursor and now becomes a row, `pending` if it is within the
+   campaign's `misfire_grace`, `missed` otherwise (never a burst of stale posts after an outage); the rows
+   and the moved cursor are written in one transaction, so a crash re-plans the same slots, which the
+   unique key turns into no-ops;
+3. send the ready rows in slot order, paced by the channel's token bucket: transient errors retry with
+   exponential backoff and jitter up to `max_attempts`; a rate limit waits its retry-after (not counted as
+   an attempt); a permanent error fails at once; an auth error pauses the channel until `drainage resume`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from drainage.channel import Channel, Post, Receipt
+from drainage.clock import Clock
+from drainage.errors import AuthError, ChannelError, PermanentError, RateLimited, TransientError
+from drainage.journal import new_delivery, prior_counter, save_links
+from drainage.logs import event
+from drainage.metrics import Metrics
+from drainage.pacing import Backoff, TokenBucket, parse_rate
+from drainage.posts import posts_for_slots, slots_for
+from drainage.project import Project
+from drainage.schedule import parse_duration
+from drainage.store.db import session
+from drainage.store.models import ChannelState, Cursor, Delivery, utcnow
+from drainage.store.models import DeliveryStatus as S
+
+GIVE_UP_AFTER = timedelta(hours=24)
+"""A post still not delivered this long after its slot fails instead of retrying (rate limits included)."""
+
+
+def post_to_json(post: Post) -> str:
+    data = asdict(post)
+    data["slot"] = post.slot.isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def post_from_json(text: str) -> Post:
+    data = json.loads(text)
+    data["slot"] = datetime.fromisoformat(data["slot"])
+    return Post(**data)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def is_paused(s: Session, channel: str) -> ChannelState | None:
+    state = s.get(ChannelState, channel)
+    return state if state is not None and state.paused else None
+
+
+def paused_channels(engine: Engine) -> list[ChannelState]:
+    """Channel instances paused after an auth error."""
+    with session(engine) as s:
+        return list(s.exec(select(ChannelState).where(col(ChannelState.paused).is_(True))).all())
+
+
+def pause_channel(engine: Engine, channel: str, reason: str, now: datetime) -> None:
+    with session(engine) as s:
+        state = s.get(ChannelState, channel) or ChannelState(channel=channel)
+        state.paused, state.reason, state.paused_at = True, reason, now
+        s.add(state)
+        s.commit()
+
+
+def resume_channel(project: Project, engine: Engine, channel: str, now: datetime) -> tuple[int, int]:
+    """Lift a pause; posts still within their campaign's grace go out, older ones are recorded as missed.
+
+    Returns (rows released for sending, rows recorded as missed).
+    """
+    released = missed = 0
+    with session(engine) as s:
+        state = s.get(ChannelState, channel)
+        if state is not None:
+            state.paused, state.reason = False, None
+            s.add(state)
+        rows = s.exec(select(Delivery).where(
+            Delivery.channel == channel,
+            col(Delivery.status).in_([S.PENDING, S.RETRYING]),
+            col(Delivery.next_attempt_at).is_(None))).all()
+        for row in rows:
+            campaign = project.campaigns.get(row.campaign)
+            grace = campaign.grace if campaign else timedelta(0)
+            if now - _aware(row.slot_at) > grace:
+                row.status, row.error = S.MISSED, "channel was paused past the slot's misfire_grace"
+                missed += 1
+            else:
+                row.status, row.next_attempt_at = S.RETRYING, now
+                released += 1
+            row.updated_at = now
+            s.add(row)
+        s.commit()
+    return released, missed
+
+
+class Dispatcher:
+    """Sends what is due, once, through the journal. One instance per daemon process."""
+
+    def __init__(self, project: Project, engine: Engine, clock: Clock, metrics: Metrics | None = None,
+                 backoff: Backoff | None = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        self.stopping = False
+        self.in_flight: set[int] = set()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._backoff = backoff
+        self.set_project(project)
+
+    def set_project(self, project: Project) -> None:
+        """Use a (re)loaded project from the next pass on."""
+        self.project = project
+        cfg = project.config.config.daemon
+        self.max_attempts = cfg.max_attempts
+        if self._backoff is None or self._backoff.base != parse_duration(cfg.backoff).total_seconds():
+            self._backoff = Backoff(parse_duration(cfg.backoff).total_seconds(),
+                                    parse_duration(cfg.backoff_max).total_seconds())
+        self._buckets = {k: v for k, v in self._buckets.items() if k in project.config.channels}
+
+    @property
+    def backoff(self) -> Backoff:
+        assert self._backoff is not None  # set in set_project
+        return self._backoff
+
+    def channels(self) -> list[str]:
+        """Channel instances that any campaign posts to, plus any with rows in the journal."""
+        used = {u.channel for c in self.project.campaigns.values() for u in c.model.channels}
+        return sorted(used & set(self.project.config.channels))
+
+    def bucket(self, channel: Channel) -> TokenBucket | None:
+        rate = channel.options.rate_limit or channel.default_rate_limit
+        if rate is None:
+            return None
+        if channel.name not in self._buckets:
+            count, period = parse_rate(rate)
+            self._buckets[channel.name] = TokenBucket(count, period)
+        return self._buckets[channel.name]
+
+    async def run_all(self) -> None:
+        """One pass over every channel, channels in parallel."""
+        await asyncio.gather(*(self.run_channel(name) for name in self.channels()))
+
+    async def run_channel(self, name: str) -> None:
+        """One pass over one channel instance: settle, plan, send."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            if self.stopping:
+                return
+            await self.settle_unknown(name)
+            self.plan_due(name)
+            await self.send_ready(name)
+            self.metrics.queue_depth(self.engine)
+
+    # -- 1. settle ---------------------------------------------------------------------------------------------
+    async def settle_unknown(self, name: str) -> None:
+        """Rows `sending` that no send of this process owns: a crash left their outcome unknown."""
+        with session(self.engine) as s:
+            rows = s.exec(select(Delivery).where(Delivery.channel == name, Delivery.status == S.SENDING)).all()
+        for row in rows:
+            if row.id in self.in_flight:
+                continue
+            await self._settle(row)
+
+    async def _settle(self, row: Delivery) -> None:
+        now = self.clock.now()
+        channel = self.project.channel(row.channel)
+        post = post_from_json(row.payload) if row.payload else None
+        campaign = self.project.campaigns.get(row.campaign)
+        if channel.can_lookup and post is not None:
+            try:
+                receipt = await channel.lookup(post)
+            except ChannelError as exc:
+                event("unknown.lookup_failed", logging.WARNING, **self._fields(row), error=str(exc))
+                return
+            if receipt is not None:
+                self._finish(row.id or 0, S.SENT, receipt=receipt, note="found on the platform after a crash")
+                event("unknown.found_sent", **self._fields(row), remote_id=receipt.remote_id)
+            else:
+                self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
+                             error="crashed before the platform received it; sending again")
+                event("unknown.not_found_resend", **self._fields(row))
+            return
+        policy = campaign.model.on_unknown if campaign else "skip"
+        if policy == "resend" and post is not None:
+            self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
+                         error="outcome unknown after a crash; resent (on_unknown: resend)")
+            event("unknown.resend", logging.WARNING, **self._fields(row))
+        else:
+            self._finish(row.id or 0, S.UNKNOWN,
+                         error="outcome unknown after a crash and the platform cannot be asked; "
+                               "not resent (on_unknown: skip)")
+            event("unknown.skipped", logging.WARNING, **self._fields(row))
+
+    # -- 2. plan -----------------------------------------------------------------------------------------------
+    def plan_due(self, name: str) -> None:
+        """Turn every slot of every campaign on this channel, up to now, into a journal row."""
+        now = self.clock.now()
+        until = now + timedelta(microseconds=1)
+        prior = prior_counter(self.engine)
+        for campaign in self.project.campaigns.values():
+            uses = [i for i, u in enumerate(campaign.model.channels) if u.channel == name]
+            if not uses:
+                continue
+            with session(self.engine) as s:
+                cursor = s.get(Cursor, (campaign.id, name))
+                if cursor is None:  # first sight: start from now, never backfill history
+                    s.add(Cursor(campaign=campaign.id, channel=name, until=until))
+                    s.commit()
+                    event("cursor.started", campaign=campaign.id, channel=name, at=until)
+                    continue
+                start = _aware(cursor.until)
+                if start >= until:
+                    continue
+                if campaign.model.status == "active":
+                    for index in uses:
+                        slots = slots_for(campaign, campaign.model.channels[index], start, until)
+                        for planned in posts_for_slots(campaign, index, slots, prior):
+                            self._plan_row(s, planned, now)
+                cursor.until = until
+                s.add(cursor)
+                try:
+                    s.commit()
+                except IntegrityError:  # another process planned the same slots first
+                    s.rollback()
+
+    def _plan_row(self, s: Session, planned, now: datetime) -> None:  # type: ignore[no-untyped-def]
+        if s.exec(select(Delivery.id).where(Delivery.key == planned.key)).first() is not None:
+            return
+        late = now - planned.slot
+        if late > planned.campaign.grace:
+            row = new_delivery(planned, status=S.MISSED)
+            row.error = (f"not sent: {_span(late)} late, beyond misfire_grace {planned.campaign.model.misfire_grace}"
+                         " (the daemon was not running)")
+            s.add(row)
+            self.metrics.delivery(planned.channel, S.MISSED)
+            event("delivery.missed", logging.WARNING, key=planned.key, late=_span(late))
+            return
+        row = new_delivery(planned)
+        try:
+            composed = self.project.compose(planned)
+        except Exception as exc:  # a template that rendered in validate but not now (e.g. data changed)
+            row.status, row.error = S.FAILED, f"render: {exc.__class__.__name__}: {exc}"
+            s.add(row)
+            self.metrics.delivery(planned.channel, S.FAILED)
+            event("delivery.render_failed", logging.ERROR, key=planned.key, error=row.error)
+            return
+        row.text, row.payload = composed.post.text, post_to_json(composed.post)
+        save_links(s, composed.links)
+        s.add(row)
+        event("delivery.planned", key=planned.key, slot=planned.slot)
+
+    # -- 3. send -----------------------------------------------------------------------------------------------
+    async def send_ready(self, name: str) -> None:
+        """Send this channel's ready rows in slot order, paced; stop when paused or shutting down."""
+        channel = self.project.channel(name)
+        while not self.stopping:
+            now = self.clock.now()
+            with session(self.engine) as s:
+                if is_paused(s, name):
+                    return
+                row = s.exec(select(Delivery).where(
+                    Delivery.channel == name,
+                    (Delivery.status == S.PENDING) | (
+                        (Delivery.status == S.RETRYING) & (col(Delivery.next_attempt_at) <= now)))
+                    .order_by(col(Delivery.slot_at), col(Delivery.id))).first()
+            if row is None:
+                return
+            if self._expired(row, now):
+                continue
+            bucket = self.bucket(channel)
+            if bucket is not None:
+                wait = bucket.wait_time(now)
+                if wait > 0:
+                    event("channel.throttled", channel=name, wait_seconds=round(wait, 3))
+                    await self.clock.sleep(wait)
+                    continue
+                bucket.take(now)
+            await self._send_one(channel, row)
+
+    def _expired(self, row: Delivery, now: datetime) -> bool:
+        late = now - _aware(row.slot_at)
+        campaign = self.project.campaigns.get(row.campaign)
+        if row.status == S.PENDING and campaign is not None and late > campaign.grace:
+            self._finish(row.id or 0, S.MISSED, error=f"not sent: {_span(late)} late, beyond misfire_grace "
+                                                      f"{campaign.model.misfire_grace}")
+            event("delivery.missed", logging.WARNING, **self._fields(row), late=_span(late))
+            return True
+        if late > GIVE_UP_AFTER or row.payload is None:
+            reason = "no rendered post in the journal" if row.payload is None else \
+                f"gave up: still not delivered {_span(late)} after its slot"
+            self._finish(row.id or 0, S.FAILED, error=f"{row.error + '; ' if row.error else ''}{reason}")
+            event("delivery.failed", logging.ERROR, **self._fields(row), error=reason)
+            return True
+        return False
+
+    async def _send_one(self, channel: Channel, row: Delivery) -> None:
+        assert row.id is not None and row.payload is not None  # rows come from the journal with a payload
+        with session(self.engine) as s:
+            claimed = s.execute(update(Delivery).where(
+                col(Delivery.id) == row.id, col(Delivery.status).in_([S.PENDING, S.RETRYING]))
+                .values(status=S.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow()))
+            s.commit()
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return  # another process took it
+        attempt = row.attempts + 1
+        post = post_from_json(row.payload)
+        post.key = row.key
+        self.in_flight.add(row.id)
+        started = self.clock.now()
+        try:
+            receipt = await channel.send(post)
+        except RateLimited as exc:
+            wait = exc.retry_after if exc.retry_after is not None else self.backoff.delay(attempt)
+            now = self.clock.now()
+            bucket = self.bucket(channel)
+            if bucket is not None:
+                bucket.block(now + timedelta(seconds=wait))
+            self._finish(row.id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
+                         error=f"rate_limited: {exc}")
+            event("delivery.rate_limited", logging.WARNING, **self._fields(row), retry_after=round(wait, 3))
+        except AuthError as exc:
+            self._finish(row.id, S.RETRYING, next_at=None, count_attempt=False, error=f"auth: {exc}")
+            pause_channel(self.engine, channel.name, f"auth: {exc}", self.clock.now())
+            self.metrics.paused(channel.name)
+            event("channel.paused", logging.ERROR, channel=channel.name, reason=f"auth: {exc}",
+                  action=f"fix the credentials, then run `drainage resume {channel.name}` or reload the config")
+        except PermanentError as exc:
+            self._finish(row.id, S.FAILED, error=f"permanent: {exc}")
+            event("delivery.failed", logging.ERROR, **self._fields(row), error=f"permanent: {exc}")
+        except (TransientError, ChannelError, OSError, TimeoutError) as exc:
+            self._retry_or_fail(row, attempt, exc)
+        except Exception as exc:  # a plugin bug must not kill the daemon; it is retried like a transient error
+            self._retry_or_fail(row, attempt, exc)
+        else:
+            self._finish(row.id, S.SENT, receipt=receipt)
+            self.metrics.sent(channel.name, (self.clock.now() - started).total_seconds())
+            event("delivery.sent", **self._fields(row), attempt=attempt, remote_id=receipt.remote_id)
+        finally:
+            self.in_flight.discard(row.id)
+
+    def _retry_or_fail(self, row: Delivery, attempt: int, exc: Exception) -> None:
+        kind = exc.kind if isinstance(exc, ChannelError) else "transient"
+        reason = f"{kind}: {exc}" if isinstance(exc, ChannelError) else f"transient: {exc.__class__.__name__}: {exc}"
+        if attempt >= self.max_attempts:
+            self._finish(row.id or 0, S.FAILED, error=f"{reason} (gave up after {attempt} attempts)")
+            event("delivery.failed", logging.ERROR, **self._fields(row), attempt=attempt, error=reason)
+            return
+        delay = self.backoff.delay(attempt)
+        self._finish(row.id or 0, S.RETRYING, next_at=self.clock.now() + timedelta(seconds=delay), error=reason)
+        event("delivery.retrying", logging.WARNING, **self._fields(row), attempt=attempt,
+              retry_in=round(delay, 3), error=reason)
+
+    def _finish(self, row_id: int, status: str, *, receipt: Receipt | None = None, next_at: datetime | None = None,
+                error: str | None = None, count_attempt: bool = True, note: str | None = None) -> None:
+        with session(self.engine) as s:
+            row = s.get(Delivery, row_id)
+            if row is None:
+                return
+            row.status = status
+            row.next_attempt_at = next_at
+            row.updated_at = utcnow()
+            if not count_attempt and row.attempts > 0 and status == S.RETRYING:
+                row.attempts -= 1
+            if receipt is not None:
+                row.remote_id, row.remote_url = receipt.remote_id, receipt.url
+                row.sent_at = self.clock.now()
+                row.error = note
+            else:
+                row.error = error
+            s.add(row)
+            s.commit()
+            channel = row.channel
+        self.metrics.delivery(channel, status)
+
+    @staticmethod
+    def _fields(row: Delivery) -> dict[str, object]:
+        return {"key": row.key, "campaign": row.campaign, "channel": row.channel}
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
