@@ -29,6 +29,17 @@ from drainage.sources import Invalid, Positions, load_yaml, problems_from_valida
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
+YEARS = range(1900, 3000)
+"""Years a campaign date may name: far ones (0001, 9999) overflow when turned into UTC instants."""
+
+
+def check_year(value: Any) -> Any:
+    """Refuse a date or datetime outside `YEARS`, which can only be a typo."""
+    if isinstance(value, date) and value.year not in YEARS:
+        raise ValueError(f"'{value}' is out of range: expected a year from {YEARS.start} to {YEARS.stop - 1}")
+    return value
+
+
 def slugify(text: str) -> str:
     """'Wool Scarf (red)' -> 'wool-scarf-red'."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
@@ -42,6 +53,8 @@ class ScheduleEntry(Strict):
     anchor: datetime | None = Field(default=None, description="Local start of an 'every' rule "
                                                                 "(default: campaign start, else 2024-01-01).")
     at: datetime | None = Field(default=None, description="One fixed local datetime, e.g. 2026-12-01 10:00.")
+
+    _years = field_validator("anchor", "at")(check_year)
 
     @field_validator("cron")
     @classmethod
@@ -81,7 +94,7 @@ class Item(Strict):
     name: str = Field(description="What it is called in posts.")
     url: str = Field(description="Store path ('/products/x') or absolute URL on an allowed host.")
     image: str | None = Field(default=None, description="Image URL for channels that post media.")
-    price: float | None = Field(default=None, ge=0, description="Price, formatted with `| price`.")
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Price, formatted with `| price`.")
     currency: str | None = Field(default=None, description="ISO currency code (default: store.currency).")
     discount_code: str | None = Field(default=None, description="A discount code to mention.")
     description: str | None = Field(default=None, description="Free text for templates.")
@@ -119,8 +132,11 @@ class ChannelUse(Strict):
     def _quiet(cls, v: Any) -> Any:
         values = [v] if isinstance(v, str) else v
         if isinstance(values, list):
-            for value in values:
-                parse_clock_range(value)
+            for index, value in enumerate(values):
+                try:
+                    parse_clock_range(value)
+                except ValueError as exc:
+                    raise Invalid(str(exc), loc=(index,) if values is v else ()) from None
         return values
 
     @field_validator("schedule", mode="before")
@@ -148,15 +164,17 @@ class Theme(Strict):
         if isinstance(v, datetime):
             v = v.date()
         if isinstance(v, date):
-            return v.isoformat()
+            return check_year(v).isoformat()
         text = str(v)
         try:
             if re.fullmatch(r"\d{2}-\d{2}", text):
                 date.fromisoformat(f"2024-{text}")
                 return text
-            return date.fromisoformat(text).isoformat()
+            day = date.fromisoformat(text)
         except ValueError:
             pass
+        else:
+            return check_year(day).isoformat()
         raise ValueError(f"'{text}' is not a day: expected 'MM-DD' (every year) or 'YYYY-MM-DD'")
 
     def covers(self, day: date) -> bool:
@@ -202,6 +220,7 @@ class Campaign(Strict):
         default="skip", description="After a crash mid-send, when the platform cannot be asked: skip or resend.")
 
     _tz = field_validator("timezone")(lambda v: None if v is None else check_timezone(v))
+    _years = field_validator("start", "end")(check_year)
 
     @field_validator("schedule", mode="before")
     @classmethod

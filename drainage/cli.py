@@ -382,5 +382,3 @@ def db_current(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         out.print(Text(f"current: {current_revision(engine) or 'none'}, newest: {head_revision(engine)}"))
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()

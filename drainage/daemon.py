@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -97,8 +97,8 @@ class Daemon:
         """Run until SIGTERM/SIGINT (or a single pass with `once`)."""
         self._loop = asyncio.get_running_loop()
         cfg = self.project.config.config.daemon
-        event("daemon.started", campaigns=len(self.project.campaigns), channels=",".join(self.dispatcher.channels()))
         if once:
+            event("daemon.started", mode="once", campaigns=len(self.project.campaigns))
             await self.dispatcher.run_all()
             await self._close()
             return
@@ -107,6 +107,8 @@ class Daemon:
         self._install_signals()
         self._schedule_jobs()
         self.scheduler.start()
+        event("daemon.started", campaigns=len(self.project.campaigns), channels=",".join(self.dispatcher.channels()),
+              metrics=f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics" if cfg.metrics_port else None)
         self.kick_all()
         watcher = asyncio.create_task(self._watch()) if cfg.watch else None
         await self.stop_event.wait()
@@ -150,7 +152,7 @@ class Daemon:
     def _schedule_jobs(self) -> None:
         self.scheduler.remove_all_jobs()
         sweep = parse_duration(self.project.config.config.daemon.sweep_every).total_seconds()
-        self.scheduler.add_job(self.kick_all, IntervalTrigger(seconds=sweep), id="sweep", coalesce=True,
+        self.scheduler.add_job(self._kick_all_job, IntervalTrigger(seconds=sweep), id="sweep", coalesce=True,
                                max_instances=1, misfire_grace_time=None)
         for campaign in self.project.campaigns.values():
             if campaign.model.status != "active":
@@ -162,8 +164,14 @@ class Daemon:
                                        id=f"{campaign.id}:{index}:{use.channel}", coalesce=True, max_instances=1,
                                        misfire_grace_time=None)
 
-    def _kicker(self, channel: str) -> Callable[[], None]:
-        return lambda: self.kick(channel)
+    def _kicker(self, channel: str) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:  # a coroutine, so APScheduler runs it on the event loop (not in a thread)
+            self.kick(channel)
+
+        return job
+
+    async def _kick_all_job(self) -> None:
+        self.kick_all()
 
     def kick_all(self) -> None:
         for name in self.dispatcher.channels():

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 UTM_ORDER = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id")
 CODE_LENGTH = 12
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # a host name as host_key() gives it
 
 
 class LinkError(ValueError):
@@ -62,7 +64,7 @@ def resolve_target(url: str, base_url: str, allowed_hosts: list[str]) -> str:
     url = str(url).strip()
     if not url:
         raise LinkError("empty link target")
-    if any(c in url for c in "\r\n\t\x00"):
+    if any(c < " " or c == "\x7f" for c in url):
         raise LinkError("link target contains control characters")
     if url.startswith("//"):
         absolute = "https:" + url
@@ -73,6 +75,9 @@ def resolve_target(url: str, base_url: str, allowed_hosts: list[str]) -> str:
     parts = urlsplit(absolute)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise LinkError(f"link target '{url}' is not an http(s) URL or a store path such as '/products/x'")
+    # browsers read a backslash as '/' and decode '%': https://evil.org\@shop.example.com goes to evil.org
+    if "\\" in parts.netloc or not _HOST_NAME.fullmatch(host_key(parts.hostname)):
+        raise LinkError(f"link target '{url}' does not have a valid host name")
     if not host_allowed(parts.hostname, allowed_hosts):
         raise LinkError(f"link host '{parts.hostname}' is not one of the store's hosts "
                         f"({', '.join(allowed_hosts)}); add it to store.link_hosts if it is yours")
@@ -81,15 +86,17 @@ def resolve_target(url: str, base_url: str, allowed_hosts: list[str]) -> str:
 
 def add_utm(url: str, tags: dict[str, str | None]) -> str:
     """Append UTM tags the URL does not already carry; keep the rest of the URL byte for byte."""
-    parts = urlsplit(url)
-    present = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    # split by hand (as urlsplit does: fragment first, then query) so that nothing else is re-encoded or lost
+    rest, hash_mark, fragment = url.partition("#")
+    before, _, query = rest.partition("?")
+    present = {k for k, _ in parse_qsl(query, keep_blank_values=True)}
     extra = [(k, v) for k in UTM_ORDER if (v := tags.get(k)) and k not in present]
     extra += [(k, v) for k, v in tags.items() if k not in UTM_ORDER and v and k not in present]
     if not extra:
         return url
     added = "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in extra)
-    query = f"{parts.query}&{added}" if parts.query else added
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    query = f"{query}&{added}" if query and not query.endswith("&") else query + added
+    return f"{before}?{query}{hash_mark}{fragment}"
 
 
 def link_code(target: str, campaign: str, channel: str, item: str, variant: str, recipient: str = "") -> str:

@@ -17,7 +17,7 @@ from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
 from drainage.posts import PlannedPost, posts_for_slots
 from drainage.registry import channel_types
-from drainage.render import LinkContext, Renderer, fit_text, is_html
+from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html
 from drainage.sources import did_you_mean, display_path
 
 
@@ -187,7 +187,7 @@ def check_references(project: Project) -> list[Problem]:
             for where, name in names:
                 loc = ("channels", i, *_loc_of(where))
                 if not project.renderer.exists(name):
-                    hint = did_you_mean(name, project.renderer.names())
+                    hint = project.renderer.suggest(name)
                     problems.append(pos.problem(loc, f"no such template '{project.renderer.dir.name}/{name}'",
                                                 hint))
         for i, theme in enumerate(campaign.model.themes):
@@ -195,7 +195,7 @@ def check_references(project: Project) -> list[Problem]:
                 if not project.renderer.exists(themed):
                     problems.append(pos.problem(("themes", i, "templates", usual),
                                                 f"no such template '{project.renderer.dir.name}/{themed}'",
-                                                did_you_mean(themed, project.renderer.names())))
+                                                project.renderer.suggest(themed)))
     return problems
 
 
@@ -232,11 +232,16 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
     where = (f"{campaign.shown_as}: channel '{planned.channel}', item '{planned.item.key}'"
              + (f", variant '{planned.variant_name}'" if planned.variant else "")
              + (f", theme '{planned.theme.name}'" if themed and planned.theme else ""))
+    names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
+             *planned.item.model_dump(), *planned.item.extra]
     try:
         composed = project.compose(planned)
+    except InlineTemplateError as exc:  # the subject line, written in the campaign file
+        problem = project.renderer.template_problem(exc.error, planned.template, where, names,
+                                                    inline=planned.use.subject or "")
+        line, col = campaign.positions.at(("channels", planned.use_index, "subject"))
+        return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
     except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
-        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
-                 *planned.item.model_dump(), *planned.item.extra]
         problem = project.renderer.template_problem(exc, planned.template, where, names)
         if problem.file == campaign.shown_as or not problem.line:
             line, col = campaign.positions.at(("channels", planned.use_index, "template"))

@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from drainage.errors import Problem
 from drainage.links import LinkError, TrackedLink, add_utm, resolve_target, tracked_link
-from drainage.sources import did_you_mean
+from drainage.sources import closest, did_you_mean
 
 HTML_SUFFIXES = (".html", ".htm", ".html.j2", ".htm.j2")
 _URL = re.compile(r"https?://\S+")
@@ -38,7 +38,10 @@ def format_price(value: Any, currency: str | None = None, locale: str | None = N
         value = value.get("price")
     if value is None:
         return ""
-    return format_currency(value, currency or default_currency, locale=locale or default_locale)
+    try:
+        return format_currency(value, currency or default_currency, locale=locale or default_locale)
+    except (ArithmeticError, ValueError, TypeError) as exc:  # e.g. decimal.InvalidOperation for 1e308
+        raise ValueError(f"cannot format {value!r} as a price ({exc.__class__.__name__})") from None
 
 
 def hashtags(tags: Any, limit: int | None = None) -> str:
@@ -65,26 +68,49 @@ def shorten(text: str, width: int, placeholder: str = "…",
     out = ""
     for token in tokens:
         candidate = out + token
-        if count(candidate.rstrip() + placeholder) > width:
+        if count(_ending(candidate, placeholder)) > width:
             break
         out = candidate
-    return out.rstrip() + placeholder
+    return _ending(out, placeholder)
+
+
+def _ending(kept: str, placeholder: str) -> str:
+    """`kept` and the placeholder, spaced apart after a link: 'https://x/p…' would link to a page 'p…'."""
+    kept = kept.rstrip()
+    last_word = kept.rsplit(maxsplit=1)[-1] if kept else ""
+    return f"{kept} {placeholder}" if placeholder and _URL.search(last_word) else kept + placeholder
 
 
 def fit_text(text: str, width: int, count: Callable[[str], int] = len, placeholder: str = "…") -> str:
-    """Shorten a whole post to `width`, keeping every link whole: prose before the links is cut first."""
+    """Shorten a whole post to `width`, keeping every link whole: prose before the links is cut first, then
+    prose after them, then prose between them. Returns `text` unchanged if even its links alone are too long."""
     if count(text) <= width:
         return text
-    urls = _URL.findall(text)
-    if not urls:
+    links = [word for word in re.finditer(r"\S+", text) if _URL.search(word.group())]  # words with a link
+    if not links:
         return shorten(text, width, placeholder, count)
-    # keep the tail from the first URL on; shorten the prose before it
-    head, _, _ = text.partition(urls[0])
-    tail = text[len(head):]
-    room = width - count(tail)
-    if room <= count(placeholder):
-        return tail.strip() if count(tail.strip()) <= width else text
-    return shorten(head.rstrip(), room - 1, placeholder, count) + " " + tail.lstrip()
+    first, last = links[0].start(), links[-1].end()
+    # keep the tail from the first link on; shorten the prose before it
+    tail = text[first:].strip()
+    room = width - count(tail) - 1
+    if room >= count(placeholder):
+        head = shorten(text[:first].strip(), room, placeholder, count)
+        return f"{head} {tail}" if head else tail
+    # drop that prose; keep the links (with the prose between them if it fits) and shorten the prose after them
+    after = text[last:].strip()
+    for kept in (text[first:last], " ".join(link.group() for link in links)):
+        if count(kept) <= width:
+            rest = shorten(after, width - count(kept) - 1, placeholder, count) if after else ""
+            return f"{kept} {rest}" if rest and count(f"{kept} {rest}") <= width else kept
+    return text
+
+
+class InlineTemplateError(TemplateError):
+    """A template written inside a campaign file (a subject line) failed; `error` is what it raised."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -154,28 +180,51 @@ class Renderer:
     def names(self) -> list[str]:
         return self.env.list_templates()
 
+    def suggest(self, name: str) -> str:
+        """'did you mean' for a missing template: a close name in the same folder, or the same name elsewhere.
+
+        Whole paths are not compared: 'social/' and '.j2' alone would make every social template look close.
+        """
+        folder, _, base = name.rpartition("/")
+        names = self.names()
+        siblings = {n.rpartition("/")[2]: n for n in names if n.rpartition("/")[0] == folder}
+        close = closest(base, siblings)
+        if close is not None:
+            return f"did you mean '{siblings[close]}'?"
+        return did_you_mean(name, [n for n in names if n.rpartition("/")[2] == base])
+
     def render(self, name: str, context: dict[str, Any]) -> str:
         """Render template `name`; raises jinja2/LinkError errors (see `template_problem`)."""
         return self.env.get_template(name).render(context).strip()
 
     def render_string(self, source: str, context: dict[str, Any]) -> str:
-        return self.env.from_string(source).render(context).strip()
+        """Render a template written inline (a subject line); its errors come as `InlineTemplateError`."""
+        try:
+            return self.env.from_string(source).render(context).strip()
+        except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+            raise InlineTemplateError(exc) from exc
 
-    def template_problem(self, exc: Exception, name: str, where: str, context_names: list[str]) -> Problem:
-        """Explain a rendering error at the template's file:line, saying which post it was rendering."""
+    def template_problem(self, exc: Exception, name: str, where: str, context_names: list[str],
+                         inline: str | None = None) -> Problem:
+        """Explain a rendering error at the template's file:line, saying which post it was rendering.
+
+        For an `inline` template (its source, e.g. a subject line) the caller knows where it was written.
+        """
         shown = f"{self.dir.name}/{name}"
         line, file = self._template_line(exc, shown)
         if isinstance(exc, TemplateNotFound):  # the campaign's own template, or one it includes or extends
             missing = exc.name or name
-            hint = did_you_mean(missing, self.names())
+            hint = self.suggest(missing)
             return Problem(file if line else where, line, 0, f"no such template '{self.dir.name}/{missing}'", hint)
         if isinstance(exc, TemplateSyntaxError):
             file = f"{self.dir.name}/{exc.name}" if exc.name else shown
-            unknown = re.match(r"No (filter|test) named '(\w+)'", exc.message or "")
+            message = (exc.message or "syntax error").rstrip(".")
+            unknown = re.match(r"No (filter|test) named '(\w+)'", message)
             hint = ""
             if unknown:
-                hint = did_you_mean(unknown.group(2), self.env.filters if unknown.group(1) == "filter" else self.env.tests)
-            return Problem(file, exc.lineno or 0, 0, f"template syntax error: {exc.message}", hint)
+                known = self.env.filters if unknown.group(1) == "filter" else self.env.tests
+                hint = did_you_mean(unknown.group(2), known)
+            return Problem(file, exc.lineno or 0, 0, f"template syntax error: {message}", hint)
         message = str(exc).rstrip(".")
         if isinstance(exc, SecurityError):
             message = f"not allowed in a template: {message}"
@@ -183,22 +232,21 @@ class Renderer:
         undefined = re.search(r"has no attribute '(\w+)'|'(\w+)' is undefined", message)
         if undefined:
             hint = did_you_mean(undefined.group(1) or undefined.group(2), context_names)
-            expression = undefined.group(1) and self._attribute_expression(file, line, undefined.group(1))
+            source = inline if inline is not None else self._source_line(file, line)
+            expression = undefined.group(1) and _attribute_expression(source, undefined.group(1))
             if expression:  # "'dict object' has no attribute 'prize'" -> "'item.prize' is undefined"
                 message = f"'{expression}' is undefined"
         return Problem(file, line, 0, f"{message} (while rendering {where})", hint)
 
-    def _attribute_expression(self, file: str, line: int, attribute: str) -> str:
-        """`item.prize` when line `line` of template `file` reads an attribute `prize` that way, else ''."""
+    def _source_line(self, file: str, line: int) -> str:
+        """Line `line` of template `file` ('templates/social/x.j2'), or ''."""
         if not line or not file.startswith(f"{self.dir.name}/"):
             return ""
         try:
             lines = (self.dir / file[len(self.dir.name) + 1:]).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
             return ""
-        source = lines[line - 1] if line <= len(lines) else ""
-        found = re.findall(rf"[A-Za-z_][\w.]*\.{attribute}\b", source)
-        return found[0] if len(set(found)) == 1 else ""
+        return lines[line - 1] if line <= len(lines) else ""
 
     def _template_line(self, exc: Exception, shown: str) -> tuple[int, str]:
         # the loader names templates by its (possibly relative) search path: compare resolved paths
@@ -209,3 +257,9 @@ class Renderer:
             if filename.is_relative_to(root):
                 found = (lineno, f"{self.dir.name}/{filename.relative_to(root).as_posix()}")
         return found
+
+
+def _attribute_expression(source: str, attribute: str) -> str:
+    """`item.prize` when `source` reads an attribute `prize` that way (and only that way), else ''."""
+    found = re.findall(rf"[A-Za-z_][\w.]*\.{attribute}\b", source)
+    return found[0] if len(set(found)) == 1 else ""

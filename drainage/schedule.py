@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 DEFAULT_ANCHOR = date(2024, 1, 1)
-_DURATION = re.compile(r"(\d+)\s*(w|d|h|m|min|s)", re.IGNORECASE)
+_DURATION = re.compile(r"(\d+)\s*(w|d|h|min|m|s)", re.IGNORECASE)  # "min" before "m", or "30min" fails
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
           "m": timedelta(minutes=1), "min": timedelta(minutes=1), "s": timedelta(seconds=1)}
 
@@ -36,7 +36,10 @@ def parse_duration(text: str) -> timedelta:
     for match in _DURATION.finditer(cleaned):
         if match.start() != pos:
             break
-        total += int(match.group(1)) * _UNITS[match.group(2).lower()]
+        try:
+            total += int(match.group(1)) * _UNITS[match.group(2).lower()]
+        except (OverflowError, ValueError):  # more days than a timedelta holds
+            raise ValueError(f"'{text}' is too long a duration") from None
         pos = match.end()
     if not cleaned or pos != len(cleaned) or total <= timedelta():
         raise ValueError(f"'{text}' is not a duration: expected a number and a unit, such as 30m, 6h, 1d or 1w")
@@ -52,6 +55,10 @@ def check_cron(expr: str) -> str:
     if len(expr.split(" ")) != 5 or not croniter.is_valid(expr):
         raise ValueError(f"'{expr}' is not a valid cron expression: expected 5 fields "
                          "'minute hour day-of-month month day-of-week', such as '0 9 * * 1-5'")
+    try:
+        croniter(expr, datetime.combine(DEFAULT_ANCHOR, time())).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"'{expr}' is a cron expression that never matches (a day such as February 30)") from None
     return expr
 
 
@@ -80,19 +87,18 @@ class CronRule(Rule):
     tz: ZoneInfo
 
     def slots(self, start: datetime, end: datetime) -> Iterator[datetime]:
-        hour_field = self.expr.split(" ")[1] if not self.expr.startswith("@") else "0"
-        wildcard_hour = hour_field.startswith("*")
-        # walk local wall-clock times from a little before `start` (covers repeated hours)
-        wall = (start.astimezone(self.tz) - timedelta(hours=3)).replace(tzinfo=None, second=0, microsecond=0)
+        fields = self.expr.split(" ")  # an @alias fixes the hour, except '@hourly' ('0 * * * *')
+        wildcard_hour = self.expr == "@hourly" or (len(fields) == 5 and fields[1].startswith("*"))
+        # walk local wall-clock times from a little before `start` to a little after `end`: around a DST change
+        # the instants are not in wall-clock order (a repeated hour's two occurrences, a skipped time moved later)
+        margin = timedelta(hours=3)
+        wall = (start.astimezone(self.tz) - margin).replace(tzinfo=None, second=0, microsecond=0)
+        last = (end.astimezone(self.tz) + margin).replace(tzinfo=None)
         it = croniter(self.expr, wall - timedelta(minutes=1))
-        while True:
-            wall = it.get_next(datetime)
-            instants = wall_to_instants(wall, self.tz, both_on_repeat=wildcard_hour)
-            for instant in instants:
-                if instant >= end:
-                    return
-                if instant >= start:
-                    yield instant
+        found: list[datetime] = []
+        while (wall := it.get_next(datetime)) <= last:
+            found += (i for i in wall_to_instants(wall, self.tz, both_on_repeat=wildcard_hour) if start <= i < end)
+        yield from sorted(found)
 
 
 @dataclass(frozen=True)
@@ -165,8 +171,8 @@ def parse_clock_range(text: str) -> tuple[time, time]:
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", str(text))
     if match:
         h1, m1, h2, m2 = (int(g) for g in match.groups())
-        if h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60:
-            return time(h1, m1), (time(0, 0) if h2 == 24 else time(h2, m2))
+        if h1 < 24 and (h2 < 24 or (h2, m2) == (24, 0)) and m1 < 60 and m2 < 60:
+            return time(h1, m1), (time.max if h2 == 24 else time(h2, m2))  # 24:00: to the end of the day
     raise ValueError(f"'{text}' is not a time range: expected 'HH:MM-HH:MM', such as '22:00-08:00'")
 
 

@@ -19,7 +19,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from drainage.errors import Problem
 
@@ -94,21 +96,58 @@ def load_yaml(path: Path, shown_as: str) -> tuple[Any, Positions, list[Problem]]
 def parse_yaml(text: str, positions: Positions) -> tuple[Any, Positions, list[Problem]]:
     """Parse YAML text (see `load_yaml`)."""
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     try:
         node = yaml.load(text)
+    except ReaderError as exc:  # a character YAML does not allow, such as NUL or another control character
+        at = max(0, min(int(exc.position), len(text)))
+        line, col = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        return None, positions, [Problem(positions.file, line, col,
+                                         f"not valid YAML: character #x{code:04x} is not allowed in YAML files")]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         message = _yaml_message(exc)
         return None, positions, [Problem(positions.file, line, col, message)]
-    except (YAMLError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+    except RecursionError:
+        return None, positions, [Problem(positions.file, 0, 0, _TOO_DEEP)]
+    except (YAMLError, ValueError, TypeError, OverflowError) as exc:
         return None, positions, [Problem(positions.file, 0, 0, f"not valid YAML: {exc.__class__.__name__}")]
-    return _plain(node, (), positions), positions, []
+    try:
+        return _Plain(positions).convert(node, ()), positions, []
+    except _Unusable as exc:
+        return None, positions, [Problem(positions.file, exc.line, exc.column, exc.message)]
+    except RecursionError:
+        return None, positions, [Problem(positions.file, 0, 0, _TOO_DEEP)]
+
+
+_TOO_DEEP = "not usable: lists and mappings are nested too deeply"
+
+
+class _BadValue(ConstructorError):
+    """A well-formed YAML value that cannot be what it says, such as the date 2026-02-30."""
+
+
+class _Constructor(RoundTripConstructor):
+    """ruamel's round-trip constructor, but an impossible date (2026-02-30) is an error at its position."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except (ValueError, OverflowError) as exc:
+            raise _BadValue(None, None, f"'{node.value}' is not a valid date or time: {exc}",
+                            node.start_mark) from None
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
 
 
 def _yaml_message(exc: MarkedYAMLError) -> str:
     problem = (exc.problem or "syntax error").strip()
+    if isinstance(exc, _BadValue):
+        return problem
     if problem.startswith("found duplicate key"):
         name = re.search(r'key "([^"]*)"', problem)
         return f"duplicate key '{name.group(1) if name else '?'}': each key may appear once per mapping"
@@ -121,34 +160,74 @@ def _yaml_message(exc: MarkedYAMLError) -> str:
     return f"not valid YAML: {context + ', ' if context else ''}{problem}"
 
 
-def _plain(node: Any, loc: Loc, positions: Positions) -> Any:
-    """Convert ruamel's round-trip nodes to plain data, recording positions on the way."""
-    if isinstance(node, CommentedMap):
+MAX_NODES = 100_000
+"""Most values one file may hold once aliases (``*name``) are expanded: a few aliases must not blow up."""
+
+
+class _Unusable(Exception):
+    """Parsed, but not usable as data: an alias loop, or too many values once aliases are expanded."""
+
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.column, self.message = line, column, message
+
+
+class _Plain:
+    """Converts ruamel's round-trip nodes to plain data, recording positions on the way."""
+
+    def __init__(self, positions: Positions) -> None:
+        self.positions = positions
+        self.count = 0
+        self.open: set[int] = set()  # containers being converted: meeting one again is an alias loop
+
+    def convert(self, node: Any, loc: Loc) -> Any:
+        self.count += 1
+        if isinstance(node, CommentedMap | CommentedSeq):
+            line, column = _where(node)
+            if id(node) in self.open:
+                raise _Unusable(line, column, "an alias (*name) refers to a mapping or list that contains it")
+            if self.count > MAX_NODES:
+                raise _Unusable(line, column, f"more than {MAX_NODES} values once aliases (*name) are expanded")
+            self.open.add(id(node))
+            try:
+                return self._map(node, loc) if isinstance(node, CommentedMap) else self._seq(node, loc)
+            finally:
+                self.open.discard(id(node))
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        if isinstance(node, str):
+            return str(node)
+        return node  # dates and datetimes stay as they are
+
+    def _map(self, node: CommentedMap, loc: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key in node:
             child_loc = (*loc, str(key))
-            kl, kc = node.lc.key(key)
-            vl, vc = node.lc.value(key)
-            positions.keys[child_loc] = (kl + 1, kc + 1)
-            positions.values[child_loc] = (vl + 1, vc + 1)
-            out[str(key) if not isinstance(key, str) else key] = _plain(node[key], child_loc, positions)
+            written = (node.lc.data or {}).get(key)  # None for keys merged in with '<<: *name', and in !!omap
+            if written:
+                self.positions.keys[child_loc] = (written[0] + 1, written[1] + 1)
+                self.positions.values[child_loc] = (written[2] + 1, written[3] + 1)
+            else:
+                self.positions.keys[child_loc] = self.positions.values[child_loc] = _where(node)
+            out[str(key) if not isinstance(key, str) else key] = self.convert(node[key], child_loc)
         return out
-    if isinstance(node, CommentedSeq):
+
+    def _seq(self, node: CommentedSeq, loc: Loc) -> list[Any]:
         items = []
         for index, value in enumerate(node):
-            line, col = node.lc.item(index)
-            positions.values[(*loc, index)] = (line + 1, col + 1)
-            items.append(_plain(value, (*loc, index), positions))
+            written = (node.lc.data or {}).get(index)
+            self.positions.values[(*loc, index)] = (written[0] + 1, written[1] + 1) if written else _where(node)
+            items.append(self.convert(value, (*loc, index)))
         return items
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node  # dates and datetimes stay as they are
+
+
+def _where(node: CommentedMap | CommentedSeq) -> tuple[int, int]:
+    """1-based line and column where a mapping or list starts."""
+    return (node.lc.line or 0) + 1, (node.lc.col or 0) + 1
 
 
 def interpolate_env(data: Any, positions: Positions, environ: Mapping[str, str] | None = None,
@@ -187,10 +266,16 @@ def interpolate_env(data: Any, positions: Positions, environ: Mapping[str, str] 
     return _ENV_REF.sub(substitute, data), problems
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice most like `word`, or None when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A 'did you mean' hint, or '' when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
+    close = closest(word, choices)
+    return f"did you mean '{close}'?" if close else ""
 
 
 def loc_text(loc: Sequence[str | int]) -> str:

@@ -1,0 +1,77 @@
+"""The real daemon as a subprocess: APScheduler fires slots, SIGKILL never duplicates, SIGTERM finishes sends,
+SIGHUP reloads valid edits and refuses invalid ones."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.daemon_process import add_campaign, crash_trials, received, start, wait_for, write_project
+
+pytestmark = pytest.mark.slow
+
+
+def test_sigkill_at_random_moments_never_duplicates_or_drops(tmp_path) -> None:
+    report = crash_trials(tmp_path, trials=50, items=20, seed=7)
+    assert report.trials == 50
+    assert report.killed_mid_batch >= 25, "most kills must land while a batch is being sent"
+    assert report.duplicates == {}
+    assert report.missing == []
+    assert report.not_final == []
+    assert report.posts == 50 * 20
+
+
+def test_apscheduler_fires_a_slot_on_time(tmp_path) -> None:
+    write_project(tmp_path, sweep="1h")  # no sweep in the test's lifetime: only the slot trigger can send
+    proc = start(tmp_path)
+    try:
+        wait_for(lambda: "daemon.started" in (tmp_path / "daemon.log").read_text(), 20, "the daemon to start")
+        slot = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+        add_campaign(tmp_path, "soon", slot, 2, due_now=False)
+        proc.send_signal(signal.SIGHUP)  # pick the new campaign up
+        wait_for(lambda: len(received(tmp_path)) == 2, 20, "the slot to be posted")
+        posted = datetime.now(UTC)
+        assert posted >= slot
+        assert [r["slot"] for r in received(tmp_path)] == [slot.isoformat()] * 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_sigterm_lets_the_in_flight_send_finish(tmp_path) -> None:
+    write_project(tmp_path, latency=1.5)
+    add_campaign(tmp_path, "slow", datetime.now(UTC) - timedelta(seconds=30), 3, due_now=True)
+    proc = start(tmp_path)
+    wait_for(lambda: "delivery.planned" in (tmp_path / "daemon.log").read_text(), 20, "the first send to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    log = (tmp_path / "daemon.log").read_text()
+    assert "daemon.stopping reason=SIGTERM" in log
+    assert len(received(tmp_path)) == 1  # the one in flight finished; no new send started
+    assert "delivery.sent" in log
+
+
+def test_sighup_refuses_an_invalid_edit_and_applies_a_valid_one(tmp_path) -> None:
+    write_project(tmp_path, sweep="1h")
+    add_campaign(tmp_path, "base", datetime.now(UTC) + timedelta(days=1), 1, due_now=False)
+    proc = start(tmp_path)
+    log = tmp_path / "daemon.log"
+    try:
+        wait_for(lambda: "daemon.started" in log.read_text(), 20, "the daemon to start")
+        bad = tmp_path / "campaigns" / "base.yaml"
+        bad.write_text(bad.read_text().replace("rotation: all", "rotation: all\nshedule: []"))
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload.kept_previous" in log.read_text(), 20, "the invalid edit to be refused")
+        assert ("reload.refused problem=\"campaigns/base.yaml:3:1: unknown key 'shedule' (did you mean "
+                "'schedule'?)\"") in log.read_text()
+        bad.write_text(bad.read_text().replace("\nshedule: []", ""))
+        slot = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+        add_campaign(tmp_path, "added", slot, 1, due_now=False)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(received(tmp_path)) == 1, 20, "the added campaign to post")
+        assert received(tmp_path)[0]["campaign"] == "added"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
