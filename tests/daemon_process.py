@@ -132,7 +132,7 @@ def crash_trials(root: Path, trials: int, items: int = 20, seed: int = 0) -> Cra
         marker = f"|{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}".encode()
         proc = start(root)
         try:
-            wait_for(lambda m=marker: m in _outbox_bytes(root) or proc.poll() is not None, 30,
+            wait_for(lambda m=marker, p=proc: m in _outbox_bytes(root) or p.poll() is not None, 30,
                      f"the daemon to start sending trial {trial}")
             time.sleep(rng.uniform(0, 0.2))
         finally:
