@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -12,7 +11,8 @@ from drainage.clock import FakeClock
 from drainage.dispatch import Dispatcher, resume_channel
 from drainage.errors import AuthError, PermanentError, RateLimited, TransientError
 from drainage.store.db import session
-from drainage.store.models import ChannelState, Delivery, DeliveryStatus as S
+from drainage.store.models import ChannelState, Delivery
+from drainage.store.models import DeliveryStatus as S
 from tests.daemon_helpers import at, make_dispatcher, rows, scripted_plugin, write_project
 
 
