@@ -21,7 +21,7 @@ from drainage.channel import Channel, ChannelOptions, Limits, Post, Receipt
 class OutboxOptions(ChannelOptions):
     """Options of an outbox channel instance."""
 
-    type: Literal["outbox"] = "outbox"
+    type: Literal["outbox"] = Field(default="outbox", description="Writes posts to local files.")
     path: str = Field(default="outbox", description="Folder the posts are written to (relative to config.yaml).")
     kind: Literal["social", "forum", "email"] = Field(
         default="social", description="Which kind of channel this outbox stands in for (sets utm_medium).")

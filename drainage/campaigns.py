@@ -109,7 +109,7 @@ class Item(Strict):
 class Variant(Strict):
     """An alternative text for A/B comparison; its name goes into utm_content and reports."""
 
-    name: str
+    name: str = Field(description="Variant name, e.g. 'a' or 'scarcity' (utm_content, reports).")
     template: str | None = Field(default=None, description="Template for this variant (default: the channel's).")
     vars: dict[str, Any] = Field(default_factory=dict, description="Variables for the template.")
 
@@ -151,7 +151,7 @@ class ChannelUse(Strict):
 class Theme(Strict):
     """A date range that switches template variables or files, e.g. a Christmas look."""
 
-    name: str
+    name: str = Field(description="Theme name, available to templates as theme.name.")
     from_: str = Field(alias="from", description="First day: 'MM-DD' every year, or 'YYYY-MM-DD'.")
     to: str = Field(description="Last day (inclusive), same form as 'from'.")
     vars: dict[str, Any] = Field(default_factory=dict, description="Variables available as theme.<name>.")
@@ -207,7 +207,7 @@ class Campaign(Strict):
     start: date | datetime | None = Field(default=None, description="First local day/time posts may go out.")
     end: date | datetime | None = Field(default=None, description="Last local day (inclusive) or time.")
     timezone: str | None = Field(default=None, description="IANA time zone (default: config timezone).")
-    utm: UtmOverrides = Field(default_factory=UtmOverrides)
+    utm: UtmOverrides = Field(default_factory=UtmOverrides, description="UTM tags of this campaign's links.")
     items: list[Item] = Field(min_length=1, description="What is promoted.")
     rotation: Literal["round-robin", "random", "all"] = Field(
         default="round-robin", description="Which item(s) each slot posts.")

@@ -332,11 +332,18 @@ def resume(channel: Annotated[str, typer.Argument(help="Channel instance name fr
 
 @app.command()
 def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaign' (default: both).")] = None,
-           output: Annotated[Path | None, typer.Option(help="Write <kind>.schema.json files here.")] = None) -> None:
+           output: Annotated[Path | None, typer.Option(help="Write <kind>.schema.json files here.")] = None,
+           markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's key reference.")] = False
+           ) -> None:
     """Print (or write) the JSON Schema of config.yaml and campaign files, for editor autocompletion."""
     from drainage.schemas import campaign_schema, config_schema
 
     with friendly_errors():
+        if markdown:
+            from drainage.keydocs import keys_markdown
+
+            sys.stdout.write(keys_markdown() + "\n")
+            return
         makers: dict[str, Callable[[], dict[str, Any]]] = {"config": config_schema, "campaign": campaign_schema}
         if kind is not None and kind not in makers:
             raise ProblemsFound([Problem("schema", 0, 0, f"unknown schema '{kind}'",

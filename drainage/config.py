@@ -128,13 +128,13 @@ class PathsConfig(Strict):
 class Config(Strict):
     """The whole config.yaml."""
 
-    store: StoreConfig
-    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
-    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    store: StoreConfig = Field(description="The store every link leads to.")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Where drainage keeps its data.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="The click tracker.")
     timezone: str = Field(default="UTC", description="Default time zone of campaigns (IANA name).")
-    utm: UtmDefaults = Field(default_factory=UtmDefaults)
-    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
-    paths: PathsConfig = Field(default_factory=PathsConfig)
+    utm: UtmDefaults = Field(default_factory=UtmDefaults, description="UTM defaults for every campaign.")
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="How `drainage run` behaves.")
+    paths: PathsConfig = Field(default_factory=PathsConfig, description="Where campaigns and templates live.")
     channels: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named channel instances: {name: {type: outbox|telegram|..., options}}.")
 
