@@ -56,6 +56,11 @@ class ScheduleEntry(Strict):
 
     _years = field_validator("anchor", "at")(check_year)
 
+    @field_validator("at", "anchor")
+    @classmethod
+    def _whole_seconds(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else v.replace(microsecond=0)
+
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:

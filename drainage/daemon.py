@@ -107,10 +107,10 @@ class Daemon:
         self._install_signals()
         self._schedule_jobs()
         self.scheduler.start()
+        watcher = asyncio.create_task(self._watch()) if cfg.watch else None
         event("daemon.started", campaigns=len(self.project.campaigns), channels=",".join(self.dispatcher.channels()),
               metrics=f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics" if cfg.metrics_port else None)
         self.kick_all()
-        watcher = asyncio.create_task(self._watch()) if cfg.watch else None
         await self.stop_event.wait()
         if watcher is not None:
             watcher.cancel()

@@ -4,6 +4,7 @@ SIGHUP reloads valid edits and refuses invalid ones."""
 from __future__ import annotations
 
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,6 +73,25 @@ def test_sighup_refuses_an_invalid_edit_and_applies_a_valid_one(tmp_path) -> Non
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: len(received(tmp_path)) == 1, 20, "the added campaign to post")
         assert received(tmp_path)[0]["campaign"] == "added"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_file_watch_reloads_an_edited_template(tmp_path) -> None:
+    write_project(tmp_path, sweep="1h", watch=True)
+    add_campaign(tmp_path, "base", datetime.now(UTC) + timedelta(days=1), 1, due_now=False)
+    proc = start(tmp_path)
+    log = tmp_path / "daemon.log"
+    try:
+        wait_for(lambda: "daemon.started" in log.read_text(), 20, "the daemon to start")
+        time.sleep(1.5)  # the watch is being set up
+        (tmp_path / "templates" / "post.j2").write_text("EDITED {{ item.name }} {{ link(item) }}\n")
+        wait_for(lambda: "reload.done" in log.read_text(), 20, "the file watch to reload")
+        slot = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+        add_campaign(tmp_path, "added", slot, 1, due_now=False)
+        wait_for(lambda: len(received(tmp_path)) == 1, 20, "the added campaign to post")
+        assert received(tmp_path)[0]["text"].startswith("EDITED Product 0 http://127.0.0.1:8080/c/")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
