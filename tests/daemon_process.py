@@ -30,6 +30,8 @@ store:
   name: Crash test store
   base_url: https://shop.example.com
 timezone: UTC
+tracker:
+  enabled: false
 daemon:
   sweep_every: {sweep}
   shutdown_timeout: 10s
