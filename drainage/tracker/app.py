@@ -67,6 +67,8 @@ class Tracker:
         self._configured_key = (cfg.visitor_key.get_secret_value() if cfg.visitor_key else "") or None
         self._key = b""
         self._not_found = not_found_page(self.store_name, self.home)
+        self._redirected = self.metrics.redirects.labels(result="redirect")
+        self._missing = self.metrics.redirects.labels(result="not_found")
         routes: list[BaseRoute] = [
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
@@ -120,7 +122,7 @@ class Tracker:
         if target is None and _CODE.fullmatch(code):
             target = await self.links.lookup(code)
         if target is None:
-            self.metrics.redirects.labels(result="not_found").inc()
+            self._missing.inc()
             body = b"" if method == "HEAD" else self._not_found
             await _answer(send, 404, [(b"content-type", b"text/html; charset=utf-8")], body,
                           length=len(self._not_found))
@@ -136,7 +138,7 @@ class Tracker:
         visitor = visitor_id(self._key, client[0] if client else "", agent, now.date())
         click_id = secrets.token_urlsafe(12)
         self.recorder.add(PendingClick(click_id, code, now, visitor, agent, method, referer))
-        self.metrics.redirects.labels(result="redirect").inc()
+        self._redirected.inc()
         location = target.with_param(self.click_param, click_id).encode("ascii")
         await _answer(send, 302, [(b"location", location), (b"referrer-policy", b"no-referrer-when-downgrade")])
 

@@ -1,8 +1,8 @@
 """Serving the tracker: uvicorn (uvloop + httptools), alone or as a child process of `drainage run`.
 
-uvicorn was picked over granian because it runs inside our own event loop and process model (the lifespan that
-flushes clicks on SIGTERM, the same logging) and measured within a few percent of granian on the redirect in
-bench/tracker.py; see the README for the figures.
+uvicorn is used rather than granian because it is driven from Python like the rest of drainage (the lifespan
+that flushes clicks on SIGTERM, the same logging and signals); with uvloop and httptools its per-request cost
+is the floor bench/tracker.py compares the tracker against (see the README for the figures).
 """
 
 from __future__ import annotations
