@@ -12,13 +12,14 @@ from sqlmodel import select
 from drainage.store.db import make_engine, session
 from drainage.store.models import Order
 from drainage.tracker.orders import sign_base64, sign_generic
+from tests.databases import database_url
 from tests.tracker_helpers import SECRET, add_link, load, run, running
 
 TARGET = "https://shop.example.com/p/scarf?utm_source=social&utm_medium=social&utm_campaign=spring&utm_content=a"
 
 
 def _orders(root: Path) -> list[Order]:
-    engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
+    engine = make_engine(database_url(root))
     with session(engine) as s:
         rows = list(s.exec(select(Order)).all())
     engine.dispose()

@@ -18,6 +18,7 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Click, Link
 from drainage.tracker.app import Tracker
+from tests.databases import database_url
 
 SECRET = "order-hook-secret-for-tests"
 
@@ -25,6 +26,8 @@ CONFIG = """\
 store:
   name: Northwind <Knits>
   base_url: https://shop.example.com
+database:
+  url: {database_url}
 tracker:
   public_url: https://go.example.com
   flush_every: {flush_every}
@@ -36,7 +39,7 @@ tracker:
 
 def write_config(root: Path, *, flush_every: str = "1h", batch_size: int = 100_000, extra: str = "") -> Path:
     path = root / "config.yaml"
-    path.write_text(CONFIG.format(flush_every=flush_every, batch_size=batch_size,
+    path.write_text(CONFIG.format(flush_every=flush_every, batch_size=batch_size, database_url=database_url(root),
                                   extra=textwrap.indent(extra, "  ")))
     return path
 
