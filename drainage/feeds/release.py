@@ -50,10 +50,3 @@ def release_due(s: Session, campaign: LoadedCampaign, feed_index: int, use_index
             planned.append(feed_post(campaign, feed_index, use_index, slot, ref))
     return planned
 
-
-def waiting_count(s: Session, campaign: str, url: str | None = None) -> int:
-    """Queued entries (one per channel) not yet given a slot."""
-    where = [QueuedEntry.campaign == campaign, col(QueuedEntry.released_at).is_(None)]
-    if url is not None:
-        where.append(QueuedEntry.url == url)
-    return int(s.exec(select(func.count()).select_from(QueuedEntry).where(*where)).one())
