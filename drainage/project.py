@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -241,7 +241,10 @@ def check_rendering(project: Project) -> list[Problem]:
                 for theme, day in days:
                     for k, ref in enumerate(sample_entries(project, feed, feed_index)):
                         planned = feed_post(campaign, feed_index, use_index, day + timedelta(minutes=k), ref)
-                        problems.update(_render_problems(project, planned, theme is not None))
+                        found = _render_problems(project, planned, theme is not None)
+                        problems.update(found)
+                        if found:  # the other samples would mostly repeat it
+                            break
     return sorted(problems)
 
 
@@ -309,6 +312,9 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
         return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
     except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
         problem = project.renderer.template_problem(exc, planned.template, where, names)
+        if planned.feed is not None and planned.feed.digest == "sample-sparse" and not problem.hint:
+            problem = replace(problem, hint="a feed entry may have no price, image, categories or date: "
+                                            "test them first, e.g. {% if entry.categories %}")
         if problem.file == campaign.shown_as or not problem.line:
             line, col = campaign.positions.at((*planned.use_loc, "template"))
             return [Problem(campaign.shown_as, line, col, problem.message, problem.hint)]

@@ -3,7 +3,7 @@
 Identity, in order: the entry's id (Atom `id`, RSS `guid`), else its link, else a hash of its title and link.
 An id that several entries of the same document share is no identity at all (feeds that give every item the
 site's URL as guid exist), so those entries fall back to their links, and links shared the same way fall
-back to the hash. Entries that are identical in every way are one entry.
+back to the hash (of title, link and the shared id). Entries identical in all three are one entry.
 
 Fields: `title`, `url` (the link as the feed has it), `summary` (HTML stripped, whitespace collapsed, for
 social posts; Shopify's vendor/type/price table is left out), `image` (media:content, media:thumbnail, an
@@ -109,8 +109,8 @@ def identities(raw: list[tuple[str, str, str]]) -> list[str]:
             out.append(f"id:{ident}")
         elif link and links[link] == 1:
             out.append(f"link:{link}")
-        else:
-            material = f"{title}\n{link}".encode()
+        else:  # the shared id goes into the hash too, so that it still tells these entries from id-less ones
+            material = f"{title}\n{link}\n{ident}".encode()
             out.append(f"hash:{hashlib.sha256(material).hexdigest()}")
     return out
 

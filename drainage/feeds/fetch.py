@@ -97,7 +97,8 @@ async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str], tim
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > MAX_BYTES:
-                raise FeedError(f"the document is larger than {MAX_BYTES // (1024 * 1024)} MB")
+                limit = f"{MAX_BYTES // 2**20} MB" if MAX_BYTES >= 2**20 else f"{MAX_BYTES} bytes"
+                raise FeedError(f"the document is larger than {limit}")
             chunks.append(chunk)
         return Fetched(response.status_code, final, b"".join(chunks), response.headers.get("etag"),
                        response.headers.get("last-modified"), response.headers.get("content-type"))
