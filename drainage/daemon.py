@@ -189,8 +189,8 @@ class Daemon:
                                        misfire_grace_time=None)
             for feed_index, feed in enumerate(campaign.model.feeds):
                 for use_index, use in enumerate(feed.channels):
-                    if use.channel not in self.project.config.channels:
-                        continue
+                    if use.channel not in self.project.config.channels or not (use.schedule or feed.schedule):
+                        continue  # without a schedule, entries go out after each poll (the feed pass kicks)
                     self.scheduler.add_job(self._kicker(use.channel), FeedSlotTrigger(campaign, feed_index, use_index),
                                            id=f"{campaign.id}:feeds[{feed_index}]:{use_index}:{use.channel}",
                                            coalesce=True, max_instances=1, misfire_grace_time=None)

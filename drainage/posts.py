@@ -150,9 +150,10 @@ def poll_rule(campaign: LoadedCampaign, feed: FeedSource) -> Rule:
 
 
 def feed_rules(campaign: LoadedCampaign, feed: FeedSource, use: ChannelUse) -> list[Rule]:
-    """When a feed's channel may post: the channel's schedule, else the feed's, else at each poll."""
-    entries = use.schedule if use.schedule is not None else feed.schedule
-    if entries is not None:
+    """When a feed's channel may post: the channel's schedule, else the feed's, else at each poll (the regular
+    poll times; a poll off them, e.g. the first one, posts too: see drainage.feeds.release)."""
+    entries = use.schedule or feed.schedule
+    if entries:
         return [e.rule(campaign.tz, campaign.model.start) for e in entries]
     return [poll_rule(campaign, feed)]
 

@@ -3,9 +3,10 @@
 The dispatcher calls `release_due` in its planning step for each channel, inside the transaction that writes
 the journal rows, so an entry leaves the queue exactly when its delivery row exists. Rules:
 
-- a slot is one of the channel's posting times (its `schedule`, else the feed's, else each poll), within the
-  campaign's window, outside quiet hours, and not older than `misfire_grace`: after an outage, entries wait
-  for the next slot instead of going out in a burst;
+- a slot is one of the channel's posting times (its `schedule`, else the feed's), within the campaign's window,
+  outside quiet hours, and not older than `misfire_grace`: after an outage, entries wait for the next slot
+  instead of going out in a burst; without a schedule, the slot is the feed's latest poll (each poll posts
+  what it found, up to `cap`, and the next polls post the rest);
 - an entry can take a slot at or after the moment it was found (its poll's due time), oldest entry first;
 - at most `cap` entries per slot; the rest wait for the next slots.
 
@@ -20,18 +21,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from drainage.campaigns import LoadedCampaign
+from drainage.campaigns import ChannelUse, LoadedCampaign
 from drainage.feeds.entries import fields_from_json
 from drainage.posts import FeedRef, PlannedPost, feed_post, feed_slots
-from drainage.store.models import QueuedEntry
+from drainage.store.models import FeedState, QueuedEntry
 
 
 def release_due(s: Session, campaign: LoadedCampaign, feed_index: int, use_index: int,
                 now: datetime) -> list[PlannedPost]:
     """Give waiting entries of one feed channel their slots up to `now`; return their posts (not yet written)."""
     feed = campaign.model.feeds[feed_index]
-    channel = feed.channels[use_index].channel
-    slots = feed_slots(campaign, feed_index, use_index, now - campaign.grace, now + timedelta(microseconds=1))
+    use = feed.channels[use_index]
+    channel = use.channel
+    start, end = now - campaign.grace, now + timedelta(microseconds=1)
+    if use.schedule or feed.schedule:
+        slots = feed_slots(campaign, feed_index, use_index, start, end)
+    else:
+        state = s.get(FeedState, (campaign.id, feed.url))
+        polled = state.polled_at if state is not None else None
+        slots = [polled] if polled is not None and start <= polled < end and _open(campaign, use, polled) else []
     mine = (QueuedEntry.campaign == campaign.id, QueuedEntry.url == feed.url, QueuedEntry.channel == channel)
     planned: list[PlannedPost] = []
     for slot in slots:
@@ -50,3 +58,10 @@ def release_due(s: Session, campaign: LoadedCampaign, feed_index: int, use_index
             planned.append(feed_post(campaign, feed_index, use_index, slot, ref))
     return planned
 
+
+
+def _open(campaign: LoadedCampaign, use: ChannelUse, moment: datetime) -> bool:
+    """True when the campaign's window and the channel's quiet hours allow a post at `moment`."""
+    first, last = campaign.window()
+    inside = (first is None or moment >= first) and (last is None or moment < last)
+    return inside and not use.in_quiet_hours(moment.astimezone(campaign.tz))

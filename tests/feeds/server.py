@@ -8,14 +8,15 @@ request is recorded with its headers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.utils import format_datetime, parsedate_to_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class FeedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 route = server.routes.get(self.path)
                 status = 404 if route is None else route.status
                 if route is not None and route.delay:
@@ -106,10 +107,8 @@ class FeedServer:
                 if route is not None and status == 200 and _not_modified(route, self.headers):
                     status = 304
                 server.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, status))
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that timed out
                     self._answer(route, status)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
-                    pass
 
             def _answer(self, route: Route | None, status: int) -> None:
                 self.send_response(status)
@@ -128,7 +127,7 @@ class FeedServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the http.server API
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         class Server(ThreadingHTTPServer):

@@ -88,24 +88,17 @@ def test_broken_documents_are_refused_with_the_reason() -> None:
 
 
 def test_entry_fields_are_exactly_what_validate_samples() -> None:
-    from drainage.project import sample_entries
+    from drainage.project import load_project, sample_entries
+    from tests.conftest import REPO
 
     (entry, *_) = entries_of("shopify-all.atom")
     assert tuple(entry.fields()) == TEMPLATE_FIELDS
-
-    class Store:
-        base_url, currency = "https://shop.example.com", "USD"
-
-    class Project:
-        class config:  # noqa: N801 - shaped like Project.config.config.store
-            class config:  # noqa: N801
-                store = Store
-
-    from drainage.campaigns import FeedSource
-
-    feed = FeedSource.model_validate({"url": "https://shop.example.com/a.atom", "repost_on": ["price_drop"],
-                                      "channels": [{"channel": "x", "template": "x.j2"}]})
-    for ref in sample_entries(Project, feed, 0):  # type: ignore[arg-type]
+    project = load_project(REPO / "config.yaml")
+    feed = project.campaigns["new-arrivals"].model.feeds[0]
+    refs = sample_entries(project, feed, 0)
+    assert [(ref.digest, ref.event) for ref in refs] == [
+        ("sample-full", "new"), ("sample-sparse", "new"), ("sample-full", "price_drop:49.00")]
+    for ref in refs:
         assert tuple(ref.fields) == TEMPLATE_FIELDS
 
 
@@ -129,7 +122,7 @@ def test_distinct_entries_get_distinct_identities_and_a_unique_id_wins(raw) -> N
     found = identities(raw)
     by_entry = dict(zip(raw, found, strict=True))
     assert len(set(by_entry.values())) == len(by_entry)  # identical entries share one, distinct ones never do
-    for (ident, link, title), identity in zip(raw, found, strict=True):
+    for (ident, _link, _title), identity in zip(raw, found, strict=True):
         if ident and [i for i, _, _ in raw].count(ident) == 1:
             assert identity == f"id:{ident}"  # a unique id is the identity, whatever the title or link
 

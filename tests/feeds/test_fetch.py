@@ -89,7 +89,7 @@ def test_a_malformed_document_keeps_the_last_good_state_and_posts_nothing(tmp_pa
 
 
 def test_a_web_page_instead_of_a_feed_is_explained(tmp_path, feed_server) -> None:
-    url, clock, dispatcher = start(tmp_path, feed_server, "not-a-feed.html")
+    url, _, dispatcher = start(tmp_path, feed_server, "not-a-feed.html")
     state = feed_state(dispatcher, url)
     assert state.error == ("not an RSS or Atom feed: the URL returns an HTML page (look for the feed's own URL, "
                            "e.g. /collections/all.atom or /feed/)")
@@ -97,7 +97,7 @@ def test_a_web_page_instead_of_a_feed_is_explained(tmp_path, feed_server) -> Non
 
 
 def test_a_slow_feed_times_out(tmp_path, feed_server) -> None:
-    url, clock, dispatcher = start(tmp_path, feed_server, options="timeout: 1s")
+    _, clock, dispatcher = start(tmp_path, feed_server, options="timeout: 1s")
     feed_server.delay("/feed/", 3)
     clock.set(T0 + timedelta(minutes=30))
     (result,) = poll(dispatcher)
