@@ -25,6 +25,10 @@ PriorCount = Callable[[str, str, datetime], int]
 """(campaign id, channel name, slot) -> how many slots of that pair are in the journal before `slot`."""
 
 
+FEED_ITEM_PREFIX = "feed:"
+"""The item key of a feed entry's post is this and the entry's hash (in the journal and on its links)."""
+
+
 def no_prior(_campaign: str, _channel: str, _slot: datetime) -> int:
     return 0
 
@@ -94,7 +98,7 @@ def delivery_key(campaign: str, channel: str, item: str, variant: str, slot: dat
 def feed_delivery_key(campaign: str, channel: str, digest: str, event: str = "new") -> str:
     """The journal key of a feed entry's post: no slot in it, so the entry goes to the channel once, forever
     (a repost event such as 'price_drop:39.00' is a post of its own, once too)."""
-    return f"{campaign}|{channel}|feed:{digest}" + ("" if event == "new" else f"|{event}")
+    return f"{campaign}|{channel}|{FEED_ITEM_PREFIX}{digest}" + ("" if event == "new" else f"|{event}")
 
 
 def slots_for(campaign: LoadedCampaign, use: ChannelUse, start: datetime, end: datetime,
@@ -169,7 +173,7 @@ def feed_slots(campaign: LoadedCampaign, feed_index: int, use_index: int, start:
 def entry_item(digest: str, fields: Mapping[str, Any]) -> Item:
     """A feed entry as an item, so that templates written for items (and `link(item)`) work for entries."""
     price = fields.get("price")
-    return Item(id=f"feed:{digest}", name=str(fields.get("title") or ""), url=str(fields.get("url") or ""),
+    return Item(id=f"{FEED_ITEM_PREFIX}{digest}", name=str(fields.get("title") or ""), url=str(fields.get("url") or ""),
                 image=fields.get("image"), price=price if isinstance(price, int | float) else None,
                 currency=fields.get("currency"), description=fields.get("summary") or None,
                 tags=list(fields.get("tags") or []))

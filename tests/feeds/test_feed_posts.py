@@ -315,3 +315,41 @@ def test_entries_without_guids_and_with_duplicate_guids_are_posted_once(tmp_path
     clock.set(at("2026-03-01T11:30:00+00:00"))
     run(dispatcher)
     assert len(texts(tmp_path, "social")) == 1  # identified by its link, the edited shawl is not new
+
+
+def test_quiet_hours_hold_entries_until_a_poll_outside_them(tmp_path, feed_server) -> None:
+    url = feed_server.serve("/feed/", rss(("a", "Alpaca socks")))
+    config = write_feed_project(tmp_path, url)
+    campaign = tmp_path / "campaigns" / "shop.yaml"
+    campaign.write_text(campaign.read_text().replace("        template: social.j2\n",
+                                                     "        template: social.j2\n        quiet_hours: "
+                                                     "['22:00-08:00']\n"))
+    clock = FakeClock(at("2026-03-01T21:30:00+00:00"))
+    dispatcher = dispatcher_for(config, clock)
+    run(dispatcher)
+    feed_server.serve("/feed/", rss(("b", "Beanie"), ("a", "Alpaca socks")))
+    for moment in ("2026-03-01T22:00:00", "2026-03-01T23:30:00", "2026-03-02T07:30:00", "2026-03-02T08:00:00"):
+        clock.set(at(moment + "+00:00"))
+        run(dispatcher)
+    sent = {r.channel: r.slot_at.isoformat() for r in deliveries(dispatcher)}
+    assert sent == {"forum": "2026-03-01T22:00:00+00:00", "social": "2026-03-02T08:00:00+00:00"}
+
+
+def test_feed_posts_do_not_move_the_rotation_of_scheduled_items(tmp_path, feed_server) -> None:
+    url = feed_server.serve("/feed/", rss(("a", "Alpaca socks")))
+    config = write_feed_project(tmp_path, url)
+    campaign = tmp_path / "campaigns" / "shop.yaml"
+    campaign.write_text(campaign.read_text() + (
+        "items:\n  - {id: one, name: Item one, url: /products/one}\n  - {id: two, name: Item two, url: /products/two}\n"
+        "schedule:\n  - cron: '15 * * * *'\nchannels:\n  - channel: social\n    template: item.j2\n"))
+    (tmp_path / "templates" / "item.j2").write_text("Scheduled: {{ item.name }}\n")
+    clock = FakeClock(at("2026-03-01T10:00:00+00:00"))
+    dispatcher = dispatcher_for(config, clock)
+    run(dispatcher)
+    feed_server.serve("/feed/", rss(("c", "Cowl"), ("b", "Beanie"), ("a", "Alpaca socks")))
+    for moment in ("10:15", "10:30", "11:00", "11:15", "12:00", "12:15"):
+        clock.set(at(f"2026-03-01T{moment}:00+00:00"))
+        run(dispatcher)
+    social = [re.sub(f" {TRACKED}", "", t) for t in texts(tmp_path, "social")]
+    assert social == ["Scheduled: Item one", "New: Beanie", "New: Cowl", "Scheduled: Item two",
+                      "Scheduled: Item one"]
