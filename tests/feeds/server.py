@@ -137,7 +137,8 @@ class FeedServer:
                 pass  # a client that hung up mid-answer is part of the timeout tests
 
         self._httpd = Server(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=self._httpd.serve_forever, name="feed-server", daemon=True)
+        thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-server",
+                                  daemon=True)
         thread.start()
         try:
             yield self
