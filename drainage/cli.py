@@ -343,7 +343,10 @@ CampaignOpt = Annotated[str | None, typer.Option(help="Judge and render it as th
 def feeds_check(url: Annotated[str, typer.Argument(help="The feed's URL.")], campaign: CampaignOpt = None,
                 config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Fetch a feed now: which entries the next poll would post, which it skips and why, and the exact posts."""
+    from jinja2 import TemplateError
+
     from drainage.feeds.check import check_feed
+    from drainage.links import LinkError
 
     with friendly_errors():
         project = load_project(config)
@@ -384,7 +387,12 @@ def feeds_check(url: Annotated[str, typer.Argument(help="The feed's URL.")], cam
             shown = [report.sample]
         for checked in shown:
             for planned in checked.posts:
-                _show_post(project, planned)
+                try:
+                    _show_post(project, planned)
+                except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+                    out.print(Text(f"{planned.campaign.id} -> {planned.channel} | entry '{planned.item.name}': cannot "
+                                   f"render: {exc} (the daemon would record this post as failed)", style="red"),
+                              soft_wrap=True)
 
 
 def _utc(moment: datetime | None) -> str:

@@ -205,13 +205,13 @@ class FeedPoller:
         now = self.clock.now()
         with session(self.engine) as s:
             state = s.get(FeedState, (campaign.id, feed.url))
-        known = state is not None and state.ok_at is not None
-        # entries found by a poll count as found when the poll was due, so they can make that slot
+        # validators only once a good document was recorded: the first poll must see every entry
+        etag, modified = (state.etag, state.last_modified) if state is not None and state.ok_at else (None, None)
+        # entries found by a poll count as found when the poll was due, so they can make a slot at that time
         queued_at = min(now, _aware(state.next_poll_at)) if state is not None and state.next_poll_at else now
         try:
             fetched = await fetch(client, feed.url, timeout=parse_duration(feed.timeout).total_seconds(),
-                                  etag=state.etag if known and state else None,
-                                  last_modified=state.last_modified if known and state else None)
+                                  etag=etag, last_modified=modified)
             if fetched.not_modified:
                 return self._not_modified(campaign, feed, now)
             document = await asyncio.to_thread(read_document, fetched.content, fetched.url, fetched.content_type)

@@ -17,6 +17,7 @@ from drainage.project import load_project
 from drainage.store.db import make_engine
 from drainage.store.migrate import current_revision, ensure_schema, upgrade
 from tests.feeds.helpers import deliveries, dispatcher_for, feed_state, outbox, run, write_feed_project
+from tests.feeds.server import FEEDS
 
 SHOP = "/collections/all.atom"
 
@@ -162,3 +163,21 @@ def test_an_existing_database_is_migrated_to_the_feed_tables(tmp_path) -> None:
     upgrade(engine)
     assert current_revision(engine) == "0003_feeds"
     assert {"feed_states", "feed_entries", "feed_queue"} <= set(inspect(engine).get_table_names())
+
+
+def test_an_entry_linking_outside_the_store_fails_with_the_reason(tmp_path, feed_server, cli, monkeypatch) -> None:
+    body = (FEEDS / "wordpress-blog.rss").read_text(encoding="utf-8").replace(
+        "https://blog.example.com/2026/02/merino-care/", "https://elsewhere.example.org/merino-care/")
+    url = feed_server.serve("/feed/", body.encode())
+    config = write_feed_project(tmp_path, url, "backfill: 1")
+    monkeypatch.chdir(tmp_path)
+    checked = cli("feeds", "check", url)
+    assert checked.exit_code == 0, checked.output
+    assert "shop -> social | entry 'How to wash merino without shrinking it': cannot render: link host " \
+           "'elsewhere.example.org' is not one of the store's hosts" in " ".join(checked.output.split())
+    dispatcher = dispatcher_for(config, FakeClock(datetime(2026, 3, 1, 10, tzinfo=UTC)))
+    run(dispatcher)
+    rows = deliveries(dispatcher)
+    assert [r.status for r in rows] == ["failed", "failed"]
+    assert rows[0].error.startswith("render: LinkError: link host 'elsewhere.example.org' is not one of the store's")
+    assert outbox(tmp_path, "social") == []
