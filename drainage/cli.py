@@ -411,25 +411,27 @@ def feeds_status(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         if not rows:
             out.print(Text("no campaign has feeds"))
             return
-        table = Table(title="store feeds")
-        for column in ("campaign", "feed", "last poll", "last good", "ETag / Last-Modified", "failures",
-                       "next poll", "seen", "waiting"):
-            table.add_column(column, overflow="fold")
         for row in rows:
             state = row.state
+            out.print(Text(f"{row.campaign}  {row.url}", style="bold"), soft_wrap=True)
             if not row.active:
-                next_poll = "not polled: campaign not active"
+                next_poll = "not polled: the campaign is not active"
             else:
-                next_poll = _utc(state.next_poll_at) if state and state.next_poll_at else "at the next sweep"
-            table.add_row(row.campaign, row.url, _utc(state.polled_at if state else None),
-                          _utc(state.ok_at if state else None),
-                          (state.etag or state.last_modified or "-") if state else "-",
-                          str(state.errors if state else 0), next_poll, str(row.seen), str(row.waiting))
-        out.print(table)
-        for row in rows:
-            if row.state is not None and row.state.error:
-                out.print(Text(f"{row.campaign} {row.url}: {row.state.error} ({row.state.errors} failed poll(s) "
-                               "in a row; the last good state is kept)", style="red"), soft_wrap=True)
+                next_poll = "next poll " + (_utc(state.next_poll_at) if state and state.next_poll_at else
+                                            "at the next sweep of the daemon")
+            if state is None or state.polled_at is None:
+                out.print(Text(f"  never polled; {next_poll}"), soft_wrap=True)
+                continue
+            out.print(Text(f"  last poll {_utc(state.polled_at)}, last good {_utc(state.ok_at)}; {next_poll}"),
+                      soft_wrap=True)
+            validators = [f"{name} {value}" for name, value in (("ETag", state.etag),
+                                                                 ("Last-Modified", state.last_modified)) if value]
+            out.print(Text(f"  {', '.join(validators) or 'no ETag or Last-Modified'}; {state.entries} entries in the "
+                           f"last document, {row.seen} seen in all, {row.waiting} waiting for a slot"),
+                      soft_wrap=True)
+            if state.error:
+                out.print(Text(f"  FAILING: {state.error} ({state.errors} failed poll(s) in a row; the last good "
+                               "state is kept)", style="red"), soft_wrap=True)
         if engine is None:
             out.print(Text("no database yet: no feed has been polled"))
 
