@@ -415,10 +415,10 @@ def feeds_status(config: ConfigOpt = DEFAULT_CONFIG) -> None:
             state = row.state
             out.print(Text(f"{row.campaign}  {row.url}", style="bold"), soft_wrap=True)
             if not row.active:
-                next_poll = "not polled: the campaign is not active"
+                next_poll = "not polled while the campaign is not active"
             else:
                 next_poll = "next poll " + (_utc(state.next_poll_at) if state and state.next_poll_at else
-                                            "at the next sweep of the daemon")
+                                            "at the daemon's next sweep")
             if state is None or state.polled_at is None:
                 out.print(Text(f"  never polled; {next_poll}"), soft_wrap=True)
                 continue
