@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from drainage.config import Strict, check_timezone
+from drainage.config import Strict, check_http_url, check_timezone
 from drainage.errors import Problem
 from drainage.schedule import (
     CronRule,
@@ -191,6 +191,89 @@ class Theme(Strict):
         return begin <= md <= end if begin <= end else (md >= begin or md <= end)
 
 
+class FeedFilters(Strict):
+    """Which entries of a feed are posted; an entry must pass every filter that is set."""
+
+    categories: list[str] = Field(default_factory=list, description="Only entries in at least one of these "
+                                  "categories (case-insensitive; Shopify's product type counts as one).")
+    tags: list[str] = Field(default_factory=list, description="Only entries with at least one of these tags "
+                            "(case-insensitive; RSS/Atom categories count as tags too).")
+    min_price: float | None = Field(default=None, ge=0, allow_inf_nan=False,
+                                    description="Only entries priced at least this (entries without a price fail).")
+    max_price: float | None = Field(default=None, ge=0, allow_inf_nan=False,
+                                    description="Only entries priced at most this (entries without a price fail).")
+    title: str | None = Field(default=None, description="Only entries whose title matches this regular "
+                                                        "expression (Python syntax, searched, case-insensitive).")
+
+    @field_validator("title")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"'{v}' is not a regular expression: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _range(self) -> FeedFilters:
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise Invalid(f"min_price {self.min_price:g} is above max_price {self.max_price:g}", loc=("max_price",))
+        return self
+
+
+RepostEvent = Literal["price_drop", "price_change"]
+
+
+class FeedSource(Strict):
+    """A store feed (RSS or Atom) whose new entries become posts, each at most once per channel."""
+
+    url: str = Field(description="The feed's URL, e.g. https://shop.example.com/collections/all.atom.")
+    every: str = Field(default="30m", description="How often the feed is polled (without a 'schedule', each "
+                                                  "poll is a posting slot).")
+    channels: list[ChannelUse] = Field(min_length=1, description="Where new entries are posted, with which "
+                                                                  "template (the entry is `entry` in it).")
+    filters: FeedFilters = Field(default_factory=FeedFilters, description="Which entries are posted.")
+    cap: int = Field(default=3, ge=1, description="Most entries posted per channel at one slot; the rest wait "
+                                                  "for the next slots (no burst).")
+    schedule: list[ScheduleEntry] | None = Field(
+        default=None, description="Allowed posting times; new entries wait for the next one (default: each poll).")
+    backfill: int = Field(default=0, ge=0, description="How many of the newest entries the first poll posts "
+                                                       "(0: none, the feed's current entries are only recorded).")
+    repost_on: list[RepostEvent] = Field(
+        default_factory=list, description="Changes that announce an already posted entry again: price_drop, "
+                                          "price_change. Other edits (a fixed typo) never repost.")
+    timeout: str = Field(default="20s", description="How long one fetch of the feed may take.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        check_http_url(v)
+        return v.strip()
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str) -> str:
+        if parse_duration(v) < timedelta(minutes=1):
+            raise ValueError(f"'{v}' is shorter than the smallest poll interval, 1m")
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @property
+    def interval(self) -> timedelta:
+        return parse_duration(self.every)
+
+
 class UtmOverrides(Strict):
     """UTM tags for this campaign's links."""
 
@@ -213,12 +296,15 @@ class Campaign(Strict):
     end: date | datetime | None = Field(default=None, description="Last local day (inclusive) or time.")
     timezone: str | None = Field(default=None, description="IANA time zone (default: config timezone).")
     utm: UtmOverrides = Field(default_factory=UtmOverrides, description="UTM tags of this campaign's links.")
-    items: list[Item] = Field(min_length=1, description="What is promoted.")
+    items: list[Item] = Field(default_factory=list, description="What is promoted (required with 'channels').")
     rotation: Literal["round-robin", "random", "all"] = Field(
         default="round-robin", description="Which item(s) each slot posts.")
     seed: int = Field(default=0, description="Seed of the 'random' rotation (same seed, same picks).")
     schedule: list[ScheduleEntry] = Field(default_factory=list, description="When to post (any mix).")
-    channels: list[ChannelUse] = Field(min_length=1, description="Where to post.")
+    channels: list[ChannelUse] = Field(default_factory=list,
+                                       description="Where to post the items (required unless there are 'feeds').")
+    feeds: list[FeedSource] = Field(default_factory=list,
+                                    description="Store feeds whose new entries are posted (see Store feeds).")
     themes: list[Theme] = Field(default_factory=list, description="Seasonal looks by date range.")
     misfire_grace: str = Field(default="1h", description="How late a missed slot may still be sent.")
     on_unknown: Literal["skip", "resend"] = Field(
@@ -242,6 +328,18 @@ class Campaign(Strict):
     def _consistent(self) -> Campaign:
         if self.id is not None and not _SLUG.match(self.id):
             raise Invalid(f"'{self.id}' must be lower-case letters, digits, '-', '_' or '.'", loc=("id",))
+        if not self.channels and not self.feeds:
+            raise Invalid("missing required key 'channels'",
+                          "" if self.items else "or 'feeds:', to post a store feed's new entries")
+        if self.channels and not self.items:
+            if "items" in self.model_fields_set:
+                raise Invalid("items: list should have at least 1 item", loc=("items",))
+            raise Invalid("missing required key 'items'")
+        urls = [f.url for f in self.feeds]
+        for index, url in enumerate(urls):
+            if url in urls[:index]:
+                raise Invalid(f"feed '{url}' is also used by feeds[{urls.index(url)}]",
+                              "list each feed once; give it several channels instead", loc=("feeds", index, "url"))
         keys = [i.key for i in self.items]
         for index, key in enumerate(keys):
             if key in keys[:index]:

@@ -1,4 +1,4 @@
-"""The `drainage` command line: validate, plan, preview, send, schema, db."""
+"""The `drainage` command line: validate, plan, preview, send, run, status, resume, feeds, schema, db."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ app = typer.Typer(help="Off-site traffic drainage: campaigns as code, scheduled 
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+feeds_app = typer.Typer(help="Store feeds: what a feed would post now, and how each feed is doing.",
+                        no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -171,9 +174,11 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
                 _show_post(project, planned)
                 shown += 1
         if not shown:
+            hint = "check its schedule, start/end and channels, or pass --at"
+            if not loaded.model.channels and loaded.model.feeds:
+                hint = f"it only posts new entries of its feeds: try `drainage feeds check {loaded.model.feeds[0].url}`"
             raise ProblemsFound([Problem(loaded.shown_as, 0, 0, f"no upcoming slot for campaign '{loaded.id}'"
-                                         + (f" on channel '{channel}'" if channel else ""),
-                                         "check its schedule, start/end and channels, or pass --at")])
+                                         + (f" on channel '{channel}'" if channel else ""), hint)])
 
 
 def _next_slots(loaded: Any, use: Any, begin: datetime, count: int) -> list[datetime]:
@@ -191,7 +196,8 @@ def _show_post(project: Project, planned: PlannedPost) -> None:
     local = planned.slot.astimezone(planned.campaign.tz)
     limit = f"/{composed.limit}" if composed.limit else " (no limit)"
     flags = " TOO LONG" if composed.too_long else (" (truncated to fit)" if composed.truncated else "")
-    header = (f"{planned.campaign.id} -> {planned.channel} | {local:%a %Y-%m-%d %H:%M %Z} | item {planned.item.key}"
+    what = f"entry '{planned.item.name}'" if planned.feed else f"item {planned.item.key}"
+    header = (f"{planned.campaign.id} -> {planned.channel} | {local:%a %Y-%m-%d %H:%M %Z} | {what}"
               + (f" | variant {planned.variant_name}" if planned.variant else "")
               + (f" | theme {planned.theme.name}" if planned.theme else ""))
     body = Text()
@@ -355,6 +361,106 @@ def resume(channel: Annotated[str, typer.Argument(help="Channel instance name fr
         released, missed = resume_channel(project, engine, channel, datetime.now(UTC))
         out.print(Text(f"resumed {channel}: {released} post(s) will be sent by the daemon, {missed} recorded as "
                        "missed (older than their misfire_grace)"), soft_wrap=True)
+
+
+CampaignOpt = Annotated[str | None, typer.Option(help="Judge and render it as this campaign's feed.")]
+
+
+@feeds_app.command("check")
+def feeds_check(url: Annotated[str, typer.Argument(help="The feed's URL.")], campaign: CampaignOpt = None,
+                config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Fetch a feed now: which entries the next poll would post, which it skips and why, and the exact posts."""
+    from jinja2 import TemplateError
+
+    from drainage.feeds.check import check_feed
+    from drainage.links import LinkError
+
+    with friendly_errors():
+        project = load_project(config)
+        engine = open_engine(project, create=False)
+        report = _run(check_feed(project, engine, url, campaign, datetime.now(UTC)), project)
+        validators = [f"{name} {value}" for name, value in (("ETag", report.etag),
+                                                             ("Last-Modified", report.last_modified)) if value]
+        out.print(Text(f"{report.title or '(untitled feed)'}: {len(report.entries)} entries from "
+                       f"{report.fetched_from} ("
+                       + (", ".join(validators) or "no ETag or Last-Modified: each poll downloads it all") + ")",
+                       style="bold"), soft_wrap=True)
+        if report.campaign is None or report.feed is None:
+            out.print(Text("No campaign polls this feed: add it under 'feeds:' in a campaign (or pass --campaign) "
+                           "to see what would be posted."), soft_wrap=True)
+        else:
+            feed = report.feed
+            line = f"campaign {report.campaign.id}: polled every {feed.every}, at most {feed.cap} per channel and slot"
+            if report.borrowed:
+                line += f" (it does not poll this URL: judged as if it were its feed {feed.url})"
+            if report.first:
+                line += (f"; first poll: the newest {feed.backfill} entries are posted, the others only recorded"
+                         if feed.backfill else "; first poll: entries are only recorded, none posted (backfill: 0)")
+            out.print(Text(line), soft_wrap=True)
+        table = Table(title="entries, in the feed's order")
+        for column in ("entry", "published", "price", "what the next poll does"):
+            table.add_column(column, overflow="fold")
+        for checked in report.entries:
+            entry, verdict = checked.verdict.entry, checked.verdict
+            price = f"{entry.price:g} {entry.currency or ''}".strip() if entry.price is not None else "-"
+            table.add_row(entry.title or entry.identity, _utc(entry.published), price,
+                          Text(("POST: " if verdict.posts else "") + verdict.reason,
+                               style="green" if verdict.posts else ""))
+        out.print(table)
+        shown = [c for c in report.entries if c.posts]
+        if not shown and report.sample is not None:
+            out.print(Text("Nothing would be posted now; this is how the newest entry that passes the filters "
+                           "would look:", style="bold"), soft_wrap=True)
+            shown = [report.sample]
+        for checked in shown:
+            for planned in checked.posts:
+                try:
+                    _show_post(project, planned)
+                except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+                    out.print(Text(f"{planned.campaign.id} -> {planned.channel} | entry '{planned.item.name}': cannot "
+                                   f"render: {exc} (the daemon would record this post as failed)", style="red"),
+                              soft_wrap=True)
+
+
+def _utc(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
+
+
+@feeds_app.command("status")
+def feeds_status(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Each campaign's feeds: last poll, ETag, failures and why, next poll, entries seen and waiting."""
+    from drainage.feeds.check import feed_statuses
+
+    with friendly_errors():
+        project = load_project(config)
+        engine = open_engine(project, create=False)
+        rows = feed_statuses(project, engine)
+        if not rows:
+            out.print(Text("no campaign has feeds"))
+            return
+        for row in rows:
+            state = row.state
+            out.print(Text(f"{row.campaign}  {row.url}", style="bold"), soft_wrap=True)
+            if not row.active:
+                next_poll = "not polled while the campaign is not active"
+            else:
+                next_poll = "next poll " + (_utc(state.next_poll_at) if state and state.next_poll_at else
+                                            "at the daemon's next sweep")
+            if state is None or state.polled_at is None:
+                out.print(Text(f"  never polled; {next_poll}"), soft_wrap=True)
+                continue
+            out.print(Text(f"  last poll {_utc(state.polled_at)}, last good {_utc(state.ok_at)}; {next_poll}"),
+                      soft_wrap=True)
+            validators = [f"{name} {value}" for name, value in (("ETag", state.etag),
+                                                                 ("Last-Modified", state.last_modified)) if value]
+            out.print(Text(f"  {', '.join(validators) or 'no ETag or Last-Modified'}; {state.entries} entries in the "
+                           f"last document, {row.seen} seen in all, {row.waiting} waiting for a slot"),
+                      soft_wrap=True)
+            if state.error:
+                out.print(Text(f"  FAILING: {state.error} ({state.errors} failed poll(s) in a row; the last good "
+                               "state is kept)", style="red"), soft_wrap=True)
+        if engine is None:
+            out.print(Text("no database yet: no feed has been polled"))
 
 
 @app.command()

@@ -5,6 +5,10 @@ that asks drainage's own DST-correct schedule for the next slot; a periodic swee
 anything a trigger missed. Every firing only "kicks" the dispatcher for a channel: what is due is always
 decided from the journal and the cursors, so a late, doubled or lost firing cannot post twice or drop a post.
 
+Store feeds: the sweep also kicks a feed pass, which polls the feeds whose next poll (in the database) has
+come, outside the channels' passes (see `drainage.feeds.poller` for why), then kicks the channels that got
+new entries; each feed channel's posting slots have a trigger of their own, like a campaign's slots.
+
 Signals: SIGHUP reloads campaigns and templates (an invalid edit is refused, the previous version keeps
 running); SIGTERM / SIGINT stop new sends and let in-flight sends finish within `shutdown_timeout`.
 """
@@ -30,7 +34,7 @@ from drainage.dispatch import Dispatcher, paused_channels, resume_channel
 from drainage.errors import ProblemsFound
 from drainage.logs import event
 from drainage.metrics import Metrics
-from drainage.posts import slots_for
+from drainage.posts import feed_slots, slots_for
 from drainage.project import Project, check_rendering, load_project
 from drainage.schedule import parse_duration
 from drainage.tracker.server import TrackerProcess
@@ -48,13 +52,30 @@ class SlotTrigger(BaseTrigger):
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         start = previous_fire_time + timedelta(seconds=1) if previous_fire_time else now
         for horizon in HORIZONS:
-            slots = slots_for(self.campaign, self.use, start, start + horizon)
+            slots = self.slots(start, start + horizon)
             if slots:
                 return slots[0]
         return None
 
+    def slots(self, start: datetime, end: datetime) -> list[datetime]:
+        return slots_for(self.campaign, self.use, start, end)
+
     def __str__(self) -> str:
         return f"slots of {self.campaign.id} -> {self.use.channel}"
+
+
+class FeedSlotTrigger(SlotTrigger):
+    """Fires at the posting slots of one channel of a campaign's feed."""
+
+    def __init__(self, campaign: LoadedCampaign, feed_index: int, use_index: int) -> None:
+        super().__init__(campaign, campaign.model.feeds[feed_index].channels[use_index])
+        self.feed_index, self.use_index = feed_index, use_index
+
+    def slots(self, start: datetime, end: datetime) -> list[datetime]:
+        return feed_slots(self.campaign, self.feed_index, self.use_index, start, end)
+
+    def __str__(self) -> str:
+        return f"feed slots of {self.campaign.id} -> {self.use.channel}"
 
 
 def secrets_of(project: Project) -> list[str]:
@@ -87,6 +108,7 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._feeds_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -109,6 +131,7 @@ class Daemon:
         watcher = asyncio.create_task(self._watch()) if cfg.watch else None
         event("daemon.started", campaigns=len(self.project.campaigns), channels=",".join(self.dispatcher.channels()),
               metrics=f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics" if cfg.metrics_port else None)
+        self.kick_feeds()
         self.kick_all()
         await self.stop_event.wait()
         if watcher is not None:
@@ -127,7 +150,8 @@ class Daemon:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         timeout = parse_duration(self.project.config.config.daemon.shutdown_timeout).total_seconds()
-        pending = [t for t in self._tasks.values() if not t.done()]
+        tasks = [*self._tasks.values(), *([self._feeds_task] if self._feeds_task else [])]
+        pending = [t for t in tasks if not t.done()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=timeout)
             for task in still:
@@ -164,6 +188,13 @@ class Daemon:
                 self.scheduler.add_job(self._kicker(use.channel), SlotTrigger(campaign, use),
                                        id=f"{campaign.id}:{index}:{use.channel}", coalesce=True, max_instances=1,
                                        misfire_grace_time=None)
+            for feed_index, feed in enumerate(campaign.model.feeds):
+                for use_index, use in enumerate(feed.channels):
+                    if use.channel not in self.project.config.channels or not (use.schedule or feed.schedule):
+                        continue  # without a schedule, entries go out after each poll (the feed pass kicks)
+                    self.scheduler.add_job(self._kicker(use.channel), FeedSlotTrigger(campaign, feed_index, use_index),
+                                           id=f"{campaign.id}:feeds[{feed_index}]:{use_index}:{use.channel}",
+                                           coalesce=True, max_instances=1, misfire_grace_time=None)
 
     def _kicker(self, channel: str) -> Callable[[], Awaitable[None]]:
         async def job() -> None:  # a coroutine, so APScheduler runs it on the event loop (not in a thread)
@@ -172,7 +203,19 @@ class Daemon:
         return job
 
     async def _kick_all_job(self) -> None:
+        self.kick_feeds()
         self.kick_all()
+
+    def kick_feeds(self) -> None:
+        """Start a feed pass (poll what is due) unless one is running; the next sweep catches up."""
+        if self.dispatcher.stopping or (self._feeds_task is not None and not self._feeds_task.done()):
+            return
+        self._feeds_task = asyncio.ensure_future(self._feeds_pass())
+
+    async def _feeds_pass(self) -> None:
+        results = await self.dispatcher.poll_feeds()
+        for name in sorted({channel for result in results for channel in result.channels}):
+            self.kick(name)
 
     def kick_all(self) -> None:
         for name in self.dispatcher.channels():
@@ -218,6 +261,7 @@ class Daemon:
             self._schedule_jobs()
         await old.close()
         event("reload.done", reason=reason, campaigns=len(project.campaigns))
+        self.kick_feeds()
         self.kick_all()
         return True
 

@@ -7,7 +7,8 @@ One pass over a channel instance does, in order:
 2. plan: every slot between the channel's cursor and now becomes a row, `pending` if it is within the
    campaign's `misfire_grace`, `missed` otherwise (never a burst of stale posts after an outage); the rows
    and the moved cursor are written in one transaction, so a crash re-plans the same slots, which the
-   unique key turns into no-ops;
+   unique key turns into no-ops; queued store-feed entries whose posting slot has come become rows too
+   (`drainage.feeds.release`, at most `cap` per slot);
 3. send the ready rows in slot order, paced by the channel's token bucket: transient errors retry with
    exponential backoff and jitter up to `max_attempts`; a rate limit waits its retry-after (not counted as
    an attempt); a permanent error fails at once; an auth error pauses the channel until `drainage resume`.
@@ -28,6 +29,8 @@ from sqlmodel import Session, col, select
 from drainage.channel import Channel, Post, Receipt
 from drainage.clock import Clock
 from drainage.errors import AuthError, ChannelError, PermanentError, RateLimited, TransientError
+from drainage.feeds.poller import FeedPoller, PollResult
+from drainage.feeds.release import release_due
 from drainage.journal import new_delivery, prior_counter, save_links
 from drainage.logs import event
 from drainage.metrics import Metrics
@@ -123,6 +126,7 @@ class Dispatcher:
         self._buckets: dict[str, TokenBucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._backoff = backoff
+        self.feeds = FeedPoller(engine, clock)
         self.set_project(project)
 
     def set_project(self, project: Project) -> None:
@@ -142,8 +146,9 @@ class Dispatcher:
         return self._backoff
 
     def channels(self) -> list[str]:
-        """Channel instances that any campaign posts to, plus any with rows in the journal."""
+        """Channel instances that any campaign posts to (its items or its feeds)."""
         used = {u.channel for c in self.project.campaigns.values() for u in c.model.channels}
+        used |= {u.channel for c in self.project.campaigns.values() for f in c.model.feeds for u in f.channels}
         return sorted(used & set(self.project.config.channels))
 
     def bucket(self, channel: Channel) -> TokenBucket | None:
@@ -156,8 +161,19 @@ class Dispatcher:
         return self._buckets[channel.name]
 
     async def run_all(self) -> None:
-        """One pass over every channel, channels in parallel."""
+        """Poll the due feeds, then one pass over every channel, channels in parallel."""
+        await self.poll_feeds()
         await asyncio.gather(*(self.run_channel(name) for name in self.channels()))
+
+    async def poll_feeds(self) -> list[PollResult]:
+        """Poll the store feeds that are due (see `drainage.feeds.poller`); a failing feed only logs."""
+        if self.stopping:
+            return []
+        try:
+            return await self.feeds.poll_due(self.project)
+        except Exception as exc:  # never let feeds stop the daemon: the next sweep tries again
+            event("feeds.error", logging.ERROR, error=f"{exc.__class__.__name__}: {exc}")
+            return []
 
     async def run_channel(self, name: str) -> None:
         """One pass over one channel instance: settle, plan, send."""
@@ -262,6 +278,26 @@ class Dispatcher:
                 try:
                     s.commit()
                 except IntegrityError:  # another process planned the same slots first
+                    s.rollback()
+        self.plan_feeds(name)
+
+    def plan_feeds(self, name: str) -> None:
+        """Queued feed entries for this channel whose posting slot has come become journal rows."""
+        now = self.clock.now()
+        for campaign in self.project.campaigns.values():
+            if campaign.model.status != "active":
+                continue  # a paused campaign's entries stay queued
+            uses = [(f, u) for f, feed in enumerate(campaign.model.feeds)
+                    for u, use in enumerate(feed.channels) if use.channel == name]
+            if not uses:
+                continue
+            with session(self.engine) as s:
+                for feed_index, use_index in uses:
+                    for planned in release_due(s, campaign, feed_index, use_index, now):
+                        self._plan_row(s, planned, now)
+                try:
+                    s.commit()
+                except IntegrityError:  # another process released the same entries first
                     s.rollback()
 
     def _plan_row(self, s: Session, planned, now: datetime) -> None:  # type: ignore[no-untyped-def]

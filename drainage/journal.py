@@ -13,24 +13,28 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from drainage.channel import Receipt
 from drainage.errors import AlreadySent, ChannelError
 from drainage.links import TrackedLink
-from drainage.posts import PlannedPost, PriorCount
+from drainage.posts import FEED_ITEM_PREFIX, PlannedPost, PriorCount
 from drainage.store.db import session
 from drainage.store.models import Delivery, DeliveryStatus, Link, utcnow
 
 
 def prior_counter(engine: Engine) -> PriorCount:
-    """How many distinct slots of (campaign, channel) the journal holds before a slot (for rotation)."""
+    """How many distinct slots of (campaign, channel) the journal holds before a slot (for rotation).
+
+    Posts of feed entries are not slots of the campaign's schedule, so they do not count.
+    """
 
     def count(campaign: str, channel: str, slot: datetime) -> int:
         with session(engine) as s:
             stmt = select(func.count(func.distinct(Delivery.slot_at))).where(
                 Delivery.campaign == campaign, Delivery.channel == channel, Delivery.slot_at < slot,
-                Delivery.forced.is_(False))  # type: ignore[attr-defined]
+                Delivery.forced.is_(False),  # type: ignore[attr-defined]
+                ~col(Delivery.item).startswith(FEED_ITEM_PREFIX))
             return int(s.exec(stmt).one())
 
     return count

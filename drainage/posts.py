@@ -11,20 +11,40 @@ it), so `plan`, `preview`, `send` and the daemon always agree on what a slot pos
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from drainage.campaigns import ChannelUse, Item, LoadedCampaign, Theme, Variant
-from drainage.schedule import merge_slots
+from drainage.campaigns import ChannelUse, FeedSource, Item, LoadedCampaign, Theme, Variant
+from drainage.schedule import IntervalRule, Rule, anchor_of, merge_slots
 
 PriorCount = Callable[[str, str, datetime], int]
 """(campaign id, channel name, slot) -> how many slots of that pair are in the journal before `slot`."""
 
 
+FEED_ITEM_PREFIX = "feed:"
+"""The item key of a feed entry's post is this and the entry's hash (in the journal and on its links)."""
+
+
 def no_prior(_campaign: str, _channel: str, _slot: datetime) -> int:
     return 0
+
+
+@dataclass(frozen=True)
+class FeedRef:
+    """What makes a planned post a feed entry's post: the feed, the entry, and why it is posted."""
+
+    feed_index: int
+    digest: str  # a hash of the entry's identity (see drainage.feeds.entries)
+    event: str  # 'new', or a repost event such as 'price_drop:39.00'
+    fields: Mapping[str, Any]  # the entry as templates see it, before its link is tracked
+
+    @property
+    def event_name(self) -> str:
+        return self.event.partition(":")[0]
 
 
 @dataclass(frozen=True)
@@ -38,10 +58,18 @@ class PlannedPost:
     item: Item
     variant: Variant | None
     theme: Theme | None
+    feed: FeedRef | None = None
 
     @property
     def channel(self) -> str:
         return self.use.channel
+
+    @property
+    def use_loc(self) -> tuple[str | int, ...]:
+        """Where this post's channel entry is written in the campaign file."""
+        if self.feed is not None:
+            return ("feeds", self.feed.feed_index, "channels", self.use_index)
+        return ("channels", self.use_index)
 
     @property
     def variant_name(self) -> str:
@@ -49,7 +77,10 @@ class PlannedPost:
 
     @property
     def key(self) -> str:
-        """The journal's idempotency key: (campaign, channel, item, variant, slot)."""
+        """The journal's idempotency key: (campaign, channel, item, variant, slot); for a feed entry
+        (campaign, channel, entry, event), with no slot, so that an entry goes to a channel once, forever."""
+        if self.feed is not None:
+            return feed_delivery_key(self.campaign.id, self.channel, self.feed.digest, self.feed.event)
         return delivery_key(self.campaign.id, self.channel, self.item.key, self.variant_name, self.slot)
 
     @property
@@ -64,14 +95,22 @@ def delivery_key(campaign: str, channel: str, item: str, variant: str, slot: dat
     return f"{campaign}|{channel}|{item}|{variant or '-'}|{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def slots_for(campaign: LoadedCampaign, use: ChannelUse, start: datetime, end: datetime) -> list[datetime]:
-    """Due slots of one channel of a campaign in [start, end): schedule, window and quiet hours applied."""
+def feed_delivery_key(campaign: str, channel: str, digest: str, event: str = "new") -> str:
+    """The journal key of a feed entry's post: no slot in it, so the entry goes to the channel once, forever
+    (a repost event such as 'price_drop:39.00' is a post of its own, once too)."""
+    return f"{campaign}|{channel}|{FEED_ITEM_PREFIX}{digest}" + ("" if event == "new" else f"|{event}")
+
+
+def slots_for(campaign: LoadedCampaign, use: ChannelUse, start: datetime, end: datetime,
+              rules: list[Rule] | None = None) -> list[datetime]:
+    """Due slots of one channel of a campaign in [start, end): schedule (or `rules`), window and quiet hours
+    applied."""
     first, last = campaign.window()
     lo = max(start, first) if first else start
     hi = min(end, last) if last else end
     if lo >= hi:
         return []
-    slots = merge_slots(campaign.rules_for(use), lo, hi)
+    slots = merge_slots(campaign.rules_for(use) if rules is None else rules, lo, hi)
     return [s for s in slots if not use.in_quiet_hours(s.astimezone(campaign.tz))]
 
 
@@ -107,3 +146,46 @@ def plan_campaign(campaign: LoadedCampaign, start: datetime, end: datetime, prio
             continue
         out += posts_for_slots(campaign, index, slots_for(campaign, use, start, end), prior)
     return sorted(out, key=lambda p: (p.slot, p.use_index))
+
+
+def poll_rule(campaign: LoadedCampaign, feed: FeedSource) -> Rule:
+    """When a feed is polled: every `every`, counted from the campaign's start (else 2024-01-01 00:00 local)."""
+    return IntervalRule(feed.interval, anchor_of(campaign.model.start), campaign.tz)
+
+
+def feed_rules(campaign: LoadedCampaign, feed: FeedSource, use: ChannelUse) -> list[Rule]:
+    """When a feed's channel may post: the channel's schedule, else the feed's, else at each poll (the regular
+    poll times; a poll off them, e.g. the first one, posts too: see drainage.feeds.release)."""
+    entries = use.schedule or feed.schedule
+    if entries:
+        return [e.rule(campaign.tz, campaign.model.start) for e in entries]
+    return [poll_rule(campaign, feed)]
+
+
+def feed_slots(campaign: LoadedCampaign, feed_index: int, use_index: int, start: datetime,
+               end: datetime) -> list[datetime]:
+    """Posting slots of one channel of a campaign's feed in [start, end) (window and quiet hours applied)."""
+    feed = campaign.model.feeds[feed_index]
+    use = feed.channels[use_index]
+    return slots_for(campaign, use, start, end, feed_rules(campaign, feed, use))
+
+
+def entry_item(digest: str, fields: Mapping[str, Any]) -> Item:
+    """A feed entry as an item, so that templates written for items (and `link(item)`) work for entries."""
+    price = fields.get("price")
+    return Item(id=f"{FEED_ITEM_PREFIX}{digest}", name=str(fields.get("title") or ""), url=str(fields.get("url") or ""),
+                image=fields.get("image"), price=price if isinstance(price, int | float) else None,
+                currency=fields.get("currency"), description=fields.get("summary") or None,
+                tags=list(fields.get("tags") or []))
+
+
+def feed_post(campaign: LoadedCampaign, feed_index: int, use_index: int, slot: datetime, ref: FeedRef) -> PlannedPost:
+    """The post of one feed entry on one channel of the feed, at `slot`.
+
+    The variant is a pure function of the entry (its hash), so `feeds check` and the daemon agree.
+    """
+    use = campaign.model.feeds[feed_index].channels[use_index]
+    variant = use.variants[int(hashlib.sha256(ref.digest.encode()).hexdigest(), 16) % len(use.variants)] \
+        if use.variants else None
+    theme = campaign.theme_on(slot.astimezone(campaign.tz).date())
+    return PlannedPost(campaign, use, use_index, slot, entry_item(ref.digest, ref.fields), variant, theme, ref)

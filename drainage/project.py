@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
 
-from drainage.campaigns import Item, LoadedCampaign, load_campaign
+from drainage.campaigns import FeedSource, Item, LoadedCampaign, load_campaign
 from drainage.channel import Channel, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
-from drainage.posts import PlannedPost, posts_for_slots
+from drainage.posts import FeedRef, PlannedPost, feed_post, posts_for_slots
 from drainage.registry import channel_types
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html
 from drainage.sources import did_you_mean, display_path
@@ -105,7 +105,9 @@ class Project:
         model = planned.campaign.model
         theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
         variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
+        extra = {} if planned.feed is None else {"entry": entry_context(planned, links)}
         return {
+            **extra,
             "store": {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
             "campaign": {"id": planned.campaign.id, "title": model.title},
             "item": item_context(planned.item),
@@ -121,6 +123,19 @@ class Project:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+
+
+def entry_context(planned: PlannedPost, links: LinkContext) -> dict[str, Any]:
+    """A feed entry as templates see it: its fields, `link` tracked and UTM-tagged, `url` as the feed has it,
+    `event` ('new', 'price_drop' or 'price_change') and `published` in the campaign's time zone."""
+    assert planned.feed is not None  # only called for feed posts
+    entry = dict(planned.feed.fields)
+    entry["link"] = links(item_context(planned.item)) if planned.item.url else None
+    entry["event"] = planned.feed.event_name
+    for name in ("published", "updated"):
+        if isinstance(entry.get(name), datetime):
+            entry[name] = entry[name].astimezone(planned.campaign.tz)
+    return entry
 
 
 def item_context(item: Item) -> dict[str, Any]:
@@ -175,17 +190,20 @@ def check_references(project: Project) -> list[Problem]:
                 resolve_target(item.url, store.base_url, store.allowed_hosts())
             except LinkError as exc:
                 problems.append(pos.problem(("items", i, "url"), str(exc)))
-        for i, use in enumerate(campaign.model.channels):
+        uses = [(("channels", i), use) for i, use in enumerate(campaign.model.channels)]
+        uses += [(("feeds", f, "channels", i), use) for f, feed in enumerate(campaign.model.feeds)
+                 for i, use in enumerate(feed.channels)]
+        for at, use in uses:
             if use.channel not in channels:
                 hint = did_you_mean(use.channel, channels) or (
                     "defined in config.yaml: " + ", ".join(sorted(channels)) if channels else
                     "config.yaml defines no channels")
-                problems.append(pos.problem(("channels", i, "channel"), f"no channel '{use.channel}' in "
+                problems.append(pos.problem((*at, "channel"), f"no channel '{use.channel}' in "
                                             f"{project.config.shown_as}", hint))
             names = [("template", use.template)] + [
                 (f"variants[{j}].template", v.template) for j, v in enumerate(use.variants) if v.template]
             for where, name in names:
-                loc = ("channels", i, *_loc_of(where))
+                loc = (*at, *_loc_of(where))
                 if not project.renderer.exists(name):
                     hint = project.renderer.suggest(name)
                     problems.append(pos.problem(loc, f"no such template '{project.renderer.dir.name}/{name}'",
@@ -218,7 +236,50 @@ def check_rendering(project: Project) -> list[Problem]:
                 slots = [day + timedelta(minutes=k) for k in range(rounds)]
                 for planned in posts_for_slots(campaign, use_index, slots):
                     problems.update(_render_problems(project, planned, theme is not None))
+        for feed_index, feed in enumerate(campaign.model.feeds):
+            for use_index in range(len(feed.channels)):
+                for theme, day in days:
+                    for k, ref in enumerate(sample_entries(project, feed, feed_index)):
+                        planned = feed_post(campaign, feed_index, use_index, day + timedelta(minutes=k), ref)
+                        found = _render_problems(project, planned, theme is not None)
+                        problems.update(found)
+                        if found:  # the other samples would mostly repeat it
+                            break
     return sorted(problems)
+
+
+SAMPLE_SUMMARY = ("Our warmest scarf yet: spun from extra-fine merino at a family mill, knitted in a double rib that "
+                  "stays soft after many washes. Long enough to wrap twice, light enough to wear from autumn to "
+                  "spring. Each one is finished by hand and comes in a recycled paper gift box with a care card, "
+                  "so it is ready to give.")
+"""A sample summary as long as a typical blog excerpt (55 words), so that validate finds templates whose posts
+would be too long for their channel."""
+
+
+SAMPLES = {"sample-full": "with every field", "sample-sparse": "with only a title and a link"}
+
+
+def sample_entries(project: Project, feed: FeedSource, feed_index: int) -> list[FeedRef]:
+    """Entries `validate` renders each feed template with: one with every field, one with only a title and a
+    link (a template must cope with a missing price or image), and a price drop if the feed reposts on one."""
+    store = project.config.config.store
+    base = store.base_url.rstrip("/")
+    published = datetime(2024, 6, 3, 9, 30, tzinfo=UTC)
+    full: dict[str, Any] = {
+        "id": f"{base}/products/sample", "title": "Merino scarf, ruby red (sample entry)",
+        "url": f"{base}/products/sample-merino-scarf", "summary": SAMPLE_SUMMARY, "image": f"{base}/cdn/sample.jpg",
+        "price": 49.0, "currency": store.currency, "regular_price": 59.0, "previous_price": None,
+        "categories": ["Scarves"], "tags": ["Scarves", "merino"], "author": "Northwind", "vendor": "Northwind",
+        "published": published, "updated": published}
+    sparse: dict[str, Any] = {
+        **full, "id": None, "title": "Sample entry", "url": f"{base}/sample", "summary": "", "image": None,
+        "price": None, "currency": None, "regular_price": None, "categories": [], "tags": [], "author": None,
+        "vendor": None, "published": None, "updated": None}
+    refs = [FeedRef(feed_index, "sample-full", "new", full), FeedRef(feed_index, "sample-sparse", "new", sparse)]
+    for event in feed.repost_on:
+        before = 59.0 if event == "price_drop" else 39.0
+        refs.append(FeedRef(feed_index, "sample-full", f"{event}:49.00", {**full, "previous_price": before}))
+    return refs
 
 
 def _day_in(spec: str, probe: datetime) -> datetime:
@@ -229,26 +290,37 @@ def _day_in(spec: str, probe: datetime) -> datetime:
 
 def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> list[Problem]:
     campaign = planned.campaign
-    where = (f"{campaign.shown_as}: channel '{planned.channel}', item '{planned.item.key}'"
+    if planned.feed is None:
+        what = f"item '{planned.item.key}'"
+        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
+                 *planned.item.model_dump(), *planned.item.extra]
+    else:
+        url = campaign.model.feeds[planned.feed.feed_index].url
+        sample = SAMPLES[planned.feed.digest] if planned.feed.event == "new" else f"a {planned.feed.event_name}"
+        what = f"feed '{url}', sample entry ({sample})"
+        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link", "entry",
+                 *planned.feed.fields, "link", "event"]
+    where = (f"{campaign.shown_as}: channel '{planned.channel}', {what}"
              + (f", variant '{planned.variant_name}'" if planned.variant else "")
              + (f", theme '{planned.theme.name}'" if themed and planned.theme else ""))
-    names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
-             *planned.item.model_dump(), *planned.item.extra]
     try:
         composed = project.compose(planned)
     except InlineTemplateError as exc:  # the subject line, written in the campaign file
         problem = project.renderer.template_problem(exc.error, planned.template, where, names,
                                                     inline=planned.use.subject or "")
-        line, col = campaign.positions.at(("channels", planned.use_index, "subject"))
+        line, col = campaign.positions.at((*planned.use_loc, "subject"))
         return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
     except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
         problem = project.renderer.template_problem(exc, planned.template, where, names)
+        if planned.feed is not None and planned.feed.digest == "sample-sparse" and not problem.hint:
+            problem = replace(problem, hint="a feed entry may have no price, image, categories or date: "
+                                            "test them first, e.g. {% if entry.categories %}")
         if problem.file == campaign.shown_as or not problem.line:
-            line, col = campaign.positions.at(("channels", planned.use_index, "template"))
+            line, col = campaign.positions.at((*planned.use_loc, "template"))
             return [Problem(campaign.shown_as, line, col, problem.message, problem.hint)]
         return [problem]
     if composed.too_long:
-        line, col = campaign.positions.at(("channels", planned.use_index, "template"))
+        line, col = campaign.positions.at((*planned.use_loc, "template"))
         return [Problem(campaign.shown_as, line, col,
                         f"post for {where.split(': ', 1)[1]} is {composed.length} characters, over the "
                         f"channel's limit of {composed.limit}",

@@ -42,6 +42,11 @@ def current_posts(project: Project, engine: Engine, campaign: LoadedCampaign, at
     planned: list[PlannedPost] = []
     problems = []
     uses = [(i, u) for i, u in enumerate(campaign.model.channels) if channel in (None, u.channel)]
+    if not campaign.model.channels:
+        raise ProblemsFound([Problem(campaign.shown_as, 0, 0, f"campaign '{campaign.id}' has no scheduled posts "
+                                                              "to send: it only posts new entries of its feeds",
+                                     "the daemon (`drainage run`) posts them; `drainage feeds check URL` shows "
+                                     "what it would post now")])
     if not uses:
         names = ", ".join(u.channel for u in campaign.model.channels)
         raise ProblemsFound([Problem(campaign.shown_as, 0, 0, f"campaign '{campaign.id}' does not post to "

@@ -1,4 +1,4 @@
-"""The tables: tracked links, the delivery journal, clicks and their rollups, orders."""
+"""The tables: tracked links, the delivery journal, clicks and their rollups, orders, store feeds."""
 
 from __future__ import annotations
 
@@ -169,3 +169,63 @@ class Cursor(SQLModel, table=True):
     campaign: str = Field(primary_key=True, max_length=200)
     channel: str = Field(primary_key=True, max_length=200)
     until: datetime
+
+
+class FeedState(SQLModel, table=True):
+    """How one campaign's feed was last fetched: conditional-GET validators, health, and the next poll.
+
+    Kept per (campaign, feed URL): a campaign that adds a feed another campaign already polls must see the
+    whole document once (to record what is there without posting it), which a shared 304 would hide.
+    """
+
+    __tablename__ = "feed_states"
+
+    campaign: str = Field(primary_key=True, max_length=200)
+    url: str = Field(primary_key=True, max_length=1000)
+    etag: str | None = None
+    last_modified: str | None = None
+    title: str | None = None
+    polled_at: datetime | None = None
+    ok_at: datetime | None = None  # None until the first good poll, which records the entries without posting
+    next_poll_at: datetime | None = None
+    errors: int = 0  # consecutive failed polls (backoff grows with them)
+    error: str | None = None
+    entries: int = 0  # entries in the last good document
+
+
+class SeenEntry(SQLModel, table=True):
+    """A feed entry a campaign has seen, with the fields a repost event compares (e.g. its price)."""
+
+    __tablename__ = "feed_entries"
+
+    campaign: str = Field(primary_key=True, max_length=200)
+    url: str = Field(primary_key=True, max_length=1000)
+    digest: str = Field(primary_key=True, max_length=64)
+    identity: str
+    title: str = ""
+    link: str | None = None
+    fingerprint: str = Field(default="{}", description="JSON of the fields repost_on compares.")
+    first_seen_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class QueuedEntry(SQLModel, table=True):
+    """A feed entry waiting for a posting slot on one channel; `released_at` is the slot it was given."""
+
+    __tablename__ = "feed_queue"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_feed_queue_key"),
+        Index("ix_feed_queue_waiting", "campaign", "url", "channel", "released_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=600, description="The delivery key this entry will have in the journal.")
+    campaign: str = Field(max_length=200)
+    url: str = Field(max_length=1000)
+    channel: str = Field(max_length=200)
+    digest: str = Field(max_length=64)
+    event: str = Field(default="new", max_length=100)
+    entry: str = Field(description="The entry's fields as JSON, as they were when it was queued.")
+    position: float = Field(default=0, description="Posting order: the entry's publication time (epoch s).")
+    queued_at: datetime
+    released_at: datetime | None = None

@@ -1,7 +1,7 @@
 """delivery claims: worker and lease for multi-daemon takeover
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003_feeds
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0006'
-down_revision = '0002'
+down_revision = '0003_feeds'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,316 @@
+"""Polling store feeds: fetch the due ones, record every entry seen, queue new entries (and repost events).
+
+Polling is a job of its own, not a step of the dispatcher's per-channel pass: a feed may feed several channels
+and must be fetched once for all of them, and a slow or dead feed (up to its `timeout`) must never hold up the
+sends of a channel. Like the journal for posts, the database decides what is due (`feed_states.next_poll_at`),
+so a restart, a reload or a doubled firing neither skips a poll nor polls twice, and backoff survives restarts.
+
+One poll of one campaign's feed is one transaction: the entries it saw, the entries it queued and the feed's
+new ETag / Last-Modified are written together, so a crash in the middle re-fetches the whole document (no
+validators were stored) and decides the same again. A poll that fails (network, HTTP status, a malformed
+document) changes nothing but the feed's error count, error and next poll: the last good state is kept.
+
+Decisions for each entry (`assess`, also what `drainage feeds check` shows):
+
+- first good poll of a campaign's feed: every entry is recorded, none is posted, except the newest `backfill`
+  ones that pass the filters;
+- later polls: an entry not seen before is posted if it passes the filters (a filtered one is recorded and
+  never posted); an entry seen before is never posted again, whatever changed in it, unless the change is one
+  the feed's `repost_on` names (price_drop: a lower price than last seen; price_change: any other price),
+  which is posted once per new price.
+
+Queued entries wait in `feed_queue`, one row per channel, for `drainage.feeds.release`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from drainage.campaigns import FeedSource, LoadedCampaign
+from drainage.clock import Clock
+from drainage.feeds.entries import FeedEntry, fields_to_json, read_document
+from drainage.feeds.fetch import FeedError, fetch, new_client
+from drainage.feeds.filters import rejection
+from drainage.logs import event
+from drainage.posts import feed_delivery_key, poll_rule
+from drainage.project import Project
+from drainage.schedule import parse_duration
+from drainage.store.db import session
+from drainage.store.models import Delivery, FeedState, QueuedEntry, SeenEntry
+
+BACKOFF_MAX = timedelta(hours=24)
+"""Longest wait between polls of a failing feed (longer only if the feed's Retry-After asks for it)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a poll does with one entry: `post` it (as `event`), or only `record` it, and why."""
+
+    entry: FeedEntry
+    action: str  # post | record
+    reason: str
+    event: str = "new"
+    previous_price: float | None = None
+
+    @property
+    def posts(self) -> bool:
+        return self.action == "post"
+
+
+@dataclass
+class PollResult:
+    """The outcome of polling one campaign's feed."""
+
+    campaign: str
+    url: str
+    status: str  # fetched | not modified | failed
+    verdicts: list[Verdict] = field(default_factory=list)
+    error: str | None = None
+    first: bool = False
+    channels: set[str] = field(default_factory=set)  # channels that got queued entries
+
+
+def repost_event(fingerprint: dict[str, Any], entry: FeedEntry, repost_on: list[str]) -> tuple[str, float] | None:
+    """The repost event a change calls for, as ('price_drop:39.00', previous price), or None."""
+    before, now = fingerprint.get("price"), entry.price
+    if not repost_on or before is None or now is None or float(before) == now:
+        return None
+    currency = fingerprint.get("currency")
+    if currency and entry.currency and currency != entry.currency:
+        return None  # a different currency is not a price change anyone can announce
+    if "price_drop" in repost_on and now < float(before):
+        return f"price_drop:{now:.2f}", float(before)
+    if "price_change" in repost_on:
+        return f"price_change:{now:.2f}", float(before)
+    return None
+
+
+def assess(entries: list[FeedEntry], seen: dict[str, SeenEntry], feed: FeedSource, first: bool) -> list[Verdict]:
+    """What a poll does with each entry of a good document (see the module docstring)."""
+    backfill: set[str] = set()
+    if first and feed.backfill:
+        newest = sorted((e for e in entries if e.digest not in seen), key=lambda e: e.order, reverse=True)
+        backfill = {e.digest for e in [e for e in newest if rejection(e, feed.filters) is None][:feed.backfill]}
+    out: list[Verdict] = []
+    for entry in entries:
+        old = seen.get(entry.digest)
+        reason = rejection(entry, feed.filters)
+        if old is None and first:
+            if entry.digest in backfill:
+                out.append(Verdict(entry, "post", f"first poll: one of the newest {feed.backfill} (backfill)"))
+            elif reason:
+                out.append(Verdict(entry, "record", f"filtered out: {reason}"))
+            else:
+                out.append(Verdict(entry, "record", "first poll: recorded, not posted "
+                                                    f"(backfill: {feed.backfill})"))
+        elif old is None:
+            out.append(Verdict(entry, "record", f"filtered out: {reason}") if reason else
+                       Verdict(entry, "post", "new entry"))
+        else:
+            out.append(_seen_verdict(entry, old, reason, feed))
+    return out
+
+
+def _seen_verdict(entry: FeedEntry, old: SeenEntry, reason: str | None, feed: FeedSource) -> Verdict:
+    fingerprint = json.loads(old.fingerprint or "{}")
+    found = repost_event(fingerprint, entry, list(feed.repost_on))
+    if found is not None:
+        name, before = found[0].partition(":")[0], found[1]
+        what = f"{name.replace('_', ' ')} from {before:g} to {entry.price:g}"
+        if reason:
+            return Verdict(entry, "record", f"{what}, but filtered out: {reason}")
+        return Verdict(entry, "post", f"{what} (repost_on: {name})", found[0], before)
+    changes = [name for name, was, now in (("title", old.title, entry.title), ("link", old.link, entry.url))
+               if was != now]
+    if fingerprint.get("price") is not None and entry.price is not None and float(fingerprint["price"]) != entry.price:
+        changes.append("price")
+    note = f" (changed: {', '.join(changes)}; not posted again)" if changes else ""
+    return Verdict(entry, "record", f"already seen{note}")
+
+
+def next_poll(campaign: LoadedCampaign, feed: FeedSource, now: datetime) -> datetime:
+    """The feed's next regular poll after `now`."""
+    after = now + timedelta(seconds=1)
+    slots = list(poll_rule(campaign, feed).slots(after, after + feed.interval + timedelta(days=1)))
+    return slots[0] if slots else now + feed.interval
+
+
+def backoff(feed: FeedSource, errors: int, retry_after: float | None) -> timedelta:
+    """Wait after `errors` consecutive failures: the poll interval doubled per failure, at most a day."""
+    wait = min(feed.interval * (2 ** min(errors, 20)), max(BACKOFF_MAX, feed.interval))
+    if retry_after is not None:
+        wait = max(wait, timedelta(seconds=retry_after))
+    return wait
+
+
+def load_seen(s: Session, campaign: str, url: str, digests: list[str]) -> dict[str, SeenEntry]:
+    rows: dict[str, SeenEntry] = {}
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        rows.update((r.digest, r) for r in s.exec(select(SeenEntry).where(
+            SeenEntry.campaign == campaign, SeenEntry.url == url, col(SeenEntry.digest).in_(chunk))).all())
+    return rows
+
+
+class FeedPoller:
+    """Polls the feeds of active campaigns when they are due. One per daemon."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._running: set[tuple[str, str]] = set()
+
+    def due(self, project: Project, now: datetime) -> list[tuple[LoadedCampaign, FeedSource]]:
+        """Feeds of active, not yet ended campaigns whose next poll has come."""
+        found = []
+        with session(self.engine) as s:
+            for campaign in project.campaigns.values():
+                _, end = campaign.window()
+                if campaign.model.status != "active" or (end is not None and now >= end):
+                    continue
+                for feed in campaign.model.feeds:
+                    state = s.get(FeedState, (campaign.id, feed.url))
+                    if state is None or state.next_poll_at is None or _aware(state.next_poll_at) <= now:
+                        found.append((campaign, feed))
+        return found
+
+    async def poll_due(self, project: Project) -> list[PollResult]:
+        """Poll every due feed (concurrently); never raises for a feed's failure."""
+        due = [(c, f) for c, f in self.due(project, self.clock.now()) if (c.id, f.url) not in self._running]
+        if not due:
+            return []
+        async with new_client() as client:
+            return list(await asyncio.gather(*(self.poll(client, c, f) for c, f in due)))
+
+    async def poll(self, client: httpx.AsyncClient, campaign: LoadedCampaign, feed: FeedSource) -> PollResult:
+        """Fetch one campaign's feed and record what it holds."""
+        key = (campaign.id, feed.url)
+        self._running.add(key)
+        try:
+            return await self._poll(client, campaign, feed)
+        finally:
+            self._running.discard(key)
+
+    async def _poll(self, client: httpx.AsyncClient, campaign: LoadedCampaign, feed: FeedSource) -> PollResult:
+        now = self.clock.now()
+        with session(self.engine) as s:
+            state = s.get(FeedState, (campaign.id, feed.url))
+        # validators only once a good document was recorded: the first poll must see every entry
+        etag, modified = (state.etag, state.last_modified) if state is not None and state.ok_at else (None, None)
+        # entries found by a poll count as found when the poll was due, so they can make a slot at that time
+        queued_at = min(now, _aware(state.next_poll_at)) if state is not None and state.next_poll_at else now
+        try:
+            fetched = await fetch(client, feed.url, timeout=parse_duration(feed.timeout).total_seconds(),
+                                  etag=etag, last_modified=modified)
+            if fetched.not_modified:
+                return self._not_modified(campaign, feed, now)
+            document = await asyncio.to_thread(read_document, fetched.content, fetched.url, fetched.content_type)
+        except FeedError as exc:
+            return self._failed(campaign, feed, now, str(exc), exc.retry_after)
+        except Exception as exc:  # a bug reading one feed must not stop the others, nor the daemon
+            return self._failed(campaign, feed, now, f"internal error: {exc.__class__.__name__}: {exc}", None)
+        try:
+            return self._record(campaign, feed, document.entries, document.title, fetched.etag,
+                                fetched.last_modified, now, queued_at)
+        except IntegrityError:  # another process recorded the same poll first
+            event("feed.poll_raced", campaign=campaign.id, url=feed.url)
+            return PollResult(campaign.id, feed.url, "fetched")
+
+    def _record(self, campaign: LoadedCampaign, feed: FeedSource, entries: list[FeedEntry], title: str,
+                etag: str | None, last_modified: str | None, now: datetime, queued_at: datetime) -> PollResult:
+        with session(self.engine) as s:
+            state = s.get(FeedState, (campaign.id, feed.url)) or FeedState(campaign=campaign.id, url=feed.url)
+            first = state.ok_at is None
+            seen = load_seen(s, campaign.id, feed.url, [e.digest for e in entries])
+            verdicts = assess(entries, seen, feed, first)
+            result = PollResult(campaign.id, feed.url, "fetched", verdicts, first=first)
+            for verdict in verdicts:
+                self._remember(s, campaign.id, feed.url, verdict.entry, seen.get(verdict.entry.digest), now)
+                if verdict.posts:
+                    for use in feed.channels:
+                        if queue(s, campaign.id, feed.url, use.channel, verdict, queued_at):
+                            result.channels.add(use.channel)
+            state.etag, state.last_modified, state.title = etag, last_modified, title or state.title
+            state.polled_at = state.ok_at = now
+            state.errors, state.error, state.entries = 0, None, len(entries)
+            state.next_poll_at = next_poll(campaign, feed, now)
+            s.add(state)
+            s.commit()
+        posted = [v for v in verdicts if v.posts]
+        filtered = [v for v in verdicts if v.reason.startswith("filtered out")]
+        event("feed.polled", campaign=campaign.id, url=feed.url, entries=len(entries),
+              first_poll=first or None, queued=len(posted), filtered=len(filtered) or None,
+              next_poll=state.next_poll_at)
+        for verdict in posted:
+            event("feed.entry_queued", campaign=campaign.id, url=feed.url, entry=verdict.entry.identity,
+                  title=verdict.entry.title, event=verdict.event, reason=verdict.reason)
+        for verdict in filtered:
+            event("feed.entry_filtered", campaign=campaign.id, url=feed.url, entry=verdict.entry.identity,
+                  reason=verdict.reason)
+        return result
+
+    @staticmethod
+    def _remember(s: Session, campaign: str, url: str, entry: FeedEntry, row: SeenEntry | None, now: datetime) -> None:
+        fingerprint = json.dumps(entry.fingerprint())
+        if row is None:
+            s.add(SeenEntry(campaign=campaign, url=url, digest=entry.digest, identity=entry.identity,
+                            title=entry.title, link=entry.url, fingerprint=fingerprint, first_seen_at=now,
+                            last_seen_at=now))
+            return
+        row.title, row.link, row.fingerprint, row.last_seen_at = entry.title, entry.url, fingerprint, now
+        s.add(row)
+
+    def _not_modified(self, campaign: LoadedCampaign, feed: FeedSource, now: datetime) -> PollResult:
+        with session(self.engine) as s:
+            state = s.get(FeedState, (campaign.id, feed.url)) or FeedState(campaign=campaign.id, url=feed.url)
+            state.polled_at = state.ok_at = now
+            state.errors, state.error = 0, None
+            state.next_poll_at = next_poll(campaign, feed, now)
+            s.add(state)
+            s.commit()
+        event("feed.not_modified", campaign=campaign.id, url=feed.url, next_poll=state.next_poll_at)
+        return PollResult(campaign.id, feed.url, "not modified")
+
+    def _failed(self, campaign: LoadedCampaign, feed: FeedSource, now: datetime, reason: str,
+                retry_after: float | None) -> PollResult:
+        with session(self.engine) as s:
+            state = s.get(FeedState, (campaign.id, feed.url)) or FeedState(campaign=campaign.id, url=feed.url)
+            state.polled_at = now
+            state.errors += 1
+            state.error = reason
+            state.next_poll_at = now + backoff(feed, state.errors, retry_after)
+            s.add(state)
+            s.commit()
+        event("feed.failed", logging.WARNING, campaign=campaign.id, url=feed.url, error=reason,
+              failures=state.errors, next_poll=state.next_poll_at,
+              note="the last good state is kept; nothing from this poll is posted")
+        return PollResult(campaign.id, feed.url, "failed", error=reason)
+
+
+def queue(s: Session, campaign: str, url: str, channel: str, verdict: Verdict, queued_at: datetime) -> bool:
+    """Queue an entry (or repost event) for one channel, unless it is queued or in the journal already."""
+    entry = verdict.entry
+    key = feed_delivery_key(campaign, channel, entry.digest, verdict.event)
+    if s.exec(select(QueuedEntry.id).where(QueuedEntry.key == key)).first() is not None:
+        return False
+    if s.exec(select(Delivery.id).where(Delivery.key == key)).first() is not None:
+        return False
+    s.add(QueuedEntry(key=key, campaign=campaign, url=url, channel=channel, digest=entry.digest,
+                      event=verdict.event, entry=fields_to_json(entry.fields(verdict.previous_price)),
+                      position=entry.order, queued_at=queued_at))
+    s.flush()  # a second queue() of the same key in this transaction must see this one
+    return True
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
