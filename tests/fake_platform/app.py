@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.fake_platform.state import Fault, FakeState, Recorded
+from tests.fake_platform.state import FakeState, Fault, Recorded
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -123,7 +123,7 @@ def create_app(state: FakeState) -> Starlette:
             return JSONResponse({"errors": [{"code": 89, "message": "Invalid or expired token."}]}, 401)
 
         def accept() -> Response:
-            name, kind, content = entry.files["media"]
+            name, _, content = entry.files["media"]
             media = state.publish("x-upload", {"filename": name, "size": len(content), "content": content})
             return JSONResponse({"media_id": media["id"], "media_id_string": str(media["id"]), "size": len(content),
                                  "expires_after_secs": 86400, "image": {"image_type": "image/png", "w": 1, "h": 1}})
