@@ -15,7 +15,15 @@ from typing import ClassVar, Literal, cast
 from pydantic import Field, SecretStr
 from telegram import Bot, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.request import HTTPXRequest
 
 from drainage.channel import Channel, ChannelOptions, Limits, Post, Receipt
@@ -87,6 +95,9 @@ class TelegramChannel(Channel):
             wait = exc.retry_after  # an int of seconds, or a timedelta with PTB_TIMEDELTA=true
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             return RateLimited(f"Telegram flood control: retry in {seconds:g} s", retry_after=seconds)
+        if isinstance(exc, ChatMigrated):  # a group upgraded to a supergroup has a new id
+            return PermanentError(f"chat {self.opts.chat_id} is now a supergroup: set chat_id: "
+                                  f"'{exc.new_chat_id}'")
         if isinstance(exc, BadRequest | Forbidden):  # chat not found, bot kicked, not an admin, bad HTML
             return PermanentError(f"Telegram refused the message for chat {self.opts.chat_id}: {message}")
         if isinstance(exc, NetworkError):  # TimedOut, connection errors, 5xx

@@ -103,6 +103,7 @@ def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fau
     (F.TELEGRAM_CHAT_NOT_FOUND, "permanent: Telegram refused the message for chat @northwind: Chat not found"),
     (F.TELEGRAM_KICKED, "permanent: Telegram refused the message for chat @northwind: Forbidden: bot was kicked "
                         "from the channel chat"),
+    (F.TELEGRAM_MIGRATED, "permanent: chat @northwind is now a supergroup: set chat_id: '-100555'"),
 ])
 def test_chat_gone_fails_at_once_with_the_reason(tmp_path, fake, monkeypatch, fault, reason) -> None:
     run = telegram(tmp_path, fake, monkeypatch)
@@ -147,3 +148,15 @@ def test_bad_html_from_a_template_is_permanent(tmp_path, fake, monkeypatch) -> N
     assert run.row().status == S.FAILED
     assert run.row().error == ("permanent: Telegram refused the message for chat @northwind: Can't parse "
                                'entities: unsupported start tag "p"')
+
+
+def test_drainage_send_posts_through_the_plugin_once(tmp_path, fake, monkeypatch, cli) -> None:
+    telegram(tmp_path, fake, monkeypatch)
+    config = str(tmp_path / "config.yaml")
+    first = cli("send", "c", "--config", config, "--at", "2026-03-01 11:30")
+    assert first.exit_code == 0, first.output
+    again = cli("send", "c", "--config", config, "--at", "2026-03-01 11:30")
+    assert "already sent" in again.output
+    (post,) = fake.posts("telegram")
+    assert post["shown"].startswith("Socks & <Scarves>: 10% off")
+    assert TOKEN not in first.output + again.output

@@ -25,6 +25,8 @@ def telegram_flood(retry_after: int) -> Fault:
 TELEGRAM_SERVER_ERROR = Fault(500, json={"ok": False, "error_code": 500, "description": "Internal Server Error"})
 TELEGRAM_CHAT_NOT_FOUND = Fault(400, json={"ok": False, "error_code": 400,
                                            "description": "Bad Request: chat not found"})
+TELEGRAM_MIGRATED = Fault(400, json={"ok": False, "error_code": 400, "description": "Bad Request: group chat was "
+                                     "upgraded to a supergroup chat", "parameters": {"migrate_to_chat_id": -100555}})
 TELEGRAM_KICKED = Fault(403, json={"ok": False, "error_code": 403,
                                    "description": "Forbidden: bot was kicked from the channel chat"})
 
