@@ -42,6 +42,10 @@ RATE_LIMIT_WAIT = 3600.0
 """Graph rate limits carry no retry-after; Facebook's own advice is to wait up to an hour."""
 
 
+class Duplicate(PermanentError):
+    """Facebook refused a post as a duplicate of one already on the Page."""
+
+
 class FacebookOptions(ChannelOptions):
     """Options of a facebook channel instance."""
 
@@ -79,6 +83,15 @@ class FacebookChannel(Channel):
         return cast(FacebookOptions, self.options)
 
     async def send(self, post: Post) -> Receipt:
+        try:
+            return await self._publish(post)
+        except Duplicate:  # maybe ours, made by a try whose answer was lost: then it is sent, not failed
+            found = await self.lookup(post)
+            if found is None:
+                raise
+            return found
+
+    async def _publish(self, post: Post) -> Receipt:
         page = self.opts.page_id
         if post.image_url:
             result = await self._call(self.graph.put_object, page, "photos", url=post.image_url,
@@ -127,7 +140,7 @@ def _map(exc: facebook.GraphAPIError) -> ChannelError:
     if code in AUTH_CODES:
         return AuthError(f"{text} (get a new Page access token)")
     if code in DUPLICATE_CODES:
-        return PermanentError(f"duplicate: {text} (this text is already on the Page)")
+        return Duplicate(f"duplicate: {text} (this text is already on the Page)")
     if code in BLOCKED_CODES:
         return PermanentError(f"blocked: {text}")
     if code in (1, 2) or (isinstance(error, dict) and error.get("is_transient")):

@@ -110,6 +110,18 @@ def test_revoked_token_pauses_the_channel_and_is_never_shown(tmp_path, fake, mon
     assert TOKEN not in run.everything_written()
 
 
+def test_lost_answer_is_recognised_when_facebook_calls_the_retry_a_duplicate(tmp_path, fake, monkeypatch) -> None:
+    run = facebook(tmp_path, fake, monkeypatch, timeout=0.5)
+    fake.inject("facebook", F.slow(2.0, commit=True))  # the post is made, the answer never arrives
+    run.run()
+    assert run.row().status == S.RETRYING
+    run.retry_when_due()
+    row = run.row()
+    (post,) = fake.posts("facebook")
+    assert (row.status, row.remote_id) == (S.SENT, f"1122334455_{post['id']}")
+    assert [r.method for r in fake.received("facebook")] == ["POST", "POST", "GET"]
+
+
 @pytest.mark.parametrize("published", [True, False])
 def test_crash_is_settled_by_looking_the_post_up(tmp_path, fake, monkeypatch, published) -> None:
     run = facebook(tmp_path, fake, monkeypatch)
