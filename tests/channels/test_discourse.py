@@ -70,10 +70,10 @@ def test_rate_limit_waits_retry_after_or_wait_seconds(tmp_path, fake, monkeypatc
 @pytest.mark.parametrize(("fault", "error"), [
     (F.DISCOURSE_SERVER_ERROR, "transient: Discourse HTTP 500"),
     (F.HTML_PAGE, "transient: Discourse HTTP 502 (an error page, not Discourse's JSON)"),
-    (F.slow(2.0), "transient: Discourse did not answer in time (POST /posts.json)"),
+    (F.slow(3.0), "transient: Discourse did not answer in time (POST /posts.json)"),
 ])
 def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
-    run = discourse(tmp_path, fake, monkeypatch, timeout=0.5)
+    run = discourse(tmp_path, fake, monkeypatch, timeout=1.0)
     fake.inject("discourse", fault)
     run.run()
     row = run.row()
@@ -84,8 +84,8 @@ def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fau
 
 
 def test_lost_answer_is_recognised_on_the_retry_by_external_id(tmp_path, fake, monkeypatch) -> None:
-    run = discourse(tmp_path, fake, monkeypatch, timeout=0.5)
-    fake.inject("discourse", F.slow(2.0, commit=True))  # the topic is created, the answer never arrives
+    run = discourse(tmp_path, fake, monkeypatch, timeout=1.0)
+    fake.inject("discourse", F.slow(3.0, commit=True))  # the topic is created, the answer never arrives
     run.run()
     assert run.row().status == S.RETRYING
     run.retry_when_due()

@@ -71,10 +71,10 @@ def test_rate_limit_codes_wait_an_hour(tmp_path, fake, monkeypatch, fault) -> No
 @pytest.mark.parametrize(("fault", "error"), [
     (F.FB_SERVER_ERROR, "transient: Facebook error 2: An unexpected error has occurred."),
     (F.HTML_PAGE, "transient: Graph API answered with an error page instead of JSON"),
-    (F.slow(2.0), "transient: Graph API unreachable or not answering JSON: ReadTimeout"),
+    (F.slow(3.0), "transient: Graph API unreachable or not answering JSON: ReadTimeout"),
 ])
 def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
-    run = facebook(tmp_path, fake, monkeypatch, timeout=0.5)
+    run = facebook(tmp_path, fake, monkeypatch, timeout=1.0)
     fake.inject("facebook", fault)
     run.run()
     row = run.row()
@@ -111,8 +111,8 @@ def test_revoked_token_pauses_the_channel_and_is_never_shown(tmp_path, fake, mon
 
 
 def test_lost_answer_is_recognised_when_facebook_calls_the_retry_a_duplicate(tmp_path, fake, monkeypatch) -> None:
-    run = facebook(tmp_path, fake, monkeypatch, timeout=0.5)
-    fake.inject("facebook", F.slow(2.0, commit=True))  # the post is made, the answer never arrives
+    run = facebook(tmp_path, fake, monkeypatch, timeout=1.0)
+    fake.inject("facebook", F.slow(3.0, commit=True))  # the post is made, the answer never arrives
     run.run()
     assert run.row().status == S.RETRYING
     run.retry_when_due()

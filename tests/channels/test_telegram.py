@@ -85,10 +85,10 @@ def test_flood_control_waits_what_telegram_asked(tmp_path, fake, monkeypatch) ->
     (F.TELEGRAM_SERVER_ERROR, "transient: Telegram unreachable or failing: NetworkError: Internal Server Error"),
     (F.HTML_PAGE, "transient: Telegram unreachable or failing: NetworkError: Bad Gateway (502). Parsing the "
                   "server response"),
-    (F.slow(2.0), "transient: Telegram unreachable or failing: TimedOut: Timed out"),
+    (F.slow(3.0), "transient: Telegram unreachable or failing: TimedOut: Timed out"),
 ])
 def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
-    run = telegram(tmp_path, fake, monkeypatch, timeout=0.5)
+    run = telegram(tmp_path, fake, monkeypatch, timeout=1.0)
     fake.inject("telegram", fault)
     run.run()
     row = run.row()

@@ -74,11 +74,11 @@ def test_rate_limit_waits_until_the_reset_time(tmp_path, fake, monkeypatch) -> N
 @pytest.mark.parametrize(("queue", "fault", "error"), [
     ("x", F.X_SERVER_ERROR, "transient: X server error: 503 Service Unavailable\nService Unavailable"),
     ("x", F.HTML_PAGE, "transient: X server error: 502 Bad Gateway"),
-    ("x", F.slow(2.0), "transient: X unreachable: ReadTimeout"),
-    ("x-upload", F.slow(2.0), "transient: X unreachable: TweepyException: Failed to send request"),
+    ("x", F.slow(3.0), "transient: X unreachable: ReadTimeout"),
+    ("x-upload", F.slow(3.0), "transient: X unreachable: TweepyException: Failed to send request"),
 ])
 def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, queue, fault, error) -> None:
-    run = x_channel(tmp_path, fake, monkeypatch, image=True, timeout=0.5)
+    run = x_channel(tmp_path, fake, monkeypatch, image=True, timeout=1.0)
     fake.inject(queue, fault)
     run.run()
     row = run.row()
@@ -100,8 +100,8 @@ def test_duplicate_content_fails_as_already_posted(tmp_path, fake, monkeypatch) 
 
 
 def test_lost_answer_then_resend_is_refused_as_duplicate_not_posted_twice(tmp_path, fake, monkeypatch) -> None:
-    run = x_channel(tmp_path, fake, monkeypatch, timeout=0.5)
-    fake.inject("x", F.slow(2.0, commit=True))  # X posts it, but the answer never arrives
+    run = x_channel(tmp_path, fake, monkeypatch, timeout=1.0)
+    fake.inject("x", F.slow(3.0, commit=True))  # X posts it, but the answer never arrives
     run.run()
     assert run.row().status == S.RETRYING
     run.retry_when_due()

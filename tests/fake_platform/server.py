@@ -33,7 +33,7 @@ def running_fake_platform() -> Iterator[FakePlatform]:
     sock.bind(("127.0.0.1", 0))
     platform = FakePlatform(f"http://127.0.0.1:{sock.getsockname()[1]}")
     config = uvicorn.Config(create_app(platform), log_level="error", lifespan="off", http="h11", ws="none",
-                            access_log=False, timeout_graceful_shutdown=2)
+                            access_log=False, timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-platform", daemon=True)
     thread.start()
