@@ -254,6 +254,9 @@ def _run(coro: Any, project: Project) -> Any:
 
 @app.command()
 def run(once: Annotated[bool, typer.Option("--once", help="One pass over what is due, then exit.")] = False,
+        tracker: Annotated[bool, typer.Option("--tracker/--no-tracker",
+                                              help="Serve the click tracker beside the scheduler "
+                                                   "(default: tracker.enabled).")] = True,
         log_format: Annotated[str | None, typer.Option(help="plain or json (default: daemon.log_format).")] = None,
         config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Run the daemon: send every due post once, with retries, pacing, catch-up, reload and clean shutdown."""
@@ -265,7 +268,31 @@ def run(once: Annotated[bool, typer.Option("--once", help="One pass over what is
         logs.setup(log_format or project.config.config.daemon.log_format, secrets_of(project))
         engine = open_engine(project, create=True)
         assert engine is not None  # create=True always opens
-        run_daemon(config, project, engine, once=once)
+        with_tracker = tracker and project.config.config.tracker.enabled and not once
+        run_daemon(config, project, engine, once=once, tracker=with_tracker)
+
+
+@app.command("tracker")
+def tracker_command(host: Annotated[str | None, typer.Option(help="Bind address (default: tracker.host).")] = None,
+                    port: Annotated[int | None, typer.Option(help="Port (default: tracker.port).")] = None,
+                    log_format: Annotated[str | None, typer.Option(help="plain or json.")] = None,
+                    config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Serve the click tracker alone: /c/{code} redirects, order webhooks, /healthz, /metrics."""
+    from drainage import logs
+    from drainage.config import load_config
+    from drainage.sources import display_path
+    from drainage.store.db import make_engine
+    from drainage.store.migrate import ensure_schema
+    from drainage.tracker.server import serve
+
+    with friendly_errors():
+        loaded, problems = load_config(config, display_path(config))
+        if loaded is None:
+            raise ProblemsFound(problems)
+        logs.setup(log_format or loaded.config.daemon.log_format, loaded.secrets())
+        engine = make_engine(loaded.database_url)
+        ensure_schema(engine)
+        serve(loaded, engine, host, port)
 
 
 @app.command()

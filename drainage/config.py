@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from drainage.channel import ChannelOptions
 from drainage.errors import Problem
@@ -77,14 +77,42 @@ class DatabaseConfig(Strict):
 
 
 class TrackerConfig(Strict):
-    """The click tracker: where posted links point, and where it listens."""
+    """The click tracker: where posted links point, where it listens, and how it logs clicks and orders."""
 
     public_url: str = Field(default="http://127.0.0.1:8080",
                             description="Public base URL of the tracker; links are {public_url}/c/{code}.")
     host: str = Field(default="127.0.0.1", description="Address the tracker binds to.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the tracker binds to.")
+    enabled: bool = Field(default=True, description="Start the tracker beside the scheduler in `drainage run`.")
+    click_param: str = Field(default="dr_click", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
+                             description="Query parameter that carries the click id to the store (hand it back "
+                                         "with orders for exact attribution).")
+    flush_every: str = Field(default="250ms", description="Longest time a click waits in memory before it is "
+                                                          "written (a hard kill loses at most this much).")
+    batch_size: int = Field(default=1000, ge=1, le=100_000, description="Write clicks as soon as this many wait.")
+    max_pending: int = Field(default=200_000, ge=1000,
+                             description="Clicks kept in memory while the database is unreachable; beyond this "
+                                         "the oldest are dropped and counted in the metrics.")
+    visitor_key: SecretStr | None = Field(
+        default=None, description="Key of the visitor hash (IP, user agent, day); default: a random key kept in "
+                                  "the database, shared by every tracker on it.")
+    order_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret of the order webhooks (from the environment, e.g. "
+                                  "${DRAINAGE_ORDER_SECRET}); without it /hooks/order answers 503.")
+    replay_window: str = Field(default="5m", description="How old a signed order webhook may be (replays -> 401).")
+    proxy_ips: list[str] = Field(
+        default_factory=list, description="Reverse proxies trusted to set X-Forwarded-For (e.g. ['127.0.0.1']); "
+                                          "default: none, the peer address is the visitor's.")
 
     _check_url = field_validator("public_url")(check_http_url)
+
+    @field_validator("flush_every", "replay_window")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        from drainage.schedule import parse_duration
+
+        parse_duration(v)
+        return v
 
 
 class DaemonConfig(Strict):
@@ -167,6 +195,19 @@ class LoadedConfig:
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str((self.root / url[len(prefix):]).resolve())
         return url
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the config (channel options, tracker keys), to be masked in logs."""
+        models: list[BaseModel] = [self.config, *self.channels.values()]
+        found: list[str] = []
+        while models:
+            model = models.pop()
+            for value in model.__dict__.values():
+                if isinstance(value, SecretStr):
+                    found.append(value.get_secret_value())
+                elif isinstance(value, BaseModel):
+                    models.append(value)
+        return [s for s in found if s]
 
 
 def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None

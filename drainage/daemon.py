@@ -22,7 +22,6 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from drainage.campaigns import ChannelUse, LoadedCampaign
@@ -34,6 +33,7 @@ from drainage.metrics import Metrics
 from drainage.posts import slots_for
 from drainage.project import Project, check_rendering, load_project
 from drainage.schedule import parse_duration
+from drainage.tracker.server import TrackerProcess
 
 HORIZONS = (timedelta(days=1), timedelta(days=32), timedelta(days=400))
 
@@ -58,13 +58,8 @@ class SlotTrigger(BaseTrigger):
 
 
 def secrets_of(project: Project) -> list[str]:
-    """Every secret value in the channel options, to be masked in logs."""
-    found = []
-    for options in project.config.channels.values():
-        for value in options.__dict__.values():
-            if isinstance(value, SecretStr):
-                found.append(value.get_secret_value())
-    return found
+    """Every secret value in config.yaml (channel options, tracker keys), to be masked in logs."""
+    return project.config.secrets()
 
 
 def validated_project(config_path: Path) -> Project:
@@ -79,8 +74,10 @@ def validated_project(config_path: Path) -> Project:
 class Daemon:
     """Runs the scheduler, the dispatcher, reloads and shutdown for one config."""
 
-    def __init__(self, config_path: Path, project: Project, engine: Engine, clock: Clock | None = None) -> None:
+    def __init__(self, config_path: Path, project: Project, engine: Engine, clock: Clock | None = None,
+                 *, tracker: bool = False) -> None:
         self.config_path = config_path
+        self.tracker = TrackerProcess(config_path) if tracker else None
         self.project = project
         self.engine = engine
         self.clock = clock or RealClock()
@@ -105,6 +102,8 @@ class Daemon:
         if cfg.metrics_port:
             self.metrics.serve(cfg.metrics_host, cfg.metrics_port)
         self._install_signals()
+        if self.tracker is not None:
+            self.tracker.start()
         self._schedule_jobs()
         self.scheduler.start()
         watcher = asyncio.create_task(self._watch()) if cfg.watch else None
@@ -136,6 +135,8 @@ class Daemon:
             if still:
                 event("daemon.shutdown_timeout", logging.WARNING, unfinished=len(still),
                       note="their deliveries stay 'sending' and are settled at the next start")
+        if self.tracker is not None:
+            await self.tracker.stop()
         await self._close()
         event("daemon.stopped")
 
@@ -232,8 +233,8 @@ class Daemon:
 
 
 def run_daemon(config_path: Path, project: Project, engine: Engine, *, once: bool = False,
-               clock: Clock | None = None) -> None:
-    """Run the daemon in a fresh event loop (the console entry point)."""
-    daemon = Daemon(config_path, project, engine, clock)
+               clock: Clock | None = None, tracker: bool = False) -> None:
+    """Run the daemon in a fresh event loop (the console entry point); `tracker` also serves the tracker."""
+    daemon = Daemon(config_path, project, engine, clock, tracker=tracker)
     asyncio.run(daemon.run(once=once))
 

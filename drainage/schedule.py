@@ -24,9 +24,10 @@ from zoneinfo import ZoneInfo
 from croniter import CroniterBadDateError, croniter
 
 DEFAULT_ANCHOR = date(2024, 1, 1)
-_DURATION = re.compile(r"(\d+)\s*(w|d|h|min|m|s)", re.IGNORECASE)  # "min" before "m", or "30min" fails
+_DURATION = re.compile(r"(\d+)\s*(w|d|h|min|ms|m|s)", re.IGNORECASE)  # "min", "ms" before "m"
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
-          "m": timedelta(minutes=1), "min": timedelta(minutes=1), "s": timedelta(seconds=1)}
+          "m": timedelta(minutes=1), "min": timedelta(minutes=1), "s": timedelta(seconds=1),
+          "ms": timedelta(milliseconds=1)}
 
 
 def parse_duration(text: str) -> timedelta:

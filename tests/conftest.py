@@ -3,26 +3,61 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
 from drainage.cli import app
+from drainage.store.db import make_engine
+from tests import databases
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    databases.drop_created()
+
+
+_engines: list[Engine] = []
+
+
+@event.listens_for(Engine, "engine_connect")
+def _remember_engine(connection) -> None:  # type: ignore[no-untyped-def]
+    if connection.engine not in _engines:
+        _engines.append(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    """Close every pooled connection a test opened (on PostgreSQL a connection left to the garbage collector
+    is a ResourceWarning, which this suite turns into an error)."""
+    yield
+    while _engines:
+        _engines.pop().dispose()
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The repository's example config, campaigns and templates, copied to a temporary folder (the cwd)."""
+    """The repository's example config, campaigns and templates, copied to a temporary folder (the cwd),
+    on the database the suite runs on (tests/databases.py)."""
     for name in ("campaigns", "templates"):
         shutil.copytree(REPO / name, tmp_path / name)
-    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    config = (REPO / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(config.replace("url: sqlite:///drainage.db",
+                                                         f"url: {databases.database_url(tmp_path)}"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def project_engine(root: Path) -> Engine:
+    """An engine on the test project's database in `root`."""
+    return make_engine(databases.database_url(root))
 
 
 @pytest.fixture

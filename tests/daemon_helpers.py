@@ -20,6 +20,7 @@ from drainage.registry import channel_types
 from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Delivery
+from tests.databases import database_url
 
 
 class ScriptedOptions(ChannelOptions):
@@ -69,6 +70,8 @@ CONFIG = """\
 store:
   name: Test store
   base_url: https://shop.example.com
+database:
+  url: {database_url}
 tracker:
   public_url: https://go.example.com
 timezone: UTC
@@ -105,7 +108,8 @@ def write_project(root: Path, *, schedule: str = "  - every: 1h", items: int = 1
     """Write config.yaml, campaigns/c.yaml and templates/post.j2; return the config path."""
     (root / "campaigns").mkdir(parents=True, exist_ok=True)
     (root / "templates").mkdir(exist_ok=True)
-    config = CONFIG.format(extra_channel=textwrap.indent(extra_channel, "  ") if extra_channel else "")
+    config = CONFIG.format(extra_channel=textwrap.indent(extra_channel, "  ") if extra_channel else "",
+                           database_url=database_url(root))
     if rate_limit:
         config = config.replace("    type: scripted\n", f"    type: scripted\n    rate_limit: {rate_limit}\n")
     (root / "config.yaml").write_text(config)
@@ -119,7 +123,7 @@ def write_project(root: Path, *, schedule: str = "  - every: 1h", items: int = 1
 
 def make_dispatcher(config: Path, clock: FakeClock) -> tuple[Project, Dispatcher]:
     project = load_project(config)
-    engine = make_engine(f"sqlite:///{config.parent / 'drainage.db'}")
+    engine = make_engine(project.config.database_url)
     ensure_schema(engine)
     dispatcher = Dispatcher(project, engine, clock, backoff=Backoff(30, 600))
     return project, dispatcher

@@ -22,6 +22,7 @@ from sqlmodel import select
 from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Cursor, Delivery
+from tests.databases import database_url
 
 DRAINAGE = [sys.executable, "-m", "drainage"]
 
@@ -30,6 +31,10 @@ store:
   name: Crash test store
   base_url: https://shop.example.com
 timezone: UTC
+database:
+  url: {database_url}
+tracker:
+  enabled: false
 daemon:
   sweep_every: {sweep}
   shutdown_timeout: 10s
@@ -59,7 +64,8 @@ def write_project(root: Path, *, latency: float = 0.0, sweep: str = "1h", watch:
     (root / "templates").mkdir(exist_ok=True)
     (root / "templates" / "post.j2").write_text("{{ campaign.id }}: {{ item.name }} {{ link(item) }}\n")
     config = root / "config.yaml"
-    config.write_text(CONFIG.format(latency=latency, sweep=sweep, watch=str(watch).lower()))
+    config.write_text(CONFIG.format(latency=latency, sweep=sweep, watch=str(watch).lower(),
+                                    database_url=database_url(root)))
     return config
 
 
@@ -70,7 +76,7 @@ def add_campaign(root: Path, name: str, at: datetime, items: int, *, due_now: bo
     local = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     (root / "campaigns" / f"{name}.yaml").write_text(CAMPAIGN.format(name=name, items=lines, at=local))
     if due_now:
-        engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
+        engine = make_engine(database_url(root))
         ensure_schema(engine)
         with session(engine) as s:
             s.add(Cursor(campaign=name, channel="box", until=at - timedelta(minutes=10)))
@@ -144,7 +150,7 @@ def crash_trials(root: Path, trials: int, items: int = 20, seed: int = 0) -> Cra
     if final.returncode != 0:
         raise AssertionError(f"final run failed: {final.stderr.decode()[-2000:]}")
     keys = Counter(r["key"] for r in received(root))
-    engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
+    engine = make_engine(database_url(root))
     with session(engine) as s:
         rows = s.exec(select(Delivery)).all()
     engine.dispose()
@@ -170,7 +176,7 @@ def set_slots(root: Path, name: str, slots: list[datetime], items: int, *, seen_
     (root / "campaigns" / f"{name}.yaml").write_text(
         f"title: Crash trials\nrotation: all\nitems:\n{items_yaml}schedule:\n{schedule}"
         "channels:\n  - channel: box\n    template: post.j2\n")
-    engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
+    engine = make_engine(database_url(root))
     ensure_schema(engine)
     with session(engine) as s:
         cursor = s.get(Cursor, (name, "box")) or Cursor(campaign=name, channel="box", until=seen_until)

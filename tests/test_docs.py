@@ -10,6 +10,7 @@ from drainage.keydocs import keys_markdown
 from drainage.store.db import make_engine
 from drainage.store.migrate import upgrade
 from tests.conftest import REPO
+from tests.databases import database_url
 
 
 def test_readme_documents_every_key() -> None:
@@ -25,8 +26,9 @@ def test_readme_quick_start_and_test_command_match_ci() -> None:
 
 
 def test_migrations_match_the_models(tmp_path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    engine = make_engine(database_url(tmp_path))
     upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
     assert diff == [], "add an Alembic migration for the model change"

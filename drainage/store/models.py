@@ -1,8 +1,9 @@
-"""The tables: tracked links, the delivery journal, and clicks."""
+"""The tables: tracked links, the delivery journal, clicks and their rollups, orders."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -71,18 +72,79 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class AgentClass:
+    """Who clicked: a person, a link-preview fetch (TelegramBot, facebookexternalhit...) or another bot."""
+
+    HUMAN = "human"
+    PREVIEW = "preview"
+    BOT = "bot"
+    ALL = (HUMAN, PREVIEW, BOT)
+
+
 class Click(SQLModel, table=True):
-    """One click-through on a tracked link (filled by the tracker)."""
+    """One click-through on a tracked link (written by the tracker in batches). No IP address is ever stored."""
 
     __tablename__ = "clicks"
+    __table_args__ = (UniqueConstraint("click_id", name="uq_clicks_click_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    click_id: str = Field(max_length=32, description="Handed to the store in the redirect; comes back with orders.")
     code: str = Field(index=True, max_length=32)
     clicked_at: datetime = Field(default_factory=utcnow, index=True)
-    visitor: str = Field(default="", max_length=64)
-    agent_class: str = Field(default="human", max_length=16)
+    visitor: str = Field(default="", max_length=64, description="Keyed hash of (IP, user agent, day).")
+    agent_class: str = Field(default=AgentClass.HUMAN, max_length=16)
     device: str = Field(default="", max_length=16)
     referer_host: str = Field(default="", max_length=255)
+
+
+class ClickRollup(SQLModel, table=True):
+    """Clicks per hour, link and agent class, kept exact by the tracker in the same transaction as the clicks."""
+
+    __tablename__ = "click_rollups"
+
+    hour: datetime = Field(primary_key=True)
+    code: str = Field(primary_key=True, max_length=32)
+    agent_class: str = Field(primary_key=True, max_length=16)
+    clicks: int = 0
+
+
+class VisitorDay(SQLModel, table=True):
+    """Each human visitor once per link and day: unique visitors without scanning raw clicks."""
+
+    __tablename__ = "visitor_days"
+
+    day: date = Field(primary_key=True)
+    code: str = Field(primary_key=True, max_length=32)
+    visitor: str = Field(primary_key=True, max_length=64)
+
+
+class Order(SQLModel, table=True):
+    """An order reported by the store, attributed to a click (exact) or to UTM tags (campaign level)."""
+
+    __tablename__ = "orders"
+
+    order_id: str = Field(primary_key=True, max_length=200)
+    source: str = Field(default="generic", max_length=32)
+    amount: Decimal = Field(default=Decimal(0), max_digits=14, decimal_places=2)
+    currency: str = Field(default="", max_length=8)
+    click_id: str | None = Field(default=None, max_length=32, index=True)
+    code: str | None = Field(default=None, max_length=32)
+    campaign: str | None = Field(default=None, max_length=200, index=True)
+    channel: str | None = Field(default=None, max_length=200)
+    item: str | None = Field(default=None, max_length=200)
+    variant: str | None = Field(default=None, max_length=200)
+    attributed_by: str = Field(default="none", max_length=16, description="click, utm or none.")
+    ordered_at: datetime = Field(default_factory=utcnow)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class Setting(SQLModel, table=True):
+    """Installation-wide values shared by every process on the database (e.g. the visitor hash key)."""
+
+    __tablename__ = "settings"
+
+    name: str = Field(primary_key=True, max_length=100)
+    value: str
 
 
 class ChannelState(SQLModel, table=True):

@@ -1,0 +1,133 @@
+"""Benchmark of the click tracker against a bare ASGI app answering the same 302, on the same server.
+
+    .venv/bin/python bench/tracker.py [--requests 20000] [--concurrency 1,16,64]
+
+Both run under uvicorn (uvloop + httptools, no access log) in their own process; the same load generator
+(bench/loadgen.py, its own process) sends a fixed number of keep-alive GETs at each concurrency. Printed:
+requests/s and p50/p99 latency of each, the tracker/bare ratio, p99 of the tracker paced at half its peak
+rate, and finally the clicks counted in the database against the requests sent (0 lost expected).
+Targets (issue 5): ratio >= 0.60 with every click logged; p99 < 10 ms at half the peak rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from drainage.links import tracked_link  # noqa: E402
+from drainage.store.db import make_engine, session  # noqa: E402
+from drainage.store.migrate import ensure_schema  # noqa: E402
+from drainage.store.models import Click, Link  # noqa: E402
+
+LINKS = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(port: int, path: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def load(port: int, paths: list[str], requests: int, concurrency: int, rate: float = 0.0) -> dict:
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "loadgen.py"), "--port", str(port), "--paths",
+                          ",".join(paths), "--requests", str(requests), "--concurrency", str(concurrency),
+                          "--rate", str(rate)], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def setup(root: Path, port: int) -> list[str]:
+    (root / "config.yaml").write_text(f"""\
+store: {{name: Bench, base_url: "https://shop.example.com"}}
+tracker: {{public_url: "https://go.example.com", port: {port}, flush_every: 250ms, batch_size: 2000}}
+""")
+    engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
+    ensure_schema(engine)
+    codes = []
+    with session(engine) as s:
+        for n in range(LINKS):
+            target = (f"https://shop.example.com/products/item-{n}?color=red&utm_source=social&utm_medium=social"
+                      f"&utm_campaign=bench&utm_content=a")
+            link = tracked_link("https://go.example.com", target, "bench", "social", f"item-{n}", "a")
+            s.add(Link(code=link.code, target=target, campaign="bench", channel="social", item=f"item-{n}",
+                       variant="a"))
+            codes.append(link.code)
+        s.commit()
+    engine.dispose()
+    return [f"/c/{code}" for code in codes]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20000, help="Requests per run.")
+    parser.add_argument("--concurrency", default="1,16,64", help="Comma-separated connection counts.")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="drainage-bench-"))
+    tracker_port, bare_port = free_port(), free_port()
+    paths = setup(root, tracker_port)
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    tracker = subprocess.Popen([sys.executable, "-m", "drainage", "tracker", "--log-format", "plain"], cwd=root,
+                               env=env, stderr=subprocess.DEVNULL)
+    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(REPO / "bench"),
+                             "--port", str(bare_port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                             "--log-level", "warning", "--no-server-header"], env=env)
+    sent = 0
+    try:
+        wait_ready(tracker_port, "/healthz")
+        wait_ready(bare_port, "/")
+        load(tracker_port, paths, 2000, 16)  # warm-up: links cached, both servers' code paths hot
+        load(bare_port, ["/x"], 2000, 16)
+        sent += 2000
+        print(f"{'conc':>5} | {'tracker req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | {'bare req/s':>10} {'p50 ms':>7} "
+              f"{'p99 ms':>7} | ratio")
+        peak = 0.0
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            t = load(tracker_port, paths, args.requests, concurrency)
+            b = load(bare_port, ["/x"], args.requests, concurrency)
+            sent += t["requests"]
+            assert t["statuses"] == {"302": t["requests"]}, t["statuses"]
+            peak = max(peak, t["rps"])
+            print(f"{concurrency:>5} | {t['rps']:>13.0f} {t['p50_ms']:>7.2f} {t['p99_ms']:>7.2f} | {b['rps']:>10.0f} "
+                  f"{b['p50_ms']:>7.2f} {b['p99_ms']:>7.2f} | {t['rps'] / b['rps']:.2f}")
+        half = load(tracker_port, paths, args.requests // 2, 16, rate=peak / 2)
+        sent += half["requests"]
+        print(f"tracker paced at half its peak ({peak / 2:.0f} req/s): achieved {half['rps']:.0f} req/s, "
+              f"p50 {half['p50_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms (target < 10 ms)")
+    finally:
+        bare.send_signal(signal.SIGTERM)
+        tracker.send_signal(signal.SIGTERM)
+        tracker.wait(60)
+        bare.wait(60)
+    engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
+    with session(engine) as s:
+        from sqlmodel import func, select
+
+        counted = s.exec(select(func.count()).select_from(Click)).one()
+    print(f"clicks in the database: {counted} of {sent} requests sent to the tracker ({sent - counted} lost)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The tracker's ASGI application.
+
+`/c/{code}` is answered by a few lines of plain ASGI (it is the hot path: every millisecond there costs
+conversions); everything else (`/hooks/order`, `/healthz`, `/metrics`, and the routes other features add) goes
+through Starlette. The redirect target is always the stored one: nothing in the request can choose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from drainage.config import LoadedConfig
+from drainage.links import CODE_LENGTH
+from drainage.logs import event
+from drainage.schedule import parse_duration
+from drainage.tracker.linkcache import LinkCache
+from drainage.tracker.metrics import TrackerMetrics
+from drainage.tracker.orders import READERS, BadOrder, attribute, store, verify_base64, verify_generic
+from drainage.tracker.pages import not_found_page
+from drainage.tracker.recorder import ClickRecorder, PendingClick
+from drainage.tracker.visitors import visitor_id, visitor_key
+
+MAX_TARGET_LINE = 2048
+"""Longest path + query accepted on /c/ (414 beyond)."""
+MAX_HEADER_BYTES = 8192
+"""Largest total of request headers accepted on /c/ (431 beyond)."""
+MAX_ORDER_BYTES = 1 << 20
+"""Largest order webhook body (413 beyond)."""
+
+_CODE = re.compile(rf"[a-z2-7]{{{CODE_LENGTH}}}")
+_NO_STORE = (b"cache-control", b"no-store, private")
+_SIGNATURE_HEADERS = {"shopify": "x-shopify-hmac-sha256", "woocommerce": "x-wc-webhook-signature"}
+
+
+class Tracker:
+    """The redirect service for one config and database. Call it as an ASGI app."""
+
+    def __init__(self, config: LoadedConfig, engine: Engine, extra_routes: Sequence[BaseRoute] = ()) -> None:
+        cfg = config.config.tracker
+        self.config = config
+        self.engine = engine
+        self.click_param = cfg.click_param
+        self.store_name = config.config.store.name
+        self.home = config.config.store.base_url
+        self.metrics = TrackerMetrics()
+        self.links = LinkCache(engine)
+        self.recorder = ClickRecorder(engine, self.metrics, flush_every=parse_duration(cfg.flush_every).total_seconds(),
+                                      batch_size=cfg.batch_size, max_pending=cfg.max_pending)
+        self.order_secret = (cfg.order_secret.get_secret_value() if cfg.order_secret else "") or None
+        self.replay_window = parse_duration(cfg.replay_window).total_seconds()
+        self._configured_key = (cfg.visitor_key.get_secret_value() if cfg.visitor_key else "") or None
+        self._key = b""
+        self._not_found = not_found_page(self.store_name, self.home)
+        self._redirected = self.metrics.redirects.labels(result="redirect")
+        self._missing = self.metrics.redirects.labels(result="not_found")
+        routes: list[BaseRoute] = [
+            Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
+            Route("/metrics", self.metrics_page, methods=["GET"]),
+            Route("/hooks/order", self.order_hook, methods=["POST"]),
+            Route("/hooks/order/{platform}", self.order_hook, methods=["POST"]),
+            *extra_routes,
+        ]
+        self.web = Starlette(routes=routes, lifespan=self._lifespan, exception_handlers={404: self._not_found_page})
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        """Load the visitor key and start the click writer."""
+        self._key = await asyncio.to_thread(visitor_key, self.engine, self._configured_key)
+        self.recorder.start()
+        event("tracker.started", public_url=self.config.config.tracker.public_url)
+
+    async def shutdown(self) -> None:
+        """Write every buffered click (SIGTERM ends here through the server's lifespan)."""
+        await self.recorder.stop()
+        event("tracker.stopped", clicks_written=self.recorder.written)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/c/"):
+            await self.redirect(scope, send)
+        else:
+            await self.web(scope, receive, send)
+
+    # -- the hot path ------------------------------------------------------------------------------------------
+    async def redirect(self, scope: Scope, send: Send) -> None:
+        """302 to the stored target plus a click id; the click goes to the batch writer."""
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _answer(send, 405, [(b"allow", b"GET, HEAD")])
+            return
+        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_TARGET_LINE:
+            await _answer(send, 414)
+            return
+        headers = scope["headers"]
+        if sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+            await _answer(send, 431)
+            return
+        code = scope["path"][3:]
+        target = self.links.cached(code)
+        if target is None and _CODE.fullmatch(code):
+            target = await self.links.lookup(code)
+        if target is None:
+            self._missing.inc()
+            body = b"" if method == "HEAD" else self._not_found
+            await _answer(send, 404, [(b"content-type", b"text/html; charset=utf-8")], body,
+                          length=len(self._not_found))
+            return
+        agent = referer = ""
+        for name, value in headers:
+            if name == b"user-agent":
+                agent = value.decode("latin-1")[:512]
+            elif name == b"referer":
+                referer = value.decode("latin-1")[:1024]
+        now = datetime.now(UTC)
+        client = scope.get("client")
+        visitor = visitor_id(self._key, client[0] if client else "", agent, now.date())
+        click_id = secrets.token_urlsafe(12)
+        self.recorder.add(PendingClick(click_id, code, now, visitor, agent, method, referer))
+        self._redirected.inc()
+        location = target.with_param(self.click_param, click_id).encode("ascii")
+        await _answer(send, 302, [(b"location", location), (b"referrer-policy", b"no-referrer-when-downgrade")])
+
+    # -- Starlette routes --------------------------------------------------------------------------------------
+    async def _not_found_page(self, request: Request, _exc: Exception) -> Response:
+        body = b"" if request.method == "HEAD" else self._not_found
+        return Response(body, status_code=404, media_type="text/html; charset=utf-8",
+                        headers={"cache-control": "no-store, private"})
+
+    async def healthz(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok", "queued_clicks": self.recorder.depth,
+                             "clicks_written": self.recorder.written}, headers={"cache-control": "no-store"})
+
+    async def metrics_page(self, _request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def order_hook(self, request: Request) -> Response:
+        """Take an order from the store: verify, read, attribute, store once."""
+        platform = request.path_params.get("platform", "generic")
+        if platform not in READERS:
+            return self._order_result("unknown_platform", 404, "unknown order webhook; use /hooks/order, "
+                                      "/hooks/order/shopify or /hooks/order/woocommerce")
+        if not self.order_secret:
+            return self._order_result("not_configured", 503, "order webhooks are off: set tracker.order_secret")
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > MAX_ORDER_BYTES:
+            return self._order_result("too_large", 413, "body too large or without a length")
+        body = await request.body()
+        if len(body) > MAX_ORDER_BYTES:
+            return self._order_result("too_large", 413, "body too large")
+        if platform == "generic":
+            problem = verify_generic(self.order_secret, body, request.headers.get("x-drainage-signature"),
+                                     time.time(), self.replay_window)
+        else:
+            problem = verify_base64(self.order_secret, body, request.headers.get(_SIGNATURE_HEADERS[platform]))
+        if problem is not None:
+            return self._order_result("unauthorized", 401, problem)
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise BadOrder("expected a JSON object")
+            incoming = READERS[platform](data, self.click_param)
+        except (ValueError, BadOrder) as exc:
+            message = str(exc) if isinstance(exc, BadOrder) else "body is not valid JSON"
+            return self._order_result("invalid", 422, message)
+        if incoming.click_id:
+            await self.recorder.flush()  # the click may still be in memory
+        order = await asyncio.to_thread(attribute, self.engine, incoming)
+        created = await asyncio.to_thread(store, self.engine, order)
+        result = "stored" if created else "duplicate"
+        self.metrics.orders.labels(result=result).inc()
+        event("tracker.order", order_id=order.order_id, result=result, attributed_by=order.attributed_by,
+              campaign=order.campaign, channel=order.channel)
+        return JSONResponse({"order_id": order.order_id, "result": result, "attributed_by": order.attributed_by,
+                             "campaign": order.campaign, "channel": order.channel, "variant": order.variant},
+                            status_code=201 if created else 200)
+
+    def _order_result(self, result: str, status: int, message: str) -> Response:
+        self.metrics.orders.labels(result=result).inc()
+        return JSONResponse({"error": message}, status_code=status)
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b"",
+                  length: int | None = None) -> None:
+    all_headers: list[Any] = [*(headers or []), _NO_STORE,
+                              (b"content-length", str(len(body) if length is None else length).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})

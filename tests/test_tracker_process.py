@@ -1,0 +1,111 @@
+"""The tracker as a real server process: SIGTERM writes every click, a hard kill loses at most what /healthz
+showed as queued, and `drainage run` serves it beside the scheduler."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.tracker_helpers import add_link, clicks, load, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(root: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "DRAINAGE_ORDER_SECRET": "s"}
+    with open(root / "tracker.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "drainage", *args], cwd=root, env=env,
+                                stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], root: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError((root / "tracker.log").read_text())
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("tracker did not become healthy")
+
+
+def _click(base: str, code: str, n: int) -> None:
+    with httpx.Client(base_url=base, timeout=5) as client:
+        for _ in range(n):
+            response = client.get(f"/c/{code}", headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64)"})
+            assert response.status_code == 302
+
+
+def test_sigterm_writes_every_buffered_click(tmp_path: Path) -> None:
+    port = _free_port()
+    config = load(tmp_path, flush_every="1h", batch_size=100_000, extra=f"port: {port}")
+    code = add_link(config, "https://shop.example.com/p/scarf")
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path, "tracker")
+    try:
+        _wait_healthy(base, proc, tmp_path)
+        _click(base, code, 250)
+        assert httpx.get(f"{base}/healthz").json()["queued_clicks"] == 250  # nothing written yet (flush_every 1h)
+        assert clicks(config) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    assert len(clicks(config)) == 250
+
+
+def test_a_hard_kill_loses_at_most_the_queued_clicks(tmp_path: Path) -> None:
+    port = _free_port()
+    config = load(tmp_path, flush_every="100ms", batch_size=100_000, extra=f"port: {port}")
+    code = add_link(config, "https://shop.example.com/p/scarf")
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path, "tracker")
+    try:
+        _wait_healthy(base, proc, tmp_path)
+        _click(base, code, 300)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{base}/healthz").json()["queued_clicks"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # within flush_every the queue is written
+        queued = httpx.get(f"{base}/healthz").json()["queued_clicks"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert queued == 0
+    assert len(clicks(config)) == 300  # what was written before the kill survives it
+
+
+def test_run_serves_the_tracker_beside_the_scheduler_and_stops_it(tmp_path: Path) -> None:
+    port = _free_port()
+    write_config(tmp_path, flush_every="1h", extra=f"port: {port}")
+    config = load(tmp_path, flush_every="1h", extra=f"port: {port}")
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "templates").mkdir()
+    code = add_link(config, "https://shop.example.com/p/scarf")
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path, "run")
+    try:
+        _wait_healthy(base, proc, tmp_path)
+        _click(base, code, 7)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert len(clicks(config)) == 7  # the daemon's SIGTERM reached the tracker, which flushed
+    log = (tmp_path / "tracker.log").read_text()
+    assert "tracker.spawned" in log and "tracker.stopped" in log
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/healthz", timeout=1)

@@ -1,0 +1,95 @@
+"""Helpers for tracker tests: a config and database in a temp folder, links in it, and an in-process client."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlmodel import select
+
+from drainage.config import LoadedConfig, load_config
+from drainage.links import tracked_link
+from drainage.store.db import make_engine, session
+from drainage.store.migrate import ensure_schema
+from drainage.store.models import Click, Link
+from drainage.tracker.app import Tracker
+from tests.databases import database_url
+
+SECRET = "order-hook-secret-for-tests"
+
+CONFIG = """\
+store:
+  name: Northwind <Knits>
+  base_url: https://shop.example.com
+database:
+  url: {database_url}
+tracker:
+  public_url: https://go.example.com
+  flush_every: {flush_every}
+  batch_size: {batch_size}
+  order_secret: ${{DRAINAGE_ORDER_SECRET:-}}
+{extra}
+"""
+
+
+def write_config(root: Path, *, flush_every: str = "1h", batch_size: int = 100_000, extra: str = "") -> Path:
+    path = root / "config.yaml"
+    path.write_text(CONFIG.format(flush_every=flush_every, batch_size=batch_size, database_url=database_url(root),
+                                  extra=textwrap.indent(extra, "  ")))
+    return path
+
+
+def load(root: Path, environ: dict[str, str] | None = None, **kwargs: Any) -> LoadedConfig:
+    path = write_config(root, **kwargs)
+    loaded, problems = load_config(path, "config.yaml", environ if environ is not None else
+                                   {"DRAINAGE_ORDER_SECRET": SECRET})
+    assert loaded is not None, problems
+    return loaded
+
+
+def add_link(config: LoadedConfig, target: str, campaign: str = "spring", channel: str = "social",
+             item: str = "scarf", variant: str = "a") -> str:
+    """Store a tracked link as the daemon would; return its code."""
+    link = tracked_link(config.config.tracker.public_url, target, campaign, channel, item, variant)
+    engine = make_engine(config.database_url)
+    ensure_schema(engine)
+    with session(engine) as s:
+        if s.get(Link, link.code) is None:
+            s.add(Link(code=link.code, target=target, campaign=campaign, channel=channel, item=item,
+                       variant=variant))
+            s.commit()
+    engine.dispose()
+    return link.code
+
+
+def clicks(config: LoadedConfig) -> list[Click]:
+    engine = make_engine(config.database_url)
+    with session(engine) as s:
+        rows = list(s.exec(select(Click).order_by(Click.id)).all())  # type: ignore[arg-type]
+    engine.dispose()
+    return rows
+
+
+@asynccontextmanager
+async def running(config: LoadedConfig) -> AsyncIterator[tuple[Tracker, httpx.AsyncClient]]:
+    """The tracker app started (visitor key, click writer), with a client that calls it in-process."""
+    engine = make_engine(config.database_url)
+    ensure_schema(engine)
+    tracker = Tracker(config, engine)
+    await tracker.startup()
+    transport = httpx.ASGITransport(app=tracker, client=("203.0.113.7", 50000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="https://go.example.com") as client:
+            yield tracker, client
+    finally:
+        await tracker.shutdown()
+        engine.dispose()
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(scenario())
