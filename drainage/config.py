@@ -128,8 +128,10 @@ class DaemonConfig(Strict):
                                      description="Serve Prometheus metrics on this port (default: off).")
     metrics_host: str = Field(default="127.0.0.1", description="Address of the metrics endpoint.")
     watch: bool = Field(default=True, description="Reload campaigns and templates when their files change.")
+    lease: str = Field(default="2m", description="How long a daemon's claim on a post it is sending holds without "
+                                                 "renewal; after that another daemon settles it (crash takeover).")
 
-    @field_validator("backoff", "backoff_max", "sweep_every", "shutdown_timeout")
+    @field_validator("backoff", "backoff_max", "sweep_every", "shutdown_timeout", "lease")
     @classmethod
     def _duration(cls, v: str) -> str:
         from drainage.schedule import parse_duration

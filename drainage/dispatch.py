@@ -38,6 +38,7 @@ from drainage.schedule import parse_duration
 from drainage.store.db import session
 from drainage.store.models import ChannelState, Cursor, Delivery, utcnow
 from drainage.store.models import DeliveryStatus as S
+from drainage.workers import is_dead_here, worker_id
 
 GIVE_UP_AFTER = timedelta(hours=24)
 """A post still not delivered this long after its slot fails instead of retrying (rate limits included)."""
@@ -118,6 +119,7 @@ class Dispatcher:
         self.metrics = metrics or Metrics()
         self.stopping = False
         self.in_flight: set[int] = set()
+        self.worker = worker_id()
         self._buckets: dict[str, TokenBucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._backoff = backoff
@@ -128,6 +130,7 @@ class Dispatcher:
         self.project = project
         cfg = project.config.config.daemon
         self.max_attempts = cfg.max_attempts
+        self.lease = parse_duration(cfg.lease)
         if self._backoff is None or self._backoff.base != parse_duration(cfg.backoff).total_seconds():
             self._backoff = Backoff(parse_duration(cfg.backoff).total_seconds(),
                                     parse_duration(cfg.backoff_max).total_seconds())
@@ -169,13 +172,35 @@ class Dispatcher:
 
     # -- 1. settle ---------------------------------------------------------------------------------------------
     async def settle_unknown(self, name: str) -> None:
-        """Rows `sending` that no send of this process owns: a crash left their outcome unknown."""
+        """Rows `sending` that no live worker owns: a crash left their outcome unknown.
+
+        A row is another worker's while its lease runs, unless that worker is a dead process of this host.
+        """
+        now = self.clock.now()
         with session(self.engine) as s:
             rows = s.exec(select(Delivery).where(Delivery.channel == name, Delivery.status == S.SENDING)).all()
         for row in rows:
             if row.id in self.in_flight:
                 continue
-            await self._settle(row)
+            lease_over = row.lease_until is None or _aware(row.lease_until) < now
+            if row.claimed_by != self.worker and not lease_over and not is_dead_here(row.claimed_by):
+                continue  # a live daemon is sending it
+            if self._take_over(row, now):
+                await self._settle(row)
+
+    def _take_over(self, row: Delivery, now: datetime) -> bool:
+        """Claim a leftover row for settling; False when another daemon claimed it first."""
+        with session(self.engine) as s:
+            owner = col(Delivery.claimed_by)
+            taken = s.execute(update(Delivery).where(
+                col(Delivery.id) == row.id, Delivery.status == S.SENDING,
+                owner.is_(None) if row.claimed_by is None else owner == row.claimed_by)
+                .values(claimed_by=self.worker, lease_until=now + self.lease))
+            s.commit()
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            event("unknown.taken_over", key=row.key, previous_worker=row.claimed_by or "-")
+            return True
+        return False
 
     async def _settle(self, row: Delivery) -> None:
         now = self.clock.now()
@@ -314,7 +339,8 @@ class Dispatcher:
         with session(self.engine) as s:
             claimed = s.execute(update(Delivery).where(
                 col(Delivery.id) == row.id, col(Delivery.status).in_([S.PENDING, S.RETRYING]))
-                .values(status=S.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow()))
+                .values(status=S.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow(),
+                        claimed_by=self.worker, lease_until=self.clock.now() + self.lease))
             s.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return  # another process took it
@@ -322,6 +348,7 @@ class Dispatcher:
         post = post_from_json(row.payload)
         post.key = row.key
         self.in_flight.add(row.id)
+        renewal = asyncio.ensure_future(self._renew_lease(row.id))
         started = self.clock.now()
         try:
             receipt = await channel.send(post)
@@ -352,7 +379,18 @@ class Dispatcher:
             self.metrics.sent(channel.name, (self.clock.now() - started).total_seconds())
             event("delivery.sent", **self._fields(row), attempt=attempt, remote_id=receipt.remote_id)
         finally:
+            renewal.cancel()
             self.in_flight.discard(row.id)
+
+    async def _renew_lease(self, row_id: int) -> None:
+        """Keep this worker's claim alive while a send lasts (every third of the lease)."""
+        while True:
+            await asyncio.sleep(max(self.lease.total_seconds() / 3, 0.05))
+            with session(self.engine) as s:
+                s.execute(update(Delivery).where(col(Delivery.id) == row_id, Delivery.claimed_by == self.worker,
+                                                 Delivery.status == S.SENDING)
+                          .values(lease_until=self.clock.now() + self.lease))
+                s.commit()
 
     def _retry_or_fail(self, row: Delivery, attempt: int, exc: Exception) -> None:
         kind = exc.kind if isinstance(exc, ChannelError) else "transient"

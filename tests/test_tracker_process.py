@@ -109,3 +109,59 @@ def test_run_serves_the_tracker_beside_the_scheduler_and_stops_it(tmp_path: Path
     assert "tracker.spawned" in log and "tracker.stopped" in log
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/healthz", timeout=1)
+
+
+def test_two_trackers_on_one_database_lose_no_click_and_keep_rollups_exact(tmp_path: Path) -> None:
+    import threading
+
+    from sqlmodel import func, select
+
+    from drainage.store.db import make_engine, session
+    from drainage.store.models import ClickRollup
+
+    ports = [_free_port(), _free_port()]
+    config = load(tmp_path, flush_every="50ms", batch_size=200)
+    codes = [add_link(config, f"https://shop.example.com/p/{n}", item=str(n)) for n in range(5)]
+    procs = []
+    for n, port in enumerate(ports):
+        root = tmp_path / f"t{n}"
+        root.mkdir()
+        write_config(root, flush_every="50ms", batch_size=200, extra=f"port: {port}")
+        text = (root / "config.yaml").read_text()  # both on the first project's database
+        (root / "config.yaml").write_text(text.replace(f"url: {database_url_of(root)}", f"url: {config.database_url}"))
+        procs.append(_start(root, "tracker"))
+    per_thread, errors = 300, []
+
+    def hammer(base: str, code: str) -> None:
+        try:
+            _click(base, code, per_thread)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            _wait_healthy(f"http://127.0.0.1:{port}", proc, tmp_path)
+        threads = [threading.Thread(target=hammer, args=(f"http://127.0.0.1:{port}", code))
+                   for port in ports for code in codes[:2]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+    assert errors == []
+    sent = per_thread * len(ports) * 2
+    assert len(clicks(config)) == sent
+    engine = make_engine(config.database_url)
+    with session(engine) as s:
+        assert s.exec(select(func.sum(ClickRollup.clicks))).one() == sent
+    engine.dispose()
+
+
+def database_url_of(root: Path) -> str:
+    from tests.databases import database_url
+
+    return database_url(root)

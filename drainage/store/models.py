@@ -67,6 +67,9 @@ class Delivery(SQLModel, table=True):
     text: str | None = None
     payload: str | None = Field(default=None, description="The rendered post as JSON, resent as is on retry.")
     forced: bool = False
+    claimed_by: str | None = Field(default=None, max_length=300,
+                                   description="Worker (host:pid:nonce) sending it, while status is sending.")
+    lease_until: datetime | None = Field(default=None, description="Until when that worker's claim holds.")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
