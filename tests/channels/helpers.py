@@ -17,6 +17,7 @@ from drainage.store.db import session
 from drainage.store.models import ChannelState, Delivery
 from drainage.store.models import DeliveryStatus as S
 from tests.daemon_helpers import make_dispatcher
+from tests.databases import database_url
 from tests.fake_platform import FakePlatform
 
 START = datetime.fromisoformat("2026-03-01T10:30:00+00:00")
@@ -24,6 +25,8 @@ SLOT = datetime.fromisoformat("2026-03-01T11:00:00+00:00")
 ITEM_NAME = "Socks & <Scarves>"
 
 CONFIG = """\
+database:
+  url: {database_url}
 store:
   name: Test store
   base_url: https://shop.example.com
@@ -69,7 +72,8 @@ class ChannelRun:
         (root / "campaigns").mkdir(parents=True, exist_ok=True)
         (root / "templates").mkdir(exist_ok=True)
         config = root / "config.yaml"
-        config.write_text(CONFIG.format(name=name, options=textwrap.indent(textwrap.dedent(options).strip(), "    ")))
+        options = textwrap.indent(textwrap.dedent(options).strip(), "    ")
+        config.write_text(CONFIG.format(name=name, database_url=database_url(root), options=options))
         image_line = f"    image: {fake.image_url('scarf.png')}" if image else ""
         (root / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(name=name, on_unknown=on_unknown,
                                                                    image=image_line, item_name=item_name))
