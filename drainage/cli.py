@@ -195,6 +195,8 @@ def _show_post(project: Project, planned: PlannedPost) -> None:
     composed = project.compose(planned)
     local = planned.slot.astimezone(planned.campaign.tz)
     limit = f"/{composed.limit}" if composed.limit else " (no limit)"
+    counting = project.channel(planned.channel).limits.counting
+    limit += "" if counting == "chars" else f" ({counting})"
     flags = " TOO LONG" if composed.too_long else (" (truncated to fit)" if composed.truncated else "")
     what = f"entry '{planned.item.name}'" if planned.feed else f"item {planned.item.key}"
     header = (f"{planned.campaign.id} -> {planned.channel} | {local:%a %Y-%m-%d %H:%M %Z} | {what}"

@@ -19,6 +19,7 @@ from drainage.posts import FeedRef, PlannedPost, feed_post, posts_for_slots
 from drainage.registry import channel_types
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html
 from drainage.sources import did_you_mean, display_path
+from drainage.textlength import UNITS
 
 
 @dataclass
@@ -322,7 +323,8 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
     if composed.too_long:
         line, col = campaign.positions.at((*planned.use_loc, "template"))
         return [Problem(campaign.shown_as, line, col,
-                        f"post for {where.split(': ', 1)[1]} is {composed.length} characters, over the "
-                        f"channel's limit of {composed.limit}",
+                        f"post for {where.split(': ', 1)[1]} is {composed.length} "
+                        f"{UNITS[project.channel(planned.channel).limits.counting]}, over the channel's limit of "
+                        f"{composed.limit}",
                         "shorten the template, or set 'truncate: true' on the channel to cut it; links are kept")]
     return []

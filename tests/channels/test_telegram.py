@@ -1,0 +1,162 @@
+"""The telegram plugin through the dispatcher, with python-telegram-bot against the fake Bot API."""
+
+from __future__ import annotations
+
+import pytest
+
+from drainage.store.models import DeliveryStatus as S
+from tests.channels.helpers import ChannelRun
+from tests.fake_platform import FakePlatform
+from tests.fake_platform import faults as F
+
+TOKEN = "123456:AAFakeTokenThatMustNeverBeLogged"
+
+
+def telegram(tmp_path, fake: FakePlatform, monkeypatch: pytest.MonkeyPatch, *, chat: str = "@northwind",
+             image: bool = False, extra: str = "", timeout: float = 5) -> ChannelRun:
+    monkeypatch.setenv("TG_TOKEN", TOKEN)
+    options = f"""
+        type: telegram
+        token: ${{TG_TOKEN}}
+        chat_id: "{chat}"
+        base_url: {fake.base_url}/bot
+        timeout: {timeout}
+        {extra}
+    """
+    return ChannelRun(tmp_path, fake, "tg", options, image=image)
+
+
+def test_text_post_is_escaped_html_with_the_tracked_link(tmp_path, fake, monkeypatch) -> None:
+    run = telegram(tmp_path, fake, monkeypatch, extra="link_preview: false")
+    run.run()
+    row = run.row()
+    assert (row.status, row.attempts, row.error) == (S.SENT, 1, None)
+    (post,) = fake.posts("telegram")
+    link = post["shown"].split()[-1]
+    assert link.startswith("https://go.example.com/c/")
+    assert post["text"] == f"Socks &amp; &lt;Scarves&gt;: 10% off this week with code WARM10. {link}"
+    assert post["shown"] == f"Socks & <Scarves>: 10% off this week with code WARM10. {link}"
+    assert post["form"]["parse_mode"] == "HTML"
+    assert '"is_disabled": true' in post["form"]["link_preview_options"]
+    assert (row.remote_id, row.remote_url) == (f"-1001234567890:{post['id']}", f"https://t.me/northwind/{post['id']}")
+    calls = [r.path.rsplit("/", 1)[1] for r in fake.received("telegram")]
+    assert calls == ["getMe", "sendMessage"]
+    assert fake.received("telegram")[1].path == f"/bot{TOKEN}/sendMessage"
+
+
+def test_photo_with_caption_to_a_group(tmp_path, fake, monkeypatch) -> None:
+    run = telegram(tmp_path, fake, monkeypatch, chat="-1009876543210", image=True)
+    run.run()
+    (post,) = fake.posts("telegram")
+    assert post["method"] == "sendPhoto"
+    assert post["photo"] == fake.image_url("scarf.png")
+    assert post["shown"].startswith("Socks & <Scarves>: 10% off")
+    assert post["chat_id"] == "-1009876543210"
+    assert run.row().remote_url == f"https://t.me/c/9876543210/{post['id']}"
+
+
+def test_caption_too_long_goes_out_as_a_message(tmp_path, fake, monkeypatch) -> None:
+    monkeypatch.setenv("TG_TOKEN", TOKEN)
+    options = f"{{type: telegram, token: '${{TG_TOKEN}}', chat_id: '@northwind', base_url: '{fake.base_url}/bot'}}"
+    run = ChannelRun(tmp_path, fake, "tg", options, image=True, template="{{ 'x' * 1500 }} {{ link(item) }}")
+    run.run()
+    (post,) = fake.posts("telegram")
+    assert post["method"] == "sendMessage" and post["text"].startswith("x" * 1500)
+    assert run.row().status == S.SENT
+
+
+def test_flood_control_waits_what_telegram_asked(tmp_path, fake, monkeypatch) -> None:
+    run = telegram(tmp_path, fake, monkeypatch)
+    fake.inject("telegram", F.telegram_flood(37))
+    run.run()
+    row = run.row()
+    assert (row.status, row.attempts, row.error) == (S.RETRYING, 0, "rate_limited: Telegram flood control: retry "
+                                                                    "in 37 s")
+    assert run.wait_seconds() == 37
+    run.clock.advance(36)
+    run.run()
+    assert fake.posts("telegram") == []
+    run.clock.advance(1)
+    run.run()
+    assert (run.row().status, len(fake.posts("telegram"))) == (S.SENT, 1)
+
+
+@pytest.mark.parametrize(("fault", "error"), [
+    (F.TELEGRAM_SERVER_ERROR, "transient: Telegram unreachable or failing: NetworkError: Internal Server Error"),
+    (F.HTML_PAGE, "transient: Telegram unreachable or failing: NetworkError: Bad Gateway (502). Parsing the "
+                  "server response"),
+    (F.slow(3.0), "transient: Telegram unreachable or failing: TimedOut: Timed out"),
+])
+def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
+    run = telegram(tmp_path, fake, monkeypatch, timeout=1.0)
+    fake.inject("telegram", fault)
+    run.run()
+    row = run.row()
+    assert (row.status, row.attempts) == (S.RETRYING, 1)
+    assert row.error.startswith(error)
+    run.retry_when_due()
+    assert (run.row().status, run.row().attempts) == (S.SENT, 2)
+    assert len(fake.posts("telegram")) == 1
+
+
+@pytest.mark.parametrize(("fault", "reason"), [
+    (F.TELEGRAM_CHAT_NOT_FOUND, "permanent: Telegram refused the message for chat @northwind: Chat not found"),
+    (F.TELEGRAM_KICKED, "permanent: Telegram refused the message for chat @northwind: Forbidden: bot was kicked "
+                        "from the channel chat"),
+    (F.TELEGRAM_MIGRATED, "permanent: chat @northwind is now a supergroup: set chat_id: '-100555'"),
+])
+def test_chat_gone_fails_at_once_with_the_reason(tmp_path, fake, monkeypatch, fault, reason) -> None:
+    run = telegram(tmp_path, fake, monkeypatch)
+    fake.inject("telegram", fault)
+    run.run()
+    run.clock.advance(hours=0.5)
+    run.run()
+    row = run.row()
+    assert (row.status, row.attempts, row.error) == (S.FAILED, 1, reason)
+
+
+def test_revoked_token_pauses_the_channel_and_never_shows_the_token(tmp_path, fake, monkeypatch) -> None:
+    run = telegram(tmp_path, fake, monkeypatch)
+    fake.revoke(TOKEN)
+    run.run()
+    run.clock.advance(minutes=10)
+    run.run()
+    state = run.paused()
+    assert state is not None
+    assert state.reason == ("auth: Telegram rejected the bot token (revoked or mistyped); get a valid one from "
+                            "@BotFather")
+    assert run.row().status == S.RETRYING and run.row().next_attempt_at is None
+    assert len(fake.received("telegram")) == 1  # one getMe, then the channel stays paused
+    assert "channel.paused" in run.log.getvalue()
+    assert TOKEN not in run.everything_written()
+    assert TOKEN.split(":")[1] not in run.everything_written()
+
+
+def test_bad_html_from_a_template_is_permanent(tmp_path, fake, monkeypatch) -> None:
+    monkeypatch.setenv("TG_TOKEN", TOKEN)
+    options = f"{{type: telegram, token: '${{TG_TOKEN}}', chat_id: '@northwind', base_url: '{fake.base_url}/bot'}}"
+    run = ChannelRun(tmp_path, fake, "tg", options)
+    (tmp_path / "templates" / "post.j2").unlink()
+    (tmp_path / "templates" / "post.html.j2").write_text("<p>{{ item.name }}</p> {{ link(item) }}")
+    campaign = tmp_path / "campaigns" / "c.yaml"
+    campaign.write_text(campaign.read_text().replace("template: post.j2", "template: post.html.j2"))
+    from drainage.project import load_project
+
+    run.dispatcher.set_project(load_project(tmp_path / "config.yaml"))
+    run.project = run.dispatcher.project
+    run.run()
+    assert run.row().status == S.FAILED
+    assert run.row().error == ("permanent: Telegram refused the message for chat @northwind: Can't parse "
+                               'entities: unsupported start tag "p"')
+
+
+def test_drainage_send_posts_through_the_plugin_once(tmp_path, fake, monkeypatch, cli) -> None:
+    telegram(tmp_path, fake, monkeypatch)
+    config = str(tmp_path / "config.yaml")
+    first = cli("send", "c", "--config", config, "--at", "2026-03-01 11:30")
+    assert first.exit_code == 0, first.output
+    again = cli("send", "c", "--config", config, "--at", "2026-03-01 11:30")
+    assert "already sent" in again.output
+    (post,) = fake.posts("telegram")
+    assert post["shown"].startswith("Socks & <Scarves>: 10% off")
+    assert TOKEN not in first.output + again.output
