@@ -49,6 +49,7 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("key", name="uq_deliveries_key"),
         Index("ix_deliveries_campaign_channel_slot", "campaign", "channel", "slot_at"),
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_deliveries_slot_at", "slot_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -70,6 +71,8 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    recipients: int | None = Field(default=None, description="Addresses the post was delivered to (email).")
+    impressions: int | None = Field(default=None, description="Views of the post, where the platform reports them.")
 
 
 class AgentClass:
@@ -108,6 +111,25 @@ class ClickRollup(SQLModel, table=True):
     clicks: int = 0
 
 
+class LinkDay(SQLModel, table=True):
+    """Clicks per UTC day and link by agent class, and the day's unique human visitors of the link.
+
+    Written by the tracker in the same transaction as the clicks (like `click_rollups`), so reports never scan
+    raw clicks: a report over N days reads at most N rows per link. Clustered by day (SQLite: WITHOUT ROWID) for
+    the period scans; indexed by link for crediting clicks to posts.
+    """
+
+    __tablename__ = "link_days"
+    __table_args__ = (Index("ix_link_days_code_day", "code", "day"), {"sqlite_with_rowid": False})
+
+    day: date = Field(primary_key=True)
+    code: str = Field(primary_key=True, max_length=32)
+    human: int = 0
+    preview: int = 0
+    bot: int = 0
+    visitors: int = Field(default=0, description="Distinct human visitors of this link on this day.")
+
+
 class VisitorDay(SQLModel, table=True):
     """Each human visitor once per link and day: unique visitors without scanning raw clicks."""
 
@@ -122,6 +144,7 @@ class Order(SQLModel, table=True):
     """An order reported by the store, attributed to a click (exact) or to UTM tags (campaign level)."""
 
     __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_ordered_at", "ordered_at"),)
 
     order_id: str = Field(primary_key=True, max_length=200)
     source: str = Field(default="generic", max_length=32)
