@@ -19,6 +19,7 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Delivery, Link, Order
 from drainage.tracker.metrics import TrackerMetrics
+from drainage.tracker.orders import store
 from drainage.tracker.recorder import ClickRecorder, PendingClick
 
 PUBLIC = "https://go.example.com"
@@ -177,11 +178,11 @@ def build_history(root: Path) -> Engine:
                            error=post.error, recipients=post.recipients, impressions=post.impressions,
                            remote_url=f"https://social.example.com/{post.name}" if post.status == "sent" else None,
                            sent_at=post.slot.replace(minute=1) if post.status == "sent" else None))
-        for o in ORDERS:
-            s.add(Order(order_id=o.order_id, amount=Decimal(o.amount), currency=o.currency, campaign=o.campaign,
-                        channel=o.channel, item=o.item, variant=o.variant, attributed_by=o.attributed_by,
-                        ordered_at=o.when))
         s.commit()
+    for o in ORDERS:  # through the tracker's own store, which keeps the daily order rollup
+        assert store(engine, Order(order_id=o.order_id, amount=Decimal(o.amount), currency=o.currency,
+                                   campaign=o.campaign, channel=o.channel, item=o.item, variant=o.variant,
+                                   attributed_by=o.attributed_by, ordered_at=o.when))
     write_clicks(engine, CLICKS)
     return engine
 

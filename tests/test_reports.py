@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +20,8 @@ from drainage.reports.render_csv_json import COLUMNS, to_csv, to_json
 from drainage.reports.request import BadRequest, parse_request
 from drainage.reports.stats import binomial_two_sided, rate_test, two_proportion_test, wilson_interval
 from drainage.reports.variants import compare_variants
+from drainage.store.models import Order
+from drainage.tracker.orders import store
 from tests.report_helpers import D1, D2, D3, KEYS, expected
 
 PERIOD = {"start": D1.isoformat(), "end": D3.isoformat()}
@@ -124,6 +126,24 @@ def test_the_daily_rollups_equal_the_raw_clicks(history: Engine) -> None:
                    count(DISTINCT CASE WHEN agent_class = 'human' THEN visitor END)
             FROM clicks GROUP BY date(clicked_at), code ORDER BY 1, 2""")).all()
     assert [tuple(r) for r in rollups] == [tuple(r) for r in raw] and len(raw) >= 8
+
+
+def test_the_daily_order_rollup_equals_the_orders_and_a_repeated_order_adds_nothing(history: Engine) -> None:
+    def rollup() -> list[tuple[object, ...]]:
+        with history.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT day, campaign, channel, item, variant, currency, sum(orders), sum(revenue_cents) "
+                "FROM order_days GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5"))]
+
+    with history.connect() as conn:
+        raw = [tuple(r) for r in conn.execute(text(
+            "SELECT date(ordered_at), campaign, channel, item, variant, currency, count(*), "
+            "CAST(round(sum(amount) * 100) AS INTEGER) FROM orders GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5"))]
+    assert rollup() == raw and len(raw) == 7
+    again = Order(order_id="o1", amount=Decimal("50.00"), currency="EUR", campaign="spring", channel="social",
+                  item="scarf", variant="a", attributed_by="click", ordered_at=datetime(2026, 11, 2, 14, tzinfo=UTC))
+    assert store(history, again) is False
+    assert rollup() == raw
 
 
 def test_variant_comparison_on_the_history_is_too_close_to_call(history: Engine) -> None:

@@ -253,16 +253,19 @@ def test_the_migration_fills_daily_rollups_from_existing_clicks(tmp_path: Path) 
     build_history(built).dispose()
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0002")
-    with engine.begin() as conn:  # the clicks' rollups as a 0002 tracker wrote them (no link_days yet)
+    with engine.begin() as conn:  # the rows a 0002 tracker wrote (no link_days, no order_days yet)
         conn.execute(text(f"ATTACH DATABASE '{built / 'drainage.db'}' AS new"))
-        for table in ("click_rollups", "visitor_days", "links"):
+        for table in ("click_rollups", "visitor_days", "links", "orders"):
             conn.execute(text(f"INSERT INTO {table} SELECT * FROM new.{table}"))
-        expected = conn.execute(text("SELECT * FROM new.link_days ORDER BY day, code")).all()
+        link_days = conn.execute(text("SELECT * FROM new.link_days ORDER BY day, code")).all()
+        order_days = conn.execute(text("SELECT * FROM new.order_days ORDER BY day, key")).all()
     with engine.begin() as conn:
         conn.execute(text("DETACH DATABASE new"))
     upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT * FROM link_days ORDER BY day, code")).all() == expected
+        assert conn.execute(text("SELECT * FROM link_days ORDER BY day, code")).all() == link_days
+        assert conn.execute(text("SELECT * FROM order_days ORDER BY day, key")).all() == order_days
+    assert len(link_days) >= 8 and len(order_days) == 7
     engine.dispose()
     shutil.rmtree(built)
 

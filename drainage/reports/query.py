@@ -1,10 +1,11 @@
-"""Build a report from the rollups, the journal and the orders: never from raw clicks.
+"""Build a report from the rollups, the journal and the order rollup: never from raw clicks or orders.
 
 Clicks and unique visitors come from `link_days` (one row per link and UTC day, kept by the tracker in the same
-transaction as the clicks), so a report over N days reads at most N rows per link however many clicks there
-were. Posts come from the delivery journal (by their slot's UTC day), orders from `orders` (by the day they were
-placed). Figures are summed in SQL per link series (campaign, channel, item, variant), then added up in Python
-into the requested grouping, so every grouping's rows add up to the same totals.
+transaction as the clicks), orders and revenue from `order_days` (one row per day and attribution, kept with each
+order stored), so a report over N days reads at most N rows per link however many clicks and orders there were.
+Posts come from the delivery journal (by their slot's UTC day). Figures are summed in SQL per link series
+(campaign, channel, item, variant), then added up in Python into the requested grouping, so every grouping's rows
+add up to the same totals.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from drainage.reports.model import (
     GROUP_KEYS,
@@ -29,16 +30,17 @@ from drainage.reports.model import (
 from drainage.reports.posts import SentPost, Series, Window, codes_in, credit, link_windows, series_windows
 from drainage.reports.request import ReportRequest
 from drainage.reports.variants import compare_variants
-from drainage.store.models import Delivery, DeliveryStatus, Link, LinkDay, Order
+from drainage.store.models import Delivery, DeliveryStatus, Link, LinkDay, OrderDay
 
 REPORTED_STATES = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.MISSED, DeliveryStatus.UNKNOWN)
 FAILURE_STATES = (DeliveryStatus.FAILED, DeliveryStatus.MISSED, DeliveryStatus.UNKNOWN)
 WINDOWS_PER_QUERY = 200
+CENT = Decimal("0.01")
 
 LD = LinkDay.__table__  # type: ignore[attr-defined]
 LK = Link.__table__  # type: ignore[attr-defined]
 DL = Delivery.__table__  # type: ignore[attr-defined]
-OR = Order.__table__  # type: ignore[attr-defined]
+OD = OrderDay.__table__  # type: ignore[attr-defined]
 SERIES = (LK.c.campaign, LK.c.channel, LK.c.item, LK.c.variant)
 SUMS = ("sum(human)", "sum(preview)", "sum(bot)", "sum(visitors)")
 
@@ -153,7 +155,8 @@ class _Reader:
         through SQLAlchemy's text() took three times as long as the queries themselves.
         """
         mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
-        day = mark if self.sqlite else f"CAST({mark} AS DATE)"
+        # PostgreSQL reads untyped VALUES parameters as text: say which are numbers and days
+        number, day = (mark, mark) if self.sqlite else (f"CAST({mark} AS INTEGER)", f"CAST({mark} AS DATE)")
         for start in range(0, len(windows), WINDOWS_PER_QUERY):
             chunk = windows[start:start + WINDOWS_PER_QUERY]
             params: list[Any] = []
@@ -161,7 +164,7 @@ class _Reader:
                 params += [w.post, *(w.key if isinstance(w.key, tuple) else (w.key,)),
                            self._day(max(w.first, self.first)), self._day(w.last)]
             width = len(key_columns.split(","))
-            row = f"({', '.join([mark] * (1 + width))}, {day}, {day})"
+            row = f"({number}, {', '.join([mark] * width)}, {day}, {day})"
             sql = (f"WITH w (post, {key_columns}, first_day, last_day) AS (VALUES {', '.join([row] * len(chunk))}) "
                    f"SELECT w.post, {', '.join(SUMS)} FROM w {joins} "
                    "AND ld.day >= w.first_day AND ld.day <= w.last_day GROUP BY w.post")
@@ -172,18 +175,18 @@ class _Reader:
         return day.isoformat() if self.sqlite else day  # as SQLAlchemy's Date stores it in SQLite
 
     def _orders(self, *columns: Any) -> Select[Any]:
-        stmt = select(*columns).where(OR.c.ordered_at >= self.request.period.start,
-                                      OR.c.ordered_at < self.request.period.end)
-        return self._where_names(stmt, OR.c.campaign, OR.c.channel)
+        stmt = select(*columns).where(OD.c.day >= self.first, OD.c.day <= self.last)
+        return self._where_names(stmt, OD.c.campaign, OD.c.channel)
 
-    def _order_rows(self, keys: tuple[Any, ...]) -> Iterable[tuple[Any, ...]]:
-        cents = func.sum(func.round(OR.c.amount * 100))
-        for *key, count, total in self.conn.execute(self._orders(*keys, func.count(), cents).group_by(*keys)):
-            yield (*key, int(count), (Decimal(int(total or 0)) / 100).quantize(Decimal("0.01")))
+    def _order_rows(self, *keys: Any) -> Iterable[tuple[Any, ...]]:
+        stmt = self._orders(*keys, func.sum(OD.c.orders), func.sum(OD.c.revenue_cents)).group_by(*keys)
+        for *key, count, cents in self.conn.execute(stmt).all():
+            yield (*key, int(count), (Decimal(int(cents)) / 100).quantize(CENT))
 
     def orders_by_series(self, series: dict[Series, Row]) -> None:
+        """Orders placed in the period and their revenue, per attribution (from the daily order rollup)."""
         for campaign, channel, item, variant, count, revenue in self._order_rows(
-                (OR.c.campaign, OR.c.channel, OR.c.item, OR.c.variant)):
+                OD.c.campaign, OD.c.channel, OD.c.item, OD.c.variant):
             row = _series_row(series, (campaign, channel, item, variant))
             row.orders += count
             row.revenue += revenue
@@ -208,14 +211,14 @@ class _Reader:
                 row = rows[post.day]
                 row.reach += post.figures.reach
                 row.reach_clicks += post.figures.human_clicks
-        for day, count, revenue in self._order_rows((_utc_day(OR.c.ordered_at, self.sqlite).label("day"),)):
+        for day, count, revenue in self._order_rows(OD.c.day):
             row = rows[_as_date(day)]
             row.orders += count
             row.revenue += revenue
         return list(rows.values())
 
     def currencies(self) -> list[str]:
-        stmt = self._orders(OR.c.currency).distinct()
+        stmt = self._orders(OD.c.currency).distinct()
         return sorted(c or "?" for (c,) in self.conn.execute(stmt))
 
     def unknown_filters(self) -> list[str]:
@@ -268,11 +271,6 @@ def _failures(deliveries: list[Any]) -> list[FailureGroup]:
             group.count += 1
             group.last_at, group.example = d.slot_at, error
     return sorted(groups.values(), key=lambda g: (g.channel, -g.count, g.status, g.reason))
-
-
-def _utc_day(column: Any, sqlite: bool) -> ColumnElement[Any]:
-    """The UTC calendar day of a timestamp column, in SQL."""
-    return func.date(column) if sqlite else func.date(func.timezone("UTC", column))
 
 
 def _as_date(value: Any) -> date:

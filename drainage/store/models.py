@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -144,7 +144,6 @@ class Order(SQLModel, table=True):
     """An order reported by the store, attributed to a click (exact) or to UTM tags (campaign level)."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_ordered_at", "ordered_at"),)
 
     order_id: str = Field(primary_key=True, max_length=200)
     source: str = Field(default="generic", max_length=32)
@@ -159,6 +158,23 @@ class Order(SQLModel, table=True):
     attributed_by: str = Field(default="none", max_length=16, description="click, utm or none.")
     ordered_at: datetime = Field(default_factory=utcnow)
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class OrderDay(SQLModel, table=True):
+    """Orders and revenue per UTC day, attribution and currency, kept with each order stored (what reports read)."""
+
+    __tablename__ = "order_days"
+
+    day: date = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=32, description="Hash of (campaign, channel, item, variant, "
+                                                                    "currency), None kept apart from ''.")
+    campaign: str | None = Field(default=None, max_length=200)
+    channel: str | None = Field(default=None, max_length=200)
+    item: str | None = Field(default=None, max_length=200)
+    variant: str | None = Field(default=None, max_length=200)
+    currency: str = Field(default="", max_length=8)
+    orders: int = 0
+    revenue_cents: int = Field(default=0, sa_type=BigInteger)
 
 
 class Setting(SQLModel, table=True):
