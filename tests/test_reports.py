@@ -20,17 +20,16 @@ from drainage.reports.render_csv_json import COLUMNS, to_csv, to_json
 from drainage.reports.request import BadRequest, parse_request
 from drainage.reports.stats import binomial_two_sided, rate_test, two_proportion_test, wilson_interval
 from drainage.reports.variants import compare_variants
-from drainage.store.models import Order
+from drainage.store.db import session
+from drainage.store.models import Delivery, Order
 from drainage.tracker.orders import store
-from tests.report_helpers import D1, D2, D3, KEYS, expected
+from tests.report_helpers import D1, D2, D3, KEYS, build_history, expected
 
 PERIOD = {"start": D1.isoformat(), "end": D3.isoformat()}
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    from tests.report_helpers import build_history
-
     return build_history(tmp_path_factory.mktemp("history"))
 
 
@@ -103,6 +102,17 @@ def test_ctr_only_where_posts_report_a_reach(history: Engine) -> None:
     assert (rows["newsletter"].reach, rows["newsletter"].reach_clicks, rows["newsletter"].ctr) == (200, 3, 0.015)
     assert (rows["social"].reach, rows["social"].reach_clicks) == (950, 10)  # p1 + p2 + p3; hat_a had no post
     assert rows["forum"].ctr is None and rows[UNATTRIBUTED].ctr is None
+
+
+def test_a_post_sent_after_midnight_counts_on_its_slot_day(tmp_path: Path) -> None:
+    engine = build_history(tmp_path)
+    with session(engine) as s:
+        s.add(Delivery(key="late", campaign="autumn", channel="forum", item="mittens", status="sent",
+                       slot_at=datetime(2026, 11, 4, 23, 59, tzinfo=UTC),
+                       sent_at=datetime(2026, 11, 5, 0, 1, tzinfo=UTC), impressions=50, text="https://go.example.com/c/aaaaaaaaaaaa"))
+        s.commit()
+    rows = {r.day: r for r in report(engine, by="day").rows}
+    assert (rows[D3].posts_sent, rows[D3].reach) == (2, 350)  # p3 (300) and this one
 
 
 def test_failures_are_grouped_by_channel_and_reason(history: Engine) -> None:

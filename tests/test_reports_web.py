@@ -146,6 +146,10 @@ def test_a_short_reports_token_is_refused_without_showing_it(tmp_path: Path) -> 
         "config.yaml:4:18: tracker.reports_token: the reports token is too short: use at least 16 random "
         "characters (e.g. `openssl rand -hex 24`)"]
     assert "hunter2" not in str(problems)
+    loaded, problems = load_config(write_config(tmp_path, "  keep_raw_clicks: 12h\n"), "config.yaml", {})
+    assert loaded is None and [str(p) for p in problems] == [
+        "config.yaml:5:20: tracker.keep_raw_clicks: '12h' is too short: keep raw clicks at least 2d (a late write may "
+        "still add to yesterday's unique visitors)"]
 
 
 def test_report_command_prints_tables_and_writes_files(history: Path, cli, monkeypatch) -> None:

@@ -38,6 +38,9 @@ class SentPost:
 
     figures: PostFigures
     day: date
+    """The UTC day it went out (from when its links count)."""
+    slot_day: date
+    """The UTC day of its slot (the day rows count it on, like every post)."""
     codes: frozenset[str]
 
     @property

@@ -140,7 +140,8 @@ class _Reader:
             sent_at = sent_at or slot_at
             figures = PostFigures(key, sent_at, campaign, channel, item, variant, url,
                                   reach=recipients if recipients is not None else impressions)
-            posts.append(SentPost(figures, sent_at.astimezone(UTC).date(), frozenset(codes_in(body))))
+            posts.append(SentPost(figures, sent_at.astimezone(UTC).date(), slot_at.astimezone(UTC).date(),
+                                  frozenset(codes_in(body))))
         self._credit(posts, link_windows(posts, self.last), "code", "JOIN link_days ld ON ld.code = w.code")
         if posts and self.conn.execute(select(LK.c.code).where(LK.c.recipient != "").limit(1)).first():
             self._credit(posts, series_windows(posts, self.last), "campaign, channel, item, variant",
@@ -208,7 +209,7 @@ class _Reader:
             row.posts_missed += d.status == DeliveryStatus.MISSED
         for post in posts:
             if post.figures.reach is not None:
-                row = rows[post.day]
+                row = rows[post.slot_day]
                 row.reach += post.figures.reach
                 row.reach_clicks += post.figures.human_clicks
         for day, count, revenue in self._order_rows(OD.c.day):
