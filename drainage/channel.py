@@ -78,6 +78,10 @@ class Receipt:
 
     remote_id: str
     url: str | None = None
+    recipients: int | None = None
+    """How many addresses the post was delivered to (email): the denominator of its click-through rate."""
+    impressions: int | None = None
+    """How many times the post was seen, when the platform says so at once (later: `journal.record_reach`)."""
 
 
 class Channel(ABC):

@@ -1,4 +1,5 @@
-"""The `drainage` command line: validate, plan, preview, send, run, status, resume, feeds, schema, db."""
+"""The `drainage` command line: validate, plan, preview, send, run, tracker, status, resume, report, prune, feeds,
+schema, db."""
 
 from __future__ import annotations
 
@@ -493,6 +494,117 @@ def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaig
             path = output / f"{k}.schema.json"
             path.write_text(json.dumps(makers[k](), indent=2, sort_keys=True) + "\n", encoding="utf-8")
             out.print(Text(f"wrote {path}"))
+
+
+def _config_only(config: Path) -> Any:
+    """config.yaml alone (reports and pruning need no campaign to be valid)."""
+    from drainage.config import load_config
+    from drainage.sources import display_path
+
+    loaded, problems = load_config(config, display_path(config))
+    if loaded is None:
+        raise ProblemsFound(problems)
+    return loaded
+
+
+def _existing_engine(loaded: Any) -> Engine:
+    from drainage.store.db import make_engine
+    from drainage.store.migrate import ensure_schema
+
+    url = loaded.database_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise DrainageError(f"no database at {url[len('sqlite:///'):]} yet: nothing has been sent or clicked "
+                            "(check database.url in config.yaml)")
+    engine = make_engine(url)
+    ensure_schema(engine)
+    return engine
+
+
+REPORT_FORMATS = ("table", "csv", "json", "html")
+
+
+@app.command()
+def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to today, e.g. 7d, 4w (default 7d).")
+                            ] = None,
+           start: Annotated[str | None, typer.Option("--from", help="First UTC day, YYYY-MM-DD.")] = None,
+           end: Annotated[str | None, typer.Option("--to", help="Last UTC day, YYYY-MM-DD (default: today).")] = None,
+           campaign: Annotated[list[str] | None, typer.Option(help="Only this campaign (repeatable).")] = None,
+           channel: Annotated[list[str] | None, typer.Option(help="Only this channel (repeatable).")] = None,
+           by: Annotated[str, typer.Option(help="One row per channel, campaign, variant, item or day.")] = "channel",
+           fmt: Annotated[str | None, typer.Option("--format", help="table, csv, json or html (default: from the "
+                                                                    "--output suffix, else table).")] = None,
+           output: Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal.")] = None,
+           top: Annotated[int, typer.Option(help="How many top posts to list.")] = 10,
+           config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """What each channel, campaign, variant, item or day brought: posts, clicks, visitors, CTR, orders, revenue."""
+    from drainage.reports.query import build_report
+    from drainage.reports.request import BadRequest, parse_request
+
+    with friendly_errors():
+        chosen = fmt or (output.suffix.lstrip(".").lower() if output and output.suffix.lstrip(".").lower()
+                         in REPORT_FORMATS[1:] else "table")
+        try:
+            if chosen not in REPORT_FORMATS:
+                raise BadRequest(f"--format must be one of {', '.join(REPORT_FORMATS)}, got '{chosen}'")
+            request = parse_request(since=since, start=start, end=end, campaigns=campaign or [],
+                                    channels=channel or [], by=by, top=top)
+        except BadRequest as exc:
+            err.print(Text(f"error: {exc}"))
+            raise typer.Exit(2) from None
+        engine = _existing_engine(_config_only(config))
+        with err.status("reading rollups, journal and orders...", spinner="dots"):
+            built = build_report(engine, request)
+        _write_report(built, chosen, output)
+
+
+def _write_report(built: Any, fmt: str, output: Path | None) -> None:
+    if fmt == "table":
+        from drainage.reports.render_table import render_table
+
+        if output is None:
+            render_table(built, out)
+            return
+        with output.open("w", encoding="utf-8") as handle:
+            render_table(built, Console(file=handle, width=200, no_color=True, highlight=False))
+    else:
+        from drainage.reports.render_csv_json import to_csv, to_json
+        from drainage.reports.render_html import to_html
+
+        text = {"csv": to_csv, "json": to_json, "html": to_html}[fmt](built)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        output.write_text(text, encoding="utf-8", newline="" if fmt == "csv" else None)
+    err.print(Text(f"wrote {output}"))
+
+
+@app.command()
+def prune(older_than: Annotated[str | None, typer.Option(help="Delete raw clicks older than this, e.g. 90d "
+                                                               "(default: tracker.keep_raw_clicks).")] = None,
+          config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Delete raw clicks (and daily visitor hashes) past the retention; rollups and reports stay the same."""
+    from drainage.schedule import parse_duration
+    from drainage.store.retention import MIN_KEEP, prune_raw_clicks
+
+    with friendly_errors():
+        loaded = _config_only(config)
+        text = older_than or loaded.config.tracker.keep_raw_clicks
+        if not text:
+            raise DrainageError("nothing to prune by: set tracker.keep_raw_clicks in config.yaml (e.g. 90d) or pass "
+                                "--older-than 90d")
+        try:
+            keep = parse_duration(text)
+        except ValueError as exc:
+            raise DrainageError(f"--older-than: {exc}") from None
+        if keep < MIN_KEEP:
+            raise DrainageError(f"--older-than: keep raw clicks at least {MIN_KEEP.days}d (a late write may still "
+                                "add to yesterday's unique visitors)")
+        engine = _existing_engine(loaded)
+        with err.status("deleting old raw clicks...", spinner="dots"):
+            pruned = prune_raw_clicks(engine, keep)
+        out.print(Text(f"deleted {pruned.clicks:,} raw clicks and {pruned.visitor_days:,} daily visitor hashes from "
+                       f"before {pruned.before:%Y-%m-%d %H:%M} UTC; rollups and reports are unchanged"),
+                  soft_wrap=True)
 
 
 @db_app.command("upgrade")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +77,10 @@ class DatabaseConfig(Strict):
                      description="SQLAlchemy URL; a relative SQLite path is relative to config.yaml.")
 
 
+MIN_RETENTION = timedelta(days=2)
+"""Shortest `tracker.keep_raw_clicks`: the daily visitor sets must outlive a late write into yesterday."""
+
+
 class TrackerConfig(Strict):
     """The click tracker: where posted links point, where it listens, and how it logs clicks and orders."""
 
@@ -103,6 +108,12 @@ class TrackerConfig(Strict):
     proxy_ips: list[str] = Field(
         default_factory=list, description="Reverse proxies trusted to set X-Forwarded-For (e.g. ['127.0.0.1']); "
                                           "default: none, the peer address is the visitor's.")
+    reports_token: SecretStr | None = Field(
+        default=None, description="Token of the /reports page (from the environment, e.g. ${DRAINAGE_REPORTS_TOKEN}; "
+                                  "at least 16 characters); without it /reports answers 503.")
+    keep_raw_clicks: str | None = Field(
+        default=None, description="Delete raw clicks older than this (e.g. '90d'; at least 2d), hourly in the tracker "
+                                  "and with `drainage prune`; daily rollups and reports are kept. Default: keep all.")
 
     _check_url = field_validator("public_url")(check_http_url)
 
@@ -112,6 +123,24 @@ class TrackerConfig(Strict):
         from drainage.schedule import parse_duration
 
         parse_duration(v)
+        return v
+
+    @field_validator("keep_raw_clicks")
+    @classmethod
+    def _retention(cls, v: str | None) -> str | None:
+        from drainage.schedule import parse_duration
+
+        if v is not None and parse_duration(v) < MIN_RETENTION:
+            raise ValueError(f"'{v}' is too short: keep raw clicks at least 2d (a late write may still add to "
+                             "yesterday's unique visitors)")
+        return v
+
+    @field_validator("reports_token")
+    @classmethod
+    def _token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and 0 < len(v.get_secret_value()) < 16:
+            raise ValueError("the reports token is too short: use at least 16 random characters "
+                             "(e.g. `openssl rand -hex 24`)")
         return v
 
 

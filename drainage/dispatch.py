@@ -453,6 +453,7 @@ class Dispatcher:
                 row.attempts -= 1
             if receipt is not None:
                 row.remote_id, row.remote_url = receipt.remote_id, receipt.url
+                row.recipients, row.impressions = receipt.recipients, receipt.impressions
                 row.sent_at = self.clock.now()
                 row.error = note
             else:

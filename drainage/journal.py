@@ -103,8 +103,24 @@ def record_sent(engine: Engine, delivery_id: int, receipt: Receipt) -> None:
             return
         row.status = DeliveryStatus.SENT
         row.remote_id, row.remote_url = receipt.remote_id, receipt.url
+        row.recipients, row.impressions = receipt.recipients, receipt.impressions
         row.error = None
         row.sent_at = row.updated_at = utcnow()
+        s.commit()
+
+
+def record_reach(engine: Engine, delivery_id: int, *, recipients: int | None = None,
+                 impressions: int | None = None) -> None:
+    """Store how many people a sent post reached (the denominators of click-through rates in reports)."""
+    with session(engine) as s:
+        row = s.get(Delivery, delivery_id)
+        if row is None:
+            return
+        if recipients is not None:
+            row.recipients = recipients
+        if impressions is not None:
+            row.impressions = impressions
+        row.updated_at = utcnow()
         s.commit()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -49,6 +49,7 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("key", name="uq_deliveries_key"),
         Index("ix_deliveries_campaign_channel_slot", "campaign", "channel", "slot_at"),
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_deliveries_slot_at", "slot_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -73,6 +74,8 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    recipients: int | None = Field(default=None, description="Addresses the post was delivered to (email).")
+    impressions: int | None = Field(default=None, description="Views of the post, where the platform reports them.")
 
 
 class AgentClass:
@@ -111,6 +114,25 @@ class ClickRollup(SQLModel, table=True):
     clicks: int = 0
 
 
+class LinkDay(SQLModel, table=True):
+    """Clicks per UTC day and link by agent class, and the day's unique human visitors of the link.
+
+    Written by the tracker in the same transaction as the clicks (like `click_rollups`), so reports never scan
+    raw clicks: a report over N days reads at most N rows per link. Clustered by day (SQLite: WITHOUT ROWID) for
+    the period scans; indexed by link for crediting clicks to posts.
+    """
+
+    __tablename__ = "link_days"
+    __table_args__ = (Index("ix_link_days_code_day", "code", "day"), {"sqlite_with_rowid": False})
+
+    day: date = Field(primary_key=True)
+    code: str = Field(primary_key=True, max_length=32)
+    human: int = 0
+    preview: int = 0
+    bot: int = 0
+    visitors: int = Field(default=0, description="Distinct human visitors of this link on this day.")
+
+
 class VisitorDay(SQLModel, table=True):
     """Each human visitor once per link and day: unique visitors without scanning raw clicks."""
 
@@ -139,6 +161,23 @@ class Order(SQLModel, table=True):
     attributed_by: str = Field(default="none", max_length=16, description="click, utm or none.")
     ordered_at: datetime = Field(default_factory=utcnow)
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class OrderDay(SQLModel, table=True):
+    """Orders and revenue per UTC day, attribution and currency, kept with each order stored (what reports read)."""
+
+    __tablename__ = "order_days"
+
+    day: date = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=32, description="Hash of (campaign, channel, item, variant, "
+                                                                    "currency), None kept apart from ''.")
+    campaign: str | None = Field(default=None, max_length=200)
+    channel: str | None = Field(default=None, max_length=200)
+    item: str | None = Field(default=None, max_length=200)
+    variant: str | None = Field(default=None, max_length=200)
+    currency: str = Field(default="", max_length=8)
+    orders: int = 0
+    revenue_cents: int = Field(default=0, sa_type=BigInteger)
 
 
 class Setting(SQLModel, table=True):

@@ -8,13 +8,15 @@ through Starlette. The redirect target is always the stored one: nothing in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,7 +30,9 @@ from starlette.types import Receive, Scope, Send
 from drainage.config import LoadedConfig
 from drainage.links import CODE_LENGTH
 from drainage.logs import event
+from drainage.reports.web import ReportsPage
 from drainage.schedule import parse_duration
+from drainage.store.retention import prune_raw_clicks
 from drainage.tracker.linkcache import LinkCache
 from drainage.tracker.metrics import TrackerMetrics
 from drainage.tracker.orders import READERS, BadOrder, attribute, store, verify_base64, verify_generic
@@ -42,6 +46,8 @@ MAX_HEADER_BYTES = 8192
 """Largest total of request headers accepted on /c/ (431 beyond)."""
 MAX_ORDER_BYTES = 1 << 20
 """Largest order webhook body (413 beyond)."""
+PRUNE_DELAY, PRUNE_EVERY = 60.0, 3600.0
+"""Seconds after start of the first prune of raw clicks (when tracker.keep_raw_clicks is set), and between two."""
 
 _CODE = re.compile(rf"[a-z2-7]{{{CODE_LENGTH}}}")
 _NO_STORE = (b"cache-control", b"no-store, private")
@@ -65,6 +71,10 @@ class Tracker:
         self.order_secret = (cfg.order_secret.get_secret_value() if cfg.order_secret else "") or None
         self.replay_window = parse_duration(cfg.replay_window).total_seconds()
         self._configured_key = (cfg.visitor_key.get_secret_value() if cfg.visitor_key else "") or None
+        reports_token = (cfg.reports_token.get_secret_value() if cfg.reports_token else "") or None
+        self.keep_raw_clicks = parse_duration(cfg.keep_raw_clicks) if cfg.keep_raw_clicks else None
+        self.prune_delay, self.prune_every = PRUNE_DELAY, PRUNE_EVERY
+        self._pruner: asyncio.Task[None] | None = None
         self._key = b""
         self._not_found = not_found_page(self.store_name, self.home)
         self._redirected = self.metrics.redirects.labels(result="redirect")
@@ -74,6 +84,7 @@ class Tracker:
             Route("/metrics", self.metrics_page, methods=["GET"]),
             Route("/hooks/order", self.order_hook, methods=["POST"]),
             Route("/hooks/order/{platform}", self.order_hook, methods=["POST"]),
+            Route("/reports", ReportsPage(engine, reports_token).respond, methods=["GET"]),
             *extra_routes,
         ]
         self.web = Starlette(routes=routes, lifespan=self._lifespan, exception_handlers={404: self._not_found_page})
@@ -90,12 +101,32 @@ class Tracker:
         """Load the visitor key and start the click writer."""
         self._key = await asyncio.to_thread(visitor_key, self.engine, self._configured_key)
         self.recorder.start()
+        if self.keep_raw_clicks is not None:
+            self._pruner = asyncio.create_task(self._prune_raw_clicks(self.keep_raw_clicks), name="click-pruner")
         event("tracker.started", public_url=self.config.config.tracker.public_url)
 
     async def shutdown(self) -> None:
         """Write every buffered click (SIGTERM ends here through the server's lifespan)."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         await self.recorder.stop()
         event("tracker.stopped", clicks_written=self.recorder.written)
+
+    async def _prune_raw_clicks(self, keep: timedelta) -> None:
+        """Every `prune_every`, delete raw clicks older than tracker.keep_raw_clicks (rollups stay)."""
+        await asyncio.sleep(self.prune_delay)
+        while True:
+            try:
+                pruned = await asyncio.to_thread(prune_raw_clicks, self.engine, keep)
+            except Exception as exc:  # the database may be away for a while: try again next time
+                event("tracker.prune_failed", logging.ERROR, error=f"{exc.__class__.__name__}: {exc}"[:300])
+            else:
+                if pruned.clicks or pruned.visitor_days:
+                    event("tracker.pruned", clicks=pruned.clicks, visitor_days=pruned.visitor_days,
+                          before=pruned.before)
+            await asyncio.sleep(self.prune_every)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/c/"):

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from drainage.store.db import session
 from drainage.store.models import Click, Link, Order
+from drainage.store.rollups import add_order
 
 
 class BadOrder(ValueError):
@@ -184,12 +185,15 @@ def attribute(engine: Engine, incoming: IncomingOrder) -> Order:
 
 
 def store(engine: Engine, order: Order) -> bool:
-    """Insert the order; False when an order with this id is already stored (idempotent, nothing changes)."""
+    """Insert the order and add it to the daily order rollup, in one transaction; False when an order with this id
+    is already stored (idempotent, nothing changes)."""
     with session(engine) as s:
         if s.get(Order, order.order_id) is not None:
             return False
         s.add(order)
         try:
+            s.flush()
+            add_order(s.connection(), order)
             s.commit()
         except IntegrityError:  # the same order arrived twice at once
             s.rollback()

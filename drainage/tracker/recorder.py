@@ -1,8 +1,9 @@
 """Clicks leave the request path: an in-memory buffer written in batches, in one transaction per batch.
 
 A redirect only appends a small record to a list. A background task writes the buffer when `batch_size`
-clicks wait or `flush_every` has passed, whichever comes first: the clicks, their hourly rollups and the daily
-unique visitors, in one transaction, so rollups are always exactly the sum of the clicks. A failed write keeps
+clicks wait or `flush_every` has passed, whichever comes first: the clicks, their hourly rollups, the daily
+unique visitors and the daily per-link rollups (clicks by class, unique visitors: what reports read), in one
+transaction, so rollups are always exactly the sum of the clicks. A failed write keeps
 the batch and retries; SIGTERM writes everything before the process ends. A hard kill loses at most the clicks
 of the last `flush_every` (plus the time one write takes).
 """
@@ -147,7 +148,15 @@ class ClickRecorder:
             writer.many(CLICKS_SQL, clicks)
             # sorted keys: concurrent trackers take row locks in the same order (no deadlocks on PostgreSQL)
             writer.many(ROLLUPS_SQL, [(*key, n) for key, n in sorted(rollups.items())])
-            writer.many(VISITORS_SQL, sorted(visitors))
+            days: dict[tuple[Any, str], list[int]] = {}
+            for (hour, code, agent_class), n in rollups.items():
+                day = days.setdefault((_day_of(hour), code), [0, 0, 0, 0])
+                day[_CLASS_COLUMN[agent_class]] += n
+            # only the visitors this insert adds are new for the day: counted from what the insert returns, which
+            # stays exact when several trackers write the same visitor at once (one insert wins, one returns it)
+            for day_value, code in writer.returning(VISITORS_SQL, sorted(visitors)):
+                days[(day_value, code)][3] += 1
+            writer.many(LINK_DAYS_SQL, [(*key, *counts) for key, counts in sorted(days.items())])
         return classes
 
 
@@ -155,7 +164,15 @@ CLICKS_SQL = ("INSERT INTO clicks (click_id, code, clicked_at, visitor, agent_cl
               "VALUES (?, ?, ?, ?, ?, ?, ?)")
 ROLLUPS_SQL = ("INSERT INTO click_rollups (hour, code, agent_class, clicks) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (hour, code, agent_class) DO UPDATE SET clicks = click_rollups.clicks + excluded.clicks")
-VISITORS_SQL = "INSERT INTO visitor_days (day, code, visitor) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+VISITORS_SQL = ("INSERT INTO visitor_days (day, code, visitor) VALUES {values} "
+                "ON CONFLICT DO NOTHING RETURNING day, code")
+LINK_DAYS_SQL = ("INSERT INTO link_days (day, code, human, preview, bot, visitors) VALUES (?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT (day, code) DO UPDATE SET human = link_days.human + excluded.human, "
+                 "preview = link_days.preview + excluded.preview, bot = link_days.bot + excluded.bot, "
+                 "visitors = link_days.visitors + excluded.visitors")
+_CLASS_COLUMN = {AgentClass.HUMAN: 0, AgentClass.PREVIEW: 1, AgentClass.BOT: 2}
+_ROWS_PER_STATEMENT = 300
+"""Rows per multi-row INSERT (3 parameters each: under SQLite's oldest limit of 999 parameters)."""
 
 
 class _RawWriter:
@@ -174,6 +191,17 @@ class _RawWriter:
         if rows:
             self.cursor.executemany(sql.replace("?", self.marker), rows)
 
+    def returning(self, sql: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Multi-row INSERT ... RETURNING (`{values}` in `sql`): the rows the database actually inserted."""
+        returned: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start:start + _ROWS_PER_STATEMENT]
+            row_marks = "(" + ", ".join([self.marker] * len(chunk[0])) + ")"
+            self.cursor.execute(sql.format(values=", ".join([row_marks] * len(chunk))),
+                                [value for row in chunk for value in row])
+            returned += [tuple(r) for r in self.cursor.fetchall()]
+        return returned
+
 
 def _sqlite_time(moment: datetime) -> str:
     """A UTC datetime as SQLAlchemy's DateTime stores it in SQLite (naive, with microseconds)."""
@@ -182,6 +210,11 @@ def _sqlite_time(moment: datetime) -> str:
 
 def _same(moment: datetime) -> datetime:
     return moment
+
+
+def _day_of(hour: Any) -> Any:
+    """The day of an hour as `_write` stamps it: 'YYYY-MM-DD' for SQLite's text datetimes, else a date."""
+    return hour[:10] if isinstance(hour, str) else hour.date()
 
 
 def _host(referer: str) -> str:
