@@ -21,6 +21,7 @@ from drainage.store.models import Delivery, Link, Order
 from drainage.tracker.metrics import TrackerMetrics
 from drainage.tracker.orders import store
 from drainage.tracker.recorder import ClickRecorder, PendingClick
+from tests.databases import database_url
 
 PUBLIC = "https://go.example.com"
 AGENTS = {
@@ -162,7 +163,7 @@ ORDERS = (
 
 def build_history(root: Path) -> Engine:
     """A database holding LINKS, POSTS, CLICKS (through the tracker's writer) and ORDERS."""
-    engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
+    engine = make_engine(database_url(root))
     ensure_schema(engine)
     with session(engine) as s:
         for link in LINKS.values():
