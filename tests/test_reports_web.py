@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from drainage.channel import Receipt
 from drainage.config import load_config
@@ -22,7 +22,7 @@ from drainage.reports.render_csv_json import to_json
 from drainage.reports.request import parse_request
 from drainage.store.db import make_engine, session
 from drainage.store.migrate import upgrade
-from drainage.store.models import Delivery
+from drainage.store.models import Click, Delivery
 from drainage.store.retention import prune_raw_clicks
 from drainage.tracker.app import Tracker
 from tests.databases import ON_POSTGRES, database_url
@@ -203,8 +203,9 @@ def test_pruning_raw_clicks_never_changes_a_report(history: Path, cli, monkeypat
     pruned = prune_raw_clicks(engine, timedelta(days=3), now=now, chunk=5)
     assert (pruned.clicks, pruned.before) == (20, datetime(2026, 11, 3, 12, tzinfo=UTC))
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT min(clicked_at) FROM clicks")).scalar().startswith("2026-11-03 12:00")
-        assert conn.execute(text("SELECT min(day) FROM visitor_days")).scalar() == "2026-11-03"
+        oldest = conn.execute(select(func.min(Click.clicked_at))).scalar()
+        assert oldest is not None and oldest.astimezone(UTC).strftime("%Y-%m-%d %H:%M") == "2026-11-03 12:00"
+        assert str(conn.execute(text("SELECT min(day) FROM visitor_days")).scalar()) == "2026-11-03"
         assert conn.execute(text("SELECT sum(clicks) FROM click_rollups")).scalar() == 31  # rollups stay
     after = json.loads(to_json(build_report(engine, request)))
     for doc in (before, after):
