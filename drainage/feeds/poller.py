@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -67,13 +67,17 @@ class Verdict:
         return self.action == "post"
 
 
+POLL_LEASE = timedelta(minutes=5)
+"""How long a daemon's claim on one poll of a feed holds (a daemon dying mid-poll delays the feed this much)."""
+
+
 @dataclass
 class PollResult:
     """The outcome of polling one campaign's feed."""
 
     campaign: str
     url: str
-    status: str  # fetched | not modified | failed
+    status: str  # fetched | not modified | failed | skipped (another daemon is polling it)
     verdicts: list[Verdict] = field(default_factory=list)
     error: str | None = None
     first: bool = False
@@ -209,6 +213,9 @@ class FeedPoller:
         etag, modified = (state.etag, state.last_modified) if state is not None and state.ok_at else (None, None)
         # entries found by a poll count as found when the poll was due, so they can make a slot at that time
         queued_at = min(now, _aware(state.next_poll_at)) if state is not None and state.next_poll_at else now
+        if not self._claim(campaign.id, feed.url, now):
+            event("feed.polled_elsewhere", campaign=campaign.id, url=feed.url)
+            return PollResult(campaign.id, feed.url, "skipped")
         try:
             fetched = await fetch(client, feed.url, timeout=parse_duration(feed.timeout).total_seconds(),
                                   etag=etag, last_modified=modified)
@@ -225,6 +232,27 @@ class FeedPoller:
         except IntegrityError:  # another process recorded the same poll first
             event("feed.poll_raced", campaign=campaign.id, url=feed.url)
             return PollResult(campaign.id, feed.url, "fetched")
+
+    def _claim(self, campaign: str, url: str, now: datetime) -> bool:
+        """Take this poll for this daemon: moves `next_poll_at` past the poll, only if it was due.
+
+        With several daemons on one database exactly one of them wins the conditional update; if it dies
+        mid-poll, the feed falls due again after POLL_LEASE and another daemon polls it.
+        """
+        with session(self.engine) as s:
+            if s.get(FeedState, (campaign, url)) is None:
+                s.add(FeedState(campaign=campaign, url=url, next_poll_at=now + POLL_LEASE))
+                try:
+                    s.commit()
+                    return True
+                except IntegrityError:  # another daemon created it first
+                    s.rollback()
+            due = col(FeedState.next_poll_at)
+            claimed = s.execute(update(FeedState).where(
+                FeedState.campaign == campaign, FeedState.url == url, due.is_(None) | (due <= now))
+                .values(next_poll_at=now + POLL_LEASE))
+            s.commit()
+        return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
     def _record(self, campaign: LoadedCampaign, feed: FeedSource, entries: list[FeedEntry], title: str,
                 etag: str | None, last_modified: str | None, now: datetime, queued_at: datetime) -> PollResult:

@@ -353,3 +353,35 @@ def test_feed_posts_do_not_move_the_rotation_of_scheduled_items(tmp_path, feed_s
     social = [re.sub(f" {TRACKED}", "", t) for t in texts(tmp_path, "social")]
     assert social == ["Scheduled: Item one", "New: Beanie", "New: Cowl", "Scheduled: Item two",
                       "Scheduled: Item one"]
+
+
+def test_two_daemons_poll_a_due_feed_once_and_a_dead_pollers_claim_expires(tmp_path, feed_server) -> None:
+    import asyncio
+    from datetime import timedelta
+
+    from drainage.feeds.poller import POLL_LEASE, FeedPoller
+    from drainage.project import load_project
+
+    url = feed_server.serve(SHOP, "shopify-all.atom")
+    config = write_feed_project(tmp_path, url)
+    clock = FakeClock(at("2026-03-01T10:00:00+00:00"))
+    project = load_project(config)
+    engine = dispatcher_for(config, clock).engine
+    first, second = FeedPoller(engine, clock), FeedPoller(engine, clock)
+
+    async def both() -> list[str]:
+        results = await asyncio.gather(first.poll_due(project), second.poll_due(project))
+        return sorted(r.status for rs in results for r in rs)
+
+    assert asyncio.run(both()) == ["fetched", "skipped"]
+    assert len(feed_server.statuses(SHOP)) == 1  # the feed was fetched by one daemon only
+    clock.advance(hours=1)  # due again: still one fetch between the two
+    assert asyncio.run(both()) == ["not modified", "skipped"]
+    assert len(feed_server.statuses(SHOP)) == 2
+    clock.advance(hours=1)
+    [campaign] = project.campaigns.values()
+    assert first._claim(campaign.id, url, clock.now())  # a daemon claims the poll, then dies
+    assert asyncio.run(second.poll_due(project)) == []  # not due for anyone while the claim holds
+    clock.advance(seconds=POLL_LEASE.total_seconds() + 1)
+    assert [r.status for r in asyncio.run(second.poll_due(project))] == ["not modified"]  # taken over
+    assert timedelta(0) < POLL_LEASE
