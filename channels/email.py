@@ -7,6 +7,7 @@ binds it to the database before the first send.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import ClassVar, Literal, cast
@@ -15,10 +16,10 @@ from pydantic import Field, SecretStr, field_validator
 
 from drainage.channel import Channel, ChannelHost, ChannelOptions, Limits, Post, Receipt
 from drainage.email import mime
-from drainage.email.fanout import Fanout, FanoutSettings, Relay
-from drainage.email.smtp import RelaySettings
+from drainage.email.fanout import Fanout, FanoutSettings, Relay, message_id
+from drainage.email.smtp import Connection, RelaySettings
 from drainage.email.throttle import RelayPace
-from drainage.errors import PermanentError
+from drainage.errors import ChannelError, PermanentError
 from drainage.pacing import parse_rate
 from drainage.schedule import parse_duration
 
@@ -123,6 +124,20 @@ class EmailChannel(Channel):
 
     async def lookup(self, post: Post) -> Receipt | None:
         return await self._fanout().lookup(post)
+
+    async def send_single(self, to: str, name: str, subject: str, text: str, unsubscribe_url: str) -> str:
+        """One plain-text message outside any campaign (a sign-up confirmation); returns the outcome's kind."""
+        message = mime.build(self.settings.envelope, to=mime.address(name, to), subject=subject, text=text, html=None,
+                             message_id=message_id(f"single:{datetime.now(UTC).isoformat()}", to,
+                                                   self.settings.message_id_domain),
+                             date=datetime.now(UTC), unsubscribe_url=unsubscribe_url)
+        connection = Connection(self.relay.settings)
+        try:
+            return (await connection.send(self.settings.sender, to, message)).kind
+        except ChannelError as exc:
+            return f"not sent: {exc}"
+        finally:
+            await connection.close()
 
     async def close(self) -> None:
         await self.relay.close()

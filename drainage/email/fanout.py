@@ -73,6 +73,7 @@ class Relay:
     """One relay's SMTP sessions and pace, kept for the life of the channel instance (across fan-outs)."""
 
     def __init__(self, settings: RelaySettings, connections: int, pace: RelayPace) -> None:
+        self.settings = settings
         self.connections = [Connection(settings) for _ in range(connections)]
         self.pace = pace
         self.window_loaded = False

@@ -289,3 +289,30 @@ def resume_campaign(engine: Engine, campaign: str) -> list[str]:
             resumed.append(fanout.delivery_key)
         s.commit()
     return resumed
+
+
+@dataclass
+class FanoutReport:
+    """One fan-out as `drainage status` shows it."""
+
+    fanout: Fanout
+    found: Counter[str]
+    unknown: list[str]
+
+
+def recent_fanouts(engine: Engine, since: datetime, limit: int = 20, shown: int = 10) -> list[FanoutReport]:
+    """Fan-outs started since `since` (and every paused one), newest first, with the addresses whose outcome is
+    unknown (the first `shown`)."""
+    with session(engine) as s:
+        rows = s.execute(select(Fanout).where((Fanout.created_at >= since) | (Fanout.status == FanoutStatus.PAUSED))
+                         .order_by(Fanout.created_at.desc()).limit(limit)).scalars().all()  # type: ignore[attr-defined]
+    reports = []
+    for fanout in rows:
+        assert fanout.id is not None
+        with engine.connect() as conn:
+            unknown = list(conn.execute(text(
+                "SELECT s.email FROM email_recipients r JOIN subscribers s ON s.id = r.subscriber_id "
+                "WHERE r.fanout_id = :f AND r.status = :unknown ORDER BY r.id LIMIT :n"),
+                {"f": fanout.id, "unknown": R.UNKNOWN, "n": shown}).scalars())
+        reports.append(FanoutReport(fanout, counts(engine, fanout.id), unknown))
+    return reports

@@ -67,12 +67,12 @@ class RelayPace:
 
     def slow_down(self) -> None:
         """A throttling reply: halve the rate. An unlimited relay starts from what it managed in the last second
-        (at least 10/s) and goes back to unlimited once it has recovered to four times that."""
+        (at least 100/s) and goes back to unlimited once it has recovered to four times that."""
         self.slowed += 1
         now = self.clock()
         if self.rate is None:
             last_second = sum(1 for moment in self._recent if moment > now - 1)
-            self.rate = max(10.0, float(last_second))
+            self.rate = max(100.0, float(last_second))
             self._unlimited_at = self.rate * 4
         self.rate = max(FLOOR, self.rate * SLOW_FACTOR)
         self.tokens = min(self.tokens, 1.0)

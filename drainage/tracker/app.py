@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from drainage.config import LoadedConfig
+from drainage.email.web import email_routes
 from drainage.links import CODE_LENGTH
 from drainage.logs import event
 from drainage.schedule import parse_duration
@@ -74,6 +75,7 @@ class Tracker:
             Route("/metrics", self.metrics_page, methods=["GET"]),
             Route("/hooks/order", self.order_hook, methods=["POST"]),
             Route("/hooks/order/{platform}", self.order_hook, methods=["POST"]),
+            *email_routes(self),
             *extra_routes,
         ]
         self.web = Starlette(routes=routes, lifespan=self._lifespan, exception_handlers={404: self._not_found_page})
