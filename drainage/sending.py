@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from drainage import journal
 from drainage.campaigns import LoadedCampaign
+from drainage.dispatch import post_to_json
 from drainage.errors import AlreadySent, ChannelError, Paused, Problem, ProblemsFound
 from drainage.posts import PlannedPost, posts_for_slots, slots_for
 from drainage.project import Composed, Host, Project
@@ -75,7 +76,8 @@ async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampai
             outcomes.append(Outcome(composed, "dry run"))
             continue
         try:
-            row = journal.claim(engine, planned, composed.post.text, composed.links, force=force)
+            row = journal.claim(engine, planned, composed.post.text, composed.links, force=force,
+                                payload=post_to_json(composed.post))
         except AlreadySent as exc:
             outcomes.append(Outcome(composed, "already sent", f"{exc} (use --force to send it again)"))
             continue

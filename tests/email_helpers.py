@@ -15,8 +15,8 @@ from drainage.store.db import make_engine, session
 from drainage.store.email_models import Fanout, Recipient, Subscriber
 from drainage.store.migrate import ensure_schema
 
-SLOT = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-"""The campaign's one slot (send it with --at)."""
+SLOT = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+"""The campaign's one slot, a few minutes ago (send it with --at; the daemon still takes it within 24 h)."""
 
 CONFIG = """\
 store:
@@ -50,14 +50,14 @@ channels:
 CAMPAIGN = """\
 id: spring
 title: Spring knits
-misfire_grace: 1000d
+misfire_grace: 1h
 items:
   - id: scarf
     name: Merino scarf
     url: /products/scarf?color=red
     price: 49.0
 schedule:
-  - at: 2026-03-02T08:00:00+00:00
+  - at: {slot}
 channels:
   - channel: news
     template: email/spring.html.j2
@@ -90,7 +90,8 @@ def write_project(root: Path, port: int, *, connections: int = 2, in_flight: int
     (root / "templates" / "email").mkdir(parents=True, exist_ok=True)
     (root / "templates" / "email" / "spring.html.j2").write_text(HTML, encoding="utf-8")
     (root / "templates" / "email" / "spring.txt.j2").write_text(TEXT, encoding="utf-8")
-    (root / "campaigns" / "spring.yaml").write_text(CAMPAIGN.format(extra=campaign_extra), encoding="utf-8")
+    (root / "campaigns" / "spring.yaml").write_text(CAMPAIGN.format(extra=campaign_extra, slot=SLOT.isoformat()),
+                                                    encoding="utf-8")
     config = root / "config.yaml"
     config.write_text(CONFIG.format(port=port, connections=connections, in_flight=in_flight,
                                     extra=textwrap.indent(channel_extra, "    ")), encoding="utf-8")

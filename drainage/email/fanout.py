@@ -198,6 +198,7 @@ class Fanout:
                 done, self._results = self._results, []
                 outstanding -= len(done)
                 records, released = self._outcomes(done)
+                paused = paused or self._failure_rate_exceeded()
                 stop = self.host.stopping() or self._relay_error is not None or paused is not None
                 if stop:  # messages not yet handed to the relay go back to the queue
                     drained = _drain(queue)
@@ -212,7 +213,6 @@ class Fanout:
                 for job in jobs:
                     queue.put_nowait(job)
                 outstanding += len(jobs)
-                paused = paused or self._failure_rate_exceeded()
                 if outstanding > 0:
                     await self._wait_for_results(max(1, outstanding // 2))
                     continue
