@@ -48,8 +48,9 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV with email, co
         try:
             report = import_file(_engine(config), file, lists)
         except (BadSubscriberFile, UnicodeDecodeError) as exc:
-            raise ProblemsFound([Problem(str(file), 1, 0, str(exc) if isinstance(exc, BadSubscriberFile) else
-                                         "not UTF-8 text", "save the file as UTF-8 CSV")]) from None
+            if isinstance(exc, BadSubscriberFile):
+                raise ProblemsFound([Problem(str(file), 1, 0, str(exc))]) from None
+            raise ProblemsFound([Problem(str(file), 0, 0, "not UTF-8 text", "save the file as UTF-8 CSV")]) from None
         for line in report.refused:
             out.print(Text(f"{file}:{line.removeprefix('line ')}"), soft_wrap=True)
         refused = report.no_consent + report.invalid

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -145,7 +146,10 @@ class EmailWeb:
                         '<form method="post"><label>Email<input type="email" name="email" required></label>'
                         '<label>Name (optional)<input type="text" name="name"></label>'
                         '<button type="submit">Subscribe</button></form>')
-        form = await request.form()
+        body = await request.body()
+        if len(body) > 16384:
+            return page("Too large", "<p>That form was too large.</p>", 413)
+        form = dict(parse_qsl(body.decode("utf-8", "replace")))  # urlencoded, as the form posts it
         try:
             email = normalize(str(form.get("email") or "")[:320])
         except ValueError:
