@@ -53,6 +53,12 @@ class RelayPace:
         return delay
 
     async def acquire(self) -> None:
+        if self.rate is None and self.window is None:  # unlimited: only remember the time, for slow_down
+            now = self.clock()
+            self._recent.append(now)
+            while self._recent[0] <= now - 1:
+                self._recent.popleft()
+            return
         async with self._lock:
             while True:
                 now = self.clock()
