@@ -25,7 +25,7 @@ from tests.email_helpers import engine_for, fanouts, ledger, slot_arg, subscribe
 from tests.fakes.smtp import SmtpRecorder, smtp_server
 
 LINK = re.compile(r"https://go\.example\.com/c/[a-z2-7]{12}")
-UNSUBSCRIBE = re.compile(r"https://go\.example\.com/u/[A-Za-z0-9_.\-]+")
+UNSUBSCRIBE = re.compile(r"https://go\.example\.com/u/[A-Za-z0-9_~-]+")
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_each_subscriber_gets_one_personal_message_with_one_click_unsubscribe_he
     assert parsedate_to_datetime(message["Date"]).tzinfo is not None
     assert re.fullmatch(r"<[0-9a-f]{32}@shop\.example\.com>", message["Message-ID"])
     unsubscribe = message["List-Unsubscribe"]
-    assert re.fullmatch(r"<https://go\.example\.com/u/[A-Za-z0-9_.\-]+>", unsubscribe)
+    assert re.fullmatch(r"<https://go\.example\.com/u/[0-9a-f]{16}~[A-Za-z0-9_-]+~[A-Za-z0-9_-]{22}>", unsubscribe)
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     # multipart/alternative: a text part and an HTML part, both with the same links and a visible unsubscribe
     assert message.get_content_type() == "multipart/alternative"

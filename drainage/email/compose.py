@@ -84,12 +84,13 @@ class Composer:
         self.footer_name = escape(project.config.config.store.name)
         placeholder = project.link_context(planned, channel, "")
         self.base = project.context(planned, channel, placeholder)
-        self._targets: dict[tuple[Any, ...], tuple[str, str]] = {}  # tagged link targets, the same for everyone
+        self._links = project.link_context(planned, channel, "")  # reused: only the recipient changes
+        self._links.targets = {}  # tagged link targets, the same for everyone
 
     def render(self, subscriber: Subscriber) -> Rendered:
         """Render for one recipient; raises jinja2/link errors like any template."""
-        links = self.project.link_context(self.planned, self.channel, subscriber.ref)
-        links.targets = self._targets
+        links = self._links
+        links.recipient, links.made = subscriber.ref, []
         url = self.unsubscribe_url(subscriber.ref)
         context = {**self.base, "link": links, "subscriber": subscriber.context(), "unsubscribe_url": url}
         html = self.html_template.render(context).strip() if self.html_template is not None else None

@@ -3,8 +3,9 @@
 The daemon sees one delivery; this sends it to the whole audience and returns when every recipient is final:
 
     open the fan-out (frozen audience)  ->  settle rows a dead sender left `sending`  ->  loop:
-        one ledger transaction: record finished outcomes, claim up to `in_flight` recipients, render them,
-        store their tracked links  ->  hand the messages to `connections` SMTP sessions, paced by the relay
+        one ledger transaction: record finished outcomes, store the tracked links of the messages rendered
+        since the last one, claim recipients (at most `in_flight` outstanding)  ->  hand the rendered messages
+        to `connections` SMTP sessions, paced by the relay  ->  render the claimed recipients
 
 - 4xx replies re-queue the recipient with exponential backoff (same relay) and halve the relay's rate;
   after `max_attempts` it fails. 5xx at RCPT/DATA is a hard bounce: recorded and suppressed.
@@ -22,10 +23,10 @@ import asyncio
 import hashlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from jinja2 import TemplateError
 
@@ -45,6 +46,8 @@ from drainage.store.email_models import RecipientStatus as R
 
 BATCH_WAIT = 0.02
 """After the first finished message, how long the loop waits for more before writing them (group commit)."""
+RENDER_SLICE = 8
+"""Recipients rendered between two looks at the SMTP sessions (about 1 ms of work)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class FanoutSettings:
 class Job:
     claimed: Claimed
     message: bytes
+    links: list[TrackedLink]
 
 
 class Relay:
@@ -143,28 +147,21 @@ class Fanout:
             return None
         return Receipt(ledgers.summary(await asyncio.to_thread(ledgers.counts, self.host.engine, fanout.id)))
 
-    # -- rendering (runs inside the ledger's transaction, in a worker thread) --------------------------------------
-    def _renderer(self, composer: Composer, delivery_key: str) -> Any:
+    # -- rendering (on the event loop, a slice at a time between SMTP replies) ------------------------------------
+    def _renderer(self, composer: Composer, delivery_key: str) -> Callable[[Claimed], Job | Result]:
         settings = self.settings
 
-        def render(claimed: list[Claimed]) -> tuple[list[Job], list[Result], list[TrackedLink]]:
-            jobs, failed, links = [], [], []
-            now = datetime.now(UTC)
-            for c in claimed:
-                subscriber = Subscriber.from_row(c.ref, c.email, c.name, c.locale, c.attributes)
-                try:
-                    rendered = composer.render(subscriber)
-                except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
-                    failed.append(Result(c.row_id, R.FAILED, c.email,
-                                         error=f"render: {exc.__class__.__name__}: {exc}"[:500]))
-                    continue
-                message = mime.build(settings.envelope, to=mime.address(subscriber.name, subscriber.email),
-                                     subject=rendered.subject, text=rendered.text, html=rendered.html,
-                                     message_id=message_id(delivery_key, c.ref, settings.message_id_domain),
-                                     date=now, unsubscribe_url=rendered.unsubscribe_url)
-                links += rendered.links
-                jobs.append(Job(c, message))
-            return jobs, failed, links
+        def render(c: Claimed) -> Job | Result:
+            subscriber = Subscriber.from_row(c.ref, c.email, c.name, c.locale, c.attributes)
+            try:
+                rendered = composer.render(subscriber)
+            except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+                return Result(c.row_id, R.FAILED, c.email, error=f"render: {exc.__class__.__name__}: {exc}"[:500])
+            message = mime.build(settings.envelope, to=mime.address(subscriber.name, subscriber.email),
+                                 subject=rendered.subject, text=rendered.text, html=rendered.html,
+                                 message_id=message_id(delivery_key, c.ref, settings.message_id_domain),
+                                 date=datetime.now(UTC), unsubscribe_url=rendered.unsubscribe_url)
+            return Job(c, message, rendered.links)
 
         return render
 
@@ -187,34 +184,58 @@ class Fanout:
             self._wake.set()
 
     async def _loop(self, ledger: Ledger, composer: Composer, delivery_key: str) -> None:
+        """Claim -> render (loop thread, in slices) -> store links, in the next step's transaction -> send.
+
+        Rendering on the event loop (not in a worker thread) keeps the SMTP sessions' replies from waiting for
+        the GIL; the database step runs in a thread, mostly inside SQLite.
+        """
         settings = self.settings
         render = self._renderer(composer, delivery_key)
         queue: asyncio.Queue[Job | None] = asyncio.Queue()
         workers = [asyncio.create_task(self._worker(c, queue)) for c in self.relay.connections]
-        outstanding = 0  # claimed rows not yet recorded
+        claimed: deque[Claimed] = deque()  # claimed, not rendered yet
+        ready: list[Job] = []  # rendered, links not stored yet
+        failed: list[Result] = []  # could not be rendered
+        outstanding = 0  # claimed rows whose outcome is not recorded yet
         paused: str | None = None
         try:
             while True:
+                while claimed:  # render a slice, then let the sessions read their replies
+                    for _ in range(min(RENDER_SLICE, len(claimed))):
+                        out = render(claimed.popleft())
+                        (failed if isinstance(out, Result) else ready).append(out)  # type: ignore[arg-type]
+                    await asyncio.sleep(0)
+                    if queue.qsize() < len(workers) and len(ready) >= len(workers):
+                        break  # the sessions are running dry: store these links and hand them over now
+                starving = bool(ready) and queue.qsize() < 2 * len(workers)
+                if outstanding > len(ready) + len(failed) + len(claimed) and not starving:
+                    await self._wait_for_results(max(1, min(settings.in_flight // 4, outstanding // 2)))
                 done, self._results = self._results, []
-                outstanding -= len(done)
                 records, released = self._outcomes(done)
+                records += failed
+                self.stats[R.FAILED] += len(failed)
+                outstanding -= len(done) + len(failed)
+                failed = []
                 paused = paused or self._failure_rate_exceeded()
                 stop = self.host.stopping() or self._relay_error is not None or paused is not None
                 if stop:  # messages not yet handed to the relay go back to the queue
-                    drained = _drain(queue)
+                    drained = _drain(queue) + [job.claimed.row_id for job in ready] + [c.row_id for c in claimed]
+                    ready, claimed = [], deque()
                     outstanding -= len(drained)
                     released += drained
                 want = 0 if stop else settings.in_flight - outstanding
-                jobs, skipped = await asyncio.to_thread(ledger.step, records, want, render)
+                batch, ready = ready, []
+                fresh, skipped = await asyncio.to_thread(ledger.step, records, [k for j in batch for k in j.links],
+                                                         want)
                 if released:
                     await asyncio.to_thread(ledger.release, released)
+                for job in batch:
+                    queue.put_nowait(job)
                 for result in skipped:
                     self.stats[result.status] += 1
-                for job in jobs:
-                    queue.put_nowait(job)
-                outstanding += len(jobs)
+                claimed.extend(fresh)
+                outstanding += len(fresh)
                 if outstanding > 0:
-                    await self._wait_for_results(max(1, outstanding // 2))
                     continue
                 if self._relay_error is not None:
                     raise self._relay_error
@@ -234,8 +255,9 @@ class Fanout:
                 task.cancel()
             done, self._results = self._results, []
             records, released = self._outcomes(done)
-            await asyncio.to_thread(ledger.step, records, 0, render)
-            await asyncio.to_thread(ledger.release, released + _drain(queue))
+            await asyncio.to_thread(ledger.step, records + failed, [], 0)
+            unsent = _drain(queue) + [job.claimed.row_id for job in ready] + [c.row_id for c in claimed]
+            await asyncio.to_thread(ledger.release, released + unsent)
             raise
         finally:
             for _ in workers:

@@ -3,7 +3,8 @@
 One `email_fanouts` row per delivery (campaign slot) and one `email_recipients` row per (fan-out, subscriber),
 unique. The audience is frozen when the fan-out starts (one INSERT ... SELECT over the lists, minus suppressed
 and unconfirmed addresses). Then, in one transaction per step, the sender records the outcomes of finished
-messages and claims the next recipients:
+messages, stores the tracked links of the messages it rendered (before they are sent) and claims the next
+recipients:
 
     queued -> sending -> sent | failed | bounced      (suppressed: skipped at claim time; unknown: see below)
 
@@ -60,10 +61,6 @@ class Result:
     code: int | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
-
-
-Render = Callable[[list[Claimed]], tuple[list[Any], list[Result], list[TrackedLink]]]
-"""Claimed rows -> (jobs to send, results of rows that cannot be sent, links to store before sending)."""
 
 
 def _now() -> datetime:
@@ -143,15 +140,21 @@ class Ledger:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- the step ----------------------------------------------------------------------------------------------
-    def step(self, results: Sequence[Result], claim: int, render: Render) -> tuple[list[Any], list[Result]]:
-        """Record `results`, claim up to `claim` recipients and render them; links are stored before the
-        transaction commits, so no message goes out with a link the tracker does not know.
+    def step(self, results: Sequence[Result], links: Sequence[TrackedLink], claim: int
+             ) -> tuple[list[Claimed], list[Result]]:
+        """One transaction: record `results`, store `links` (of messages about to be sent: no message goes out
+        with a link the tracker does not know) and claim up to `claim` recipients.
 
-        Returns (jobs to send, results recorded for rows that could not be sent: suppressed or unrenderable).
+        Returns (the claimed recipients, the results recorded for claimed rows that must not be sent: suppressed,
+        removed or unconfirmed since the audience was drawn).
         """
         now = self.stamp(_now())
         with self.engine.begin() as conn:
             self._record(conn, results, now)
+            _Raw(conn).many(
+                "INSERT INTO links (code, target, campaign, channel, item, variant, recipient, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+                [(k.code, k.target, k.campaign, k.channel, k.item, k.variant, k.recipient, now) for k in links])
             if claim <= 0:
                 return [], []
             self._claims += 1
@@ -176,13 +179,8 @@ class Ledger:
                     skipped.append(Result(row_id, R.SUPPRESSED, email or "", error=why))
                 else:
                     claimed.append(Claimed(row_id, attempts, ref, email, name, locale, attributes))
-            jobs, failed, links = render(claimed)
-            self._record(conn, skipped + failed, now)
-            _Raw(conn).many(
-                "INSERT INTO links (code, target, campaign, channel, item, variant, recipient, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
-                [(k.code, k.target, k.campaign, k.channel, k.item, k.variant, k.recipient, now) for k in links])
-        return jobs, skipped + failed
+            self._record(conn, skipped, now)
+        return claimed, skipped
 
     def _record(self, conn: Connection, results: Sequence[Result], now: Any) -> None:
         if not results:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
@@ -45,6 +45,12 @@ def from_header(value: str) -> tuple[str, str]:
     return address(name, email), email
 
 
+@lru_cache(maxsize=4)
+def _date(seconds: int) -> str:
+    """The Date header for a second (messages of one second share it)."""
+    return format_datetime(datetime.fromtimestamp(seconds, UTC))
+
+
 def _qp(text: str) -> bytes:
     crlf = "\r\n".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     return binascii.b2a_qp(crlf.encode("utf-8"), istext=True)
@@ -70,7 +76,7 @@ def build(envelope: Envelope, *, to: str, subject: str, text: str, html: str | N
         f"From: {envelope.from_}",
         f"To: {to}",
         f"Subject: {header_value('Subject', subject)}",
-        f"Date: {format_datetime(date)}",
+        f"Date: {_date(int(date.timestamp()))}",
         f"Message-ID: {message_id}",
         "MIME-Version: 1.0",
         f"List-Unsubscribe: <{unsubscribe_url}>",
