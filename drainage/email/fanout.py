@@ -46,7 +46,7 @@ from drainage.store.email_models import RecipientStatus as R
 
 BATCH_WAIT = 0.02
 """After the first finished message, how long the loop waits for more before writing them (group commit)."""
-RENDER_SLICE = 8
+RENDER_SLICE = 4
 """Recipients rendered between two looks at the SMTP sessions (about 1 ms of work)."""
 
 

@@ -8,9 +8,10 @@ recipients:
 
     queued -> sending -> sent | failed | bounced      (suppressed: skipped at claim time; unknown: see below)
 
-A claim is a conditional UPDATE (`status = 'queued'`) that stamps a lease id and time, then reads back the rows
-with that lease: two senders can never claim the same recipient, which is what lets several daemons share one
-fan-out later (on PostgreSQL the inner SELECT would add FOR UPDATE SKIP LOCKED). The suppression list is joined
+A claim picks queued ids, then a conditional UPDATE (`... AND status = 'queued'`) stamps a lease id and time on
+them, and only the rows that carry this lease are read back: two senders can never claim the same recipient,
+which is what lets several daemons share one fan-out later (on PostgreSQL the first SELECT would add FOR UPDATE
+SKIP LOCKED). The suppression list is joined
 at claim time, so an unsubscribe or bounce is honoured from the next claim on.
 
 Rows still `sending` when a fan-out (re)starts belong to a sender that died: whether the relay accepted them is
@@ -159,18 +160,21 @@ class Ledger:
                 return [], []
             self._claims += 1
             lease = f"{self.owner}:{self._claims}"
-            conn.execute(text(
-                "UPDATE email_recipients SET status = :sending, lease = :lease, leased_at = :now, "
-                "attempts = attempts + 1, updated_at = :now WHERE id IN (SELECT id FROM email_recipients "
-                "WHERE fanout_id = :f AND status = :queued AND (next_attempt_at IS NULL OR next_attempt_at <= :now) "
-                "ORDER BY id LIMIT :n)"),
-                {"sending": R.SENDING, "lease": lease, "now": now, "f": self.fanout_id, "queued": R.QUEUED,
-                 "n": claim})
-            rows = conn.execute(text(
+            raw = _Raw(conn)
+            candidates = [row[0] for row in raw.all(
+                "SELECT id FROM email_recipients WHERE fanout_id = ? AND status = ? AND (next_attempt_at IS NULL "
+                "OR next_attempt_at <= ?) ORDER BY id LIMIT ?", (self.fanout_id, R.QUEUED, now, claim))]
+            if not candidates:
+                return [], []
+            marks = ", ".join("?" * len(candidates))
+            raw.one(f"UPDATE email_recipients SET status = ?, lease = ?, leased_at = ?, attempts = attempts + 1, "
+                    f"updated_at = ? WHERE id IN ({marks}) AND status = ?",
+                    (R.SENDING, lease, now, now, *candidates, R.QUEUED))  # only rows nobody claimed meanwhile
+            rows = raw.all(
                 "SELECT r.id, r.attempts, s.ref, s.email, s.name, s.locale, s.attributes, x.reason, s.status "
                 "FROM email_recipients r LEFT JOIN subscribers s ON s.id = r.subscriber_id "
-                "LEFT JOIN suppressions x ON x.email = s.email WHERE r.lease = :lease ORDER BY r.id"),
-                {"lease": lease}).all()
+                f"LEFT JOIN suppressions x ON x.email = s.email WHERE r.id IN ({marks}) AND r.lease = ? "
+                "ORDER BY r.id", (*candidates, lease))
             claimed, skipped = [], []
             for row_id, attempts, ref, email, name, locale, attributes, suppressed, status in rows:
                 if email is None or suppressed or status != SubscriberStatus.ACTIVE:
@@ -243,6 +247,13 @@ class _Raw:
     def many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             self.cursor.executemany(sql.replace("?", self.marker), rows)
+
+    def one(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.cursor.execute(sql.replace("?", self.marker), params)
+
+    def all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self.cursor.execute(sql.replace("?", self.marker), params)
+        return list(self.cursor.fetchall())
 
 
 def counts(engine: Engine, fanout_id: int) -> Counter[str]:

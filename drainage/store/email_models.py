@@ -113,7 +113,6 @@ class Recipient(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("fanout_id", "subscriber_id", name="uq_email_recipients_fanout_subscriber"),
         Index("ix_email_recipients_claim", "fanout_id", "status", "next_attempt_at"),
-        Index("ix_email_recipients_lease", "lease"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -80,7 +80,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('email_recipients', schema=None) as batch_op:
         batch_op.create_index('ix_email_recipients_claim', ['fanout_id', 'status', 'next_attempt_at'], unique=False)
-        batch_op.create_index('ix_email_recipients_lease', ['lease'], unique=False)
 
     op.create_table('list_members',
     sa.Column('list_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -100,7 +99,6 @@ def downgrade() -> None:
 
     op.drop_table('list_members')
     with op.batch_alter_table('email_recipients', schema=None) as batch_op:
-        batch_op.drop_index('ix_email_recipients_lease')
         batch_op.drop_index('ix_email_recipients_claim')
 
     op.drop_table('email_recipients')
