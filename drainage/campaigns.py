@@ -125,6 +125,10 @@ class ChannelUse(Strict):
     channel: str = Field(description="Name of a channel instance in config.yaml.")
     template: str = Field(description="Template file under templates/.")
     subject: str | None = Field(default=None, description="Subject line template (email).")
+    text_template: str | None = Field(default=None, description="Plain-text part of an email (default: converted "
+                                                                "from the HTML template).")
+    lists: list[str] | None = Field(default=None, description="Subscriber lists an email channel sends to "
+                                                               "(default: the channel's `lists`).")
     variants: list[Variant] = Field(default_factory=list, description="A/B variants; rotate across slots.")
     schedule: list[ScheduleEntry] | None = Field(default=None, description="Overrides the campaign schedule.")
     quiet_hours: list[str] = Field(default_factory=list,

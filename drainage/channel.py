@@ -13,6 +13,10 @@ A plugin is one class in `channels/<name>.py`, registered under the `drainage.ch
 
 `send` returns a `Receipt` or raises one of the `ChannelError`s from `drainage.errors`. Retries, throttling
 and pauses are the dispatcher's job, never the plugin's.
+
+A plugin whose one post goes to many recipients (email) sets `fans_out = True`: the host process then hands
+it the database and the project once, through `bind(host)`, before the first send (and `validate` renders its
+templates with a sample recipient). Other plugins never see either.
 """
 
 from __future__ import annotations
@@ -21,11 +25,16 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from drainage.textlength import count_length
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from drainage.project import Project
 
 Counting = Literal["chars", "utf16", "x-weighted"]
 Kind = Literal["social", "forum", "email"]
@@ -84,6 +93,17 @@ class Receipt:
     """How many times the post was seen, when the platform says so at once (later: `journal.record_reach`)."""
 
 
+class ChannelHost(Protocol):
+    """What the host process (daemon or `drainage send`) hands to a plugin with `fans_out = True`."""
+
+    engine: Engine
+    project: Project
+
+    def stopping(self) -> bool:
+        """True once the host is shutting down: a long send should stop starting new work and return."""
+        ...
+
+
 class Channel(ABC):
     """Base class of channel plugins. One instance per named channel in config.yaml."""
 
@@ -92,6 +112,8 @@ class Channel(ABC):
     Options: ClassVar[type[ChannelOptions]] = ChannelOptions
     limits: ClassVar[Limits] = Limits()
     default_rate_limit: ClassVar[str | None] = None
+    fans_out: ClassVar[bool] = False
+    """One post goes to many recipients, rendered for each (email): the plugin is `bind`-ed to a host."""
 
     def __init__(self, name: str, options: ChannelOptions, *, base_dir: Path | None = None) -> None:
         self.name = name
@@ -115,6 +137,9 @@ class Channel(ABC):
     async def lookup(self, post: Post) -> Receipt | None:
         """Find `post` on the platform after a crash (None: not published). Optional."""
         raise NotImplementedError
+
+    def bind(self, host: ChannelHost) -> None:  # noqa: B027 - only plugins with fans_out need it
+        """Receive the database and project (called once per host, before the first send, if `fans_out`)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once when the instance is no longer used."""

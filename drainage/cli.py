@@ -32,6 +32,15 @@ feeds_app = typer.Typer(help="Store feeds: what a feed would post now, and how e
                         no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 
+
+def _add_email_commands() -> None:
+    from drainage.email.commands import subscribers_app
+
+    app.add_typer(subscribers_app, name="subscribers")
+
+
+_add_email_commands()
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -234,7 +243,7 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         assert engine is not None  # create=True always opens
         outcomes = _run(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
                                       dry_run=dry_run, force=force), project)
-        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "dry run": "cyan"}
+        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "paused": "red", "dry run": "cyan"}
         for o in outcomes:
             p = o.composed.planned
             line = Text(f"{o.status:<12}", style=styles.get(o.status, ""))
@@ -245,7 +254,7 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         if dry_run:
             for o in outcomes:
                 _show_post(project, o.composed.planned)
-        if any(o.status == "failed" for o in outcomes):
+        if any(o.status in ("failed", "paused") for o in outcomes):
             raise typer.Exit(1)
 
 
@@ -342,18 +351,49 @@ def status(config: ConfigOpt = DEFAULT_CONFIG,
             out.print(Text("failed, missed, unknown and retrying:", style="bold"))
             for row in st.problems:
                 out.print(Text(f"  {row.status:<9} {row.key}: {row.error or ''}"), soft_wrap=True)
+        _show_email(st.email)
         if engine is None:
             out.print(Text("no database yet: nothing has been sent"))
 
 
+def _show_email(reports: list[Any]) -> None:
+    from drainage.email.ledger import summary
+
+    if not reports:
+        return
+    out.print(Text("email fan-outs:", style="bold"))
+    for report in reports:
+        f = report.fanout
+        out.print(Text(f"  {f.status:<8} {f.campaign} -> {f.channel} ({f.total} recipients, lists {f.lists}): "
+                       f"{summary(report.found)}"), soft_wrap=True)
+        if f.pause_reason:
+            out.print(Text(f"    PAUSED {f.campaign}: {f.pause_reason}", style="bold red"), soft_wrap=True)
+        unknown = report.found.get("unknown", 0)
+        if unknown:
+            more = f" and {unknown - len(report.unknown)} more" if unknown > len(report.unknown) else ""
+            out.print(Text(f"    {unknown} recipient(s) with an unknown outcome (in flight when the sender stopped; "
+                           f"not resent): {', '.join(report.unknown)}{more}", style="yellow"), soft_wrap=True)
+
+
 @app.command()
-def resume(channel: Annotated[str, typer.Argument(help="Channel instance name from config.yaml.")],
+def resume(channel: Annotated[str, typer.Argument(help="Channel instance name from config.yaml, or an email "
+                                                     "campaign's id.")],
            config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Lift a channel's pause (after an auth error); posts still within their grace go out, older are missed."""
+    """Lift a channel's pause (after an auth error; posts still within their grace go out, older are missed), or
+    an email campaign's auto-pause (its fan-outs carry on with the recipients not yet sent)."""
     from drainage.dispatch import resume_channel
 
     with friendly_errors():
         project = load_project(config)
+        if channel not in project.config.channels and channel in project.campaigns:
+            from drainage.email.ledger import resume_campaign
+
+            engine = open_engine(project, create=True)
+            assert engine is not None
+            keys = resume_campaign(engine, channel)
+            out.print(Text(f"resumed {len(keys)} paused email fan-out(s) of campaign {channel}"
+                           + ("; the daemon carries on with them" if keys else " (none was paused)")), soft_wrap=True)
+            return
         if channel not in project.config.channels:
             from drainage.sources import did_you_mean
 

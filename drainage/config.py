@@ -184,6 +184,29 @@ class PathsConfig(Strict):
     templates: str = Field(default="templates", description="Folder of Jinja2 templates.")
 
 
+class SignupConfig(Strict):
+    """The tracker's sign-up form (`/subscribe`)."""
+
+    list: str | None = Field(default=None, description="List that sign-ups join; unset: no /subscribe form.")
+    double_opt_in: bool = Field(default=True, description="Mail a confirmation link first; only a confirmed "
+                                                          "address is mailed by campaigns.")
+    channel: str | None = Field(default=None, description="Email channel instance that sends the confirmation "
+                                                          "mail (needed with double_opt_in).")
+    consent_source: str = Field(default="sign-up form", description="Consent source recorded for sign-ups.")
+
+
+class EmailConfig(Strict):
+    """Permission-based email: signed links, the bounce webhook, sign-ups."""
+
+    token_secret: SecretStr | None = Field(
+        default=None, description="Key that signs unsubscribe and confirmation links (e.g. "
+                                  "${DRAINAGE_EMAIL_SECRET}); default: a random key kept in the database.")
+    bounce_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret of /hooks/bounce (from the environment); without it the hook "
+                                  "answers 503.")
+    signup: SignupConfig = Field(default_factory=SignupConfig, description="The /subscribe form.")
+
+
 class Config(Strict):
     """The whole config.yaml."""
 
@@ -194,6 +217,7 @@ class Config(Strict):
     utm: UtmDefaults = Field(default_factory=UtmDefaults, description="UTM defaults for every campaign.")
     daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="How `drainage run` behaves.")
     paths: PathsConfig = Field(default_factory=PathsConfig, description="Where campaigns and templates live.")
+    email: EmailConfig = Field(default_factory=EmailConfig, description="Subscribers' links, bounces, sign-ups.")
     channels: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named channel instances: {name: {type: outbox|telegram|..., options}}.")
 

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from drainage.channel import Channel, Post, Receipt
 from drainage.clock import Clock
-from drainage.errors import AuthError, ChannelError, PermanentError, RateLimited, TransientError
+from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited, TransientError
 from drainage.feeds.poller import FeedPoller, PollResult
 from drainage.feeds.release import release_due
 from drainage.journal import new_delivery, prior_counter, save_links
@@ -36,7 +36,7 @@ from drainage.logs import event
 from drainage.metrics import Metrics
 from drainage.pacing import Backoff, TokenBucket, parse_rate
 from drainage.posts import posts_for_slots, slots_for
-from drainage.project import Project
+from drainage.project import Host, Project
 from drainage.schedule import parse_duration
 from drainage.store.db import session
 from drainage.store.models import ChannelState, Cursor, Delivery, utcnow
@@ -132,6 +132,7 @@ class Dispatcher:
     def set_project(self, project: Project) -> None:
         """Use a (re)loaded project from the next pass on."""
         self.project = project
+        project.bind(Host(self.engine, project, lambda: self.stopping))
         cfg = project.config.config.daemon
         self.max_attempts = cfg.max_attempts
         self.lease = parse_duration(cfg.lease)
@@ -403,6 +404,9 @@ class Dispatcher:
             self.metrics.paused(channel.name)
             event("channel.paused", logging.ERROR, channel=channel.name, reason=f"auth: {exc}",
                   action=f"fix the credentials, then run `drainage resume {channel.name}` or reload the config")
+        except Paused as exc:  # e.g. an email campaign's failure rate: waits for `drainage resume CAMPAIGN`
+            self._finish(row.id, S.RETRYING, next_at=None, count_attempt=False, error=f"paused: {exc}")
+            event("delivery.paused", logging.ERROR, **self._fields(row), reason=str(exc))
         except PermanentError as exc:
             self._finish(row.id, S.FAILED, error=f"permanent: {exc}")
             event("delivery.failed", logging.ERROR, **self._fields(row), error=f"permanent: {exc}")

@@ -10,7 +10,9 @@ The tree::
         ├── TransientError         try again later (network, 5xx, timeouts)
         │   └── RateLimited        try again after `retry_after` seconds
         ├── PermanentError         never retry (bad request, chat gone, duplicate)
-        └── AuthError              credentials rejected: pause the channel instance
+        ├── AuthError              credentials rejected: pause the channel instance
+        └── Paused                 the plugin stopped this one post on purpose (an email campaign's failure
+                                   rate): it waits for `drainage resume CAMPAIGN`
 
 A `Problem` is not an exception: it is one line of a report, rendered as
 ``campaigns/xmas.yaml:14:5: channels[1].template: no such file 'x.j2' (did you mean 'xmas.j2'?)``.
@@ -95,3 +97,9 @@ class AuthError(ChannelError):
     """The credentials were rejected; the channel instance must be paused."""
 
     kind = "auth"
+
+
+class Paused(ChannelError):
+    """The plugin paused this post on purpose (e.g. too many bounces); it waits for `drainage resume`."""
+
+    kind = "paused"

@@ -60,7 +60,7 @@ def new_delivery(planned: PlannedPost, key: str | None = None, *, forced: bool =
 
 
 def claim(engine: Engine, planned: PlannedPost, text: str, links: Iterable[TrackedLink], *,
-          force: bool = False) -> Delivery:
+          force: bool = False, payload: str | None = None) -> Delivery:
     """Mark a slot's post as `sending` (creating its journal row) and store its links, in one transaction.
 
     Raises AlreadySent when the slot was sent, or is being sent, unless `force` (which records a separate,
@@ -84,6 +84,8 @@ def claim(engine: Engine, planned: PlannedPost, text: str, links: Iterable[Track
         row.status = DeliveryStatus.SENDING
         row.attempts += 1
         row.text = text
+        if payload is not None:  # the rendered post, so that the daemon can retry or resume it
+            row.payload = payload
         row.updated_at = utcnow()
         save_links(s, links)
         try:

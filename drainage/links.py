@@ -103,7 +103,7 @@ def link_code(target: str, campaign: str, channel: str, item: str, variant: str,
     """A stable, non-sequential code for one tracked link (60 bits, base32, lower case)."""
     material = "\x1f".join((target, campaign, channel, item, variant, recipient)).encode()
     digest = hashlib.sha256(material).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:CODE_LENGTH]
+    return base64.b32encode(digest[:10]).decode("ascii").lower()[:CODE_LENGTH]  # 10 bytes: 16 chars, same first 12
 
 
 def tracked_link(public_url: str, target: str, campaign: str, channel: str, item: str, variant: str,

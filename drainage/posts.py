@@ -85,7 +85,10 @@ class PlannedPost:
 
     @property
     def template(self) -> str:
-        name = self.variant.template if self.variant and self.variant.template else self.use.template
+        return self.themed(self.variant.template if self.variant and self.variant.template else self.use.template)
+
+    def themed(self, name: str) -> str:
+        """`name`, or the template the slot's theme swaps it for."""
         if self.theme and name in self.theme.templates:
             return self.theme.templates[name]
         return name

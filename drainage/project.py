@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
+from sqlalchemy import Engine
 
 from drainage.campaigns import FeedSource, Item, LoadedCampaign, load_campaign
-from drainage.channel import Channel, Post
+from drainage.channel import Channel, ChannelHost, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
@@ -46,6 +47,7 @@ class Project:
     campaigns: dict[str, LoadedCampaign]
     renderer: Renderer
     _channels: dict[str, Channel] = field(default_factory=dict)
+    host: ChannelHost | None = None
 
     @property
     def root(self) -> Path:
@@ -67,17 +69,32 @@ class Project:
             options = self.config.channels[name]
             plugin = channel_types()[options.type]
             self._channels[name] = plugin(name, options, base_dir=self.root)
+            if plugin.fans_out and self.host is not None:
+                self._channels[name].bind(self.host)
         return self._channels[name]
+
+    def bind(self, host: ChannelHost) -> None:
+        """Hand the database (and a stop flag) to channels that fan out, now and when they are created."""
+        self.host = host
+        for channel in self._channels.values():
+            if channel.fans_out:
+                channel.bind(host)
 
     def compose(self, planned: PlannedPost, recipient: str = "") -> Composed:
         """Render a planned post; raises jinja2 or link errors (validate turns them into Problems)."""
         campaign, use = planned.campaign, planned.use
         channel = self.channel(use.channel)
-        links = self._link_context(planned, channel, recipient)
-        context = self._context(planned, channel, links)
+        if channel.fans_out:  # rendered per recipient at send time; here with a sample recipient
+            from drainage.email.compose import compose_sample
+
+            return compose_sample(self, planned, channel)
+        links = self.link_context(planned, channel, recipient)
+        context = self.context(planned, channel, links)
         text = self.renderer.render(planned.template, context)
         subject = self.renderer.render_string(use.subject, context) if use.subject else None
         html = text if is_html(planned.template) else None
+        if use.text_template:
+            text = self.renderer.render(planned.themed(use.text_template), context)
         limits = channel.limits
         truncated = False
         if use.truncate and limits.max_length and limits.count(text) > limits.max_length:
@@ -87,7 +104,7 @@ class Project:
                     image_url=planned.item.image, links=[link.url for link in links.made])
         return Composed(planned, post, list(links.made), limits.count(text), limits.max_length, truncated)
 
-    def _link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:
+    def link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:
         cfg, store = self.config.config, self.config.config.store
         model = planned.campaign.model
         utm = {
@@ -101,7 +118,8 @@ class Project:
         return LinkContext(cfg.tracker.public_url, store.base_url, store.allowed_hosts(), planned.campaign.id,
                            channel.name, planned.item.key, planned.variant_name, utm, recipient)
 
-    def _context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
+    def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
+        """What a template sees (`link` is the post's link maker)."""
         store = self.config.config.store
         model = planned.campaign.model
         theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
@@ -137,6 +155,18 @@ def entry_context(planned: PlannedPost, links: LinkContext) -> dict[str, Any]:
         if isinstance(entry.get(name), datetime):
             entry[name] = entry[name].astimezone(planned.campaign.tz)
     return entry
+
+
+@dataclass
+class Host:
+    """What channels that fan out receive (`Channel.bind`): the database, the project, and a stop flag."""
+
+    engine: Engine
+    project: Project
+    stop: Callable[[], bool] = lambda: False
+
+    def stopping(self) -> bool:
+        return self.stop()
 
 
 def item_context(item: Item) -> dict[str, Any]:
@@ -203,6 +233,10 @@ def check_references(project: Project) -> list[Problem]:
                                             f"{project.config.shown_as}", hint))
             names = [("template", use.template)] + [
                 (f"variants[{j}].template", v.template) for j, v in enumerate(use.variants) if v.template]
+            if use.text_template:
+                names.append(("text_template", use.text_template))
+            if use.channel in channels and at[0] == "channels":
+                problems += _fanout_problems(campaign, at[1], channels[use.channel])
             for where, name in names:
                 loc = (*at, *_loc_of(where))
                 if not project.renderer.exists(name):
@@ -215,6 +249,23 @@ def check_references(project: Project) -> list[Problem]:
                     problems.append(pos.problem(("themes", i, "templates", usual),
                                                 f"no such template '{project.renderer.dir.name}/{themed}'",
                                                 project.renderer.suggest(themed)))
+    return problems
+
+
+def _fanout_problems(campaign: LoadedCampaign, index: int, options: Any) -> list[Problem]:
+    """An email channel needs a subject and an audience."""
+    plugin = channel_types().get(options.type)
+    if plugin is None or not plugin.fans_out:
+        return []
+    use, pos = campaign.model.channels[index], campaign.positions
+    problems = []
+    if not use.subject:
+        problems.append(pos.problem(("channels", index), f"channel '{use.channel}' sends email: 'subject:' is "
+                                    "required", "e.g. subject: \"New: {{ item.name }}\""))
+    if not (use.lists or getattr(options, "lists", None)):
+        problems.append(pos.problem(("channels", index), f"channel '{use.channel}' sends email but no subscriber "
+                                    "list is named", f"add 'lists: [newsletter]' here or to channel "
+                                    f"'{use.channel}' in config.yaml"))
     return problems
 
 

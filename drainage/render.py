@@ -11,6 +11,7 @@ import re
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,14 @@ def format_price(value: Any, currency: str | None = None, locale: str | None = N
     if value is None:
         return ""
     try:
-        return format_currency(value, currency or default_currency, locale=locale or default_locale)
+        return _currency(value, currency or default_currency, locale or default_locale)
     except (ArithmeticError, ValueError, TypeError) as exc:  # e.g. decimal.InvalidOperation for 1e308
         raise ValueError(f"cannot format {value!r} as a price ({exc.__class__.__name__})") from None
+
+
+@lru_cache(maxsize=1024)
+def _currency(value: Any, currency: str, locale: str) -> str:
+    return format_currency(value, currency, locale=locale)
 
 
 def hashtags(tags: Any, limit: int | None = None) -> str:
@@ -127,8 +133,29 @@ class LinkContext:
     utm: dict[str, str | None]
     recipient: str = ""
     made: list[TrackedLink] = field(default_factory=list)
+    targets: dict[tuple[Any, ...], tuple[str, str]] | None = None
+    """Tagged targets already resolved, shared by the link makers of one post's recipients (an email fan-out)."""
 
     def __call__(self, target: Any = None, **utm: str) -> str:
+        if self.targets is None:
+            item_key, tagged = self._tagged(target, utm)
+        else:
+            key = (*((target.get("key"), target.get("url")) if isinstance(target, Mapping) else (str(target),)),
+                   *sorted(utm.items()))
+            found = self.targets.get(key)
+            if found is None:
+                found = self.targets[key] = self._tagged(target, utm)
+            item_key, tagged = found
+        return self._made(tracked_link(self.public_url, tagged, self.campaign, self.channel, item_key, self.variant,
+                                       self.recipient))
+
+    def _made(self, link: TrackedLink) -> str:
+        if link not in self.made:
+            self.made.append(link)
+        return link.url
+
+    def _tagged(self, target: Any, utm: dict[str, str]) -> tuple[str, str]:
+        """(item key, the absolute target with its UTM tags)."""
         item_key = self.item
         if target is None:
             raise LinkError("link() needs an item or a URL, e.g. link(item) or link('/collections/sale')")
@@ -143,11 +170,7 @@ class LinkContext:
         tags = dict(self.utm)
         tags.update({f"utm_{k.removeprefix('utm_')}": v for k, v in utm.items()})
         absolute = resolve_target(str(target), self.base_url, self.allowed_hosts)
-        link = tracked_link(self.public_url, add_utm(absolute, tags), self.campaign, self.channel, item_key,
-                            self.variant, self.recipient)
-        if link not in self.made:
-            self.made.append(link)
-        return link.url
+        return item_key, add_utm(absolute, tags)
 
 
 class Renderer:

@@ -9,9 +9,11 @@ from sqlalchemy import Engine
 
 from drainage import journal
 from drainage.campaigns import LoadedCampaign
-from drainage.errors import AlreadySent, ChannelError, Problem, ProblemsFound
+from drainage.dispatch import post_to_json
+from drainage.errors import AlreadySent, ChannelError, Paused, Problem, ProblemsFound
 from drainage.posts import PlannedPost, posts_for_slots, slots_for
-from drainage.project import Composed, Project
+from drainage.project import Composed, Host, Project
+from drainage.store.models import DeliveryStatus
 
 LOOKBACKS = (timedelta(days=1), timedelta(days=8), timedelta(days=32), timedelta(days=367))
 
@@ -21,7 +23,7 @@ class Outcome:
     """What happened to one post of a manual send."""
 
     composed: Composed
-    status: str  # sent | already sent | failed | dry run
+    status: str  # sent | already sent | failed | paused | dry run
     detail: str = ""
 
 
@@ -72,19 +74,25 @@ async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampai
             ("status",), f"campaign '{campaign.id}' is {campaign.model.status}",
             "set 'status: active', or pass --force to send it anyway")])
     outcomes: list[Outcome] = []
+    project.bind(Host(engine, project))
     for planned in current_posts(project, engine, campaign, at, channel):
         composed = project.compose(planned)
         if dry_run:
             outcomes.append(Outcome(composed, "dry run"))
             continue
         try:
-            row = journal.claim(engine, planned, composed.post.text, composed.links, force=force)
+            row = journal.claim(engine, planned, composed.post.text, composed.links, force=force,
+                                payload=post_to_json(composed.post))
         except AlreadySent as exc:
             outcomes.append(Outcome(composed, "already sent", f"{exc} (use --force to send it again)"))
             continue
         composed.post.key = row.key
         try:
             receipt = await project.channel(planned.channel).send(composed.post)
+        except Paused as exc:  # the daemon carries on after `drainage resume CAMPAIGN`
+            journal.record_failed(engine, row.id or 0, exc, status=DeliveryStatus.RETRYING)
+            outcomes.append(Outcome(composed, "paused", str(exc)))
+            continue
         except ChannelError as exc:
             journal.record_failed(engine, row.id or 0, exc)
             outcomes.append(Outcome(composed, "failed", f"{exc.kind}: {exc}"))

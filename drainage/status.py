@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from drainage.dispatch import paused_channels
+from drainage.email.ledger import FanoutReport, recent_fanouts
 from drainage.posts import slots_for
 from drainage.project import Project
 from drainage.store.db import session
@@ -32,6 +33,7 @@ class Status:
     recent: list[Delivery] = field(default_factory=list)
     problems: list[Delivery] = field(default_factory=list)
     paused: list[ChannelState] = field(default_factory=list)
+    email: list[FanoutReport] = field(default_factory=list)
 
 
 def collect(project: Project, engine: Engine | None, now: datetime, *, recent: int = 15,
@@ -62,4 +64,5 @@ def collect(project: Project, engine: Engine | None, now: datetime, *, recent: i
             col(Delivery.status).in_(PROBLEM_STATES), col(Delivery.slot_at) >= now - since)
             .order_by(col(Delivery.slot_at).desc()).limit(50)).all())
     status.paused = paused_channels(engine)
+    status.email = recent_fanouts(engine, now - since)
     return status

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from drainage.config import LoadedConfig
+from drainage.email.web import email_routes
 from drainage.links import CODE_LENGTH
 from drainage.logs import event
 from drainage.reports.web import ReportsPage
@@ -85,6 +86,7 @@ class Tracker:
             Route("/hooks/order", self.order_hook, methods=["POST"]),
             Route("/hooks/order/{platform}", self.order_hook, methods=["POST"]),
             Route("/reports", ReportsPage(engine, reports_token).respond, methods=["GET"]),
+            *email_routes(self),
             *extra_routes,
         ]
         self.web = Starlette(routes=routes, lifespan=self._lifespan, exception_handlers={404: self._not_found_page})

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
+import drainage.store.email_models  # registers the email tables
 import drainage.store.models  # noqa: F401  (registers the tables)
 
 config = context.config

@@ -1,0 +1,144 @@
+"""Rendering one campaign email for each recipient: subject, HTML (autoescaped), text part, tracked links.
+
+A `Composer` is prepared once per fan-out (templates compiled, the campaign's context built) and then renders
+each recipient with only what differs: `subscriber`, the link maker (whose links carry the recipient's
+pseudonymous ref, so a click is attributed to email, campaign, variant and recipient) and `unsubscribe_url`.
+`validate`, `preview` and the journal use the same path with a sample subscriber.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from inscriptis import get_text
+from jinja2 import Template, TemplateError
+
+from drainage.channel import Channel, Post
+from drainage.links import TrackedLink
+from drainage.posts import PlannedPost
+from drainage.render import InlineTemplateError, is_html
+
+if TYPE_CHECKING:
+    from drainage.project import Composed, Project
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A recipient as templates see it (`subscriber.name`, `subscriber.locale`, its attributes...)."""
+
+    ref: str
+    email: str
+    name: str = ""
+    locale: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> dict[str, Any]:
+        return {**self.attributes, "email": self.email, "name": self.name, "locale": self.locale}
+
+    @classmethod
+    def from_row(cls, ref: str, email: str, name: str, locale: str, attributes: str | None) -> Subscriber:
+        try:
+            extra = json.loads(attributes or "{}")
+        except ValueError:
+            extra = {}
+        return cls(ref, email, name or "", locale or "", extra if isinstance(extra, dict) else {})
+
+
+SAMPLE = Subscriber(ref="", email="subscriber@example.com", name="Sam Sample", locale="en_US")
+"""Who `validate` and `preview` render an email for."""
+
+
+@dataclass
+class Rendered:
+    """One recipient's email, before it becomes MIME."""
+
+    subject: str
+    html: str | None
+    text: str
+    links: list[TrackedLink]
+    unsubscribe_url: str
+
+
+class Composer:
+    """Renders one planned email post for any number of recipients."""
+
+    def __init__(self, project: Project, planned: PlannedPost, channel: Channel,
+                 unsubscribe_url: Any = None) -> None:
+        self.project, self.planned, self.channel = project, planned, channel
+        env = project.renderer.env
+        use = planned.use
+        self.html_template: Template | None = env.get_template(planned.template) if is_html(planned.template) \
+            else None
+        text_name = planned.themed(use.text_template) if use.text_template else (
+            None if self.html_template is not None else planned.template)
+        self.text_template = env.get_template(text_name) if text_name else None
+        try:
+            self.subject_template = env.from_string(use.subject or planned.campaign.model.title)
+        except TemplateError as exc:
+            raise InlineTemplateError(exc) from exc
+        self.public_url = project.config.config.tracker.public_url.rstrip("/")
+        self.unsubscribe_url = unsubscribe_url or (lambda ref: f"{self.public_url}/u/SAMPLE-TOKEN")
+        self.footer_name = escape(project.config.config.store.name)
+        placeholder = project.link_context(planned, channel, "")
+        self.base = project.context(planned, channel, placeholder)
+        self._links = project.link_context(planned, channel, "")  # reused: only the recipient changes
+        self._links.targets = {}  # tagged link targets, the same for everyone
+
+    def render(self, subscriber: Subscriber) -> Rendered:
+        """Render for one recipient; raises jinja2/link errors like any template."""
+        links = self._links
+        links.recipient, links.made = subscriber.ref, []
+        url = self.unsubscribe_url(subscriber.ref)
+        context = {**self.base, "link": links, "subscriber": subscriber.context(), "unsubscribe_url": url}
+        html = self.html_template.render(context).strip() if self.html_template is not None else None
+        if self.text_template is not None:
+            text = self.text_template.render(context).strip()
+        else:
+            text = get_text(html or "").strip()
+        try:
+            subject = " ".join(self.subject_template.render(context).split())
+        except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+            raise InlineTemplateError(exc) from exc
+        return Rendered(subject, _with_html_footer(html, url, self.footer_name), _with_text_footer(text, url),
+                        list(links.made), url)
+
+
+def _with_html_footer(html: str | None, url: str, store: str) -> str | None:
+    """The visible unsubscribe link, added when the template does not show `unsubscribe_url` itself."""
+    if html is None or escape(url) in html or url in html:
+        return html
+    footer = (f'<p style="font-size:12px;color:#666">You receive this because you subscribed to {store}. '
+              f'<a href="{escape(url)}">Unsubscribe</a></p>')
+    at = html.lower().rfind("</body>")
+    return html[:at] + footer + html[at:] if at >= 0 else html + "\n" + footer
+
+
+def _with_text_footer(text: str, url: str) -> str:
+    return text if url in text else f"{text}\n\n--\nUnsubscribe: {url}"
+
+
+def planned_for(project: Project, post: Post) -> PlannedPost:
+    """The planned post a journal payload was rendered from (to render it again per recipient)."""
+    from drainage.posts import PlannedPost as Planned
+
+    campaign = project.campaigns[post.campaign]
+    uses = [(i, u) for i, u in enumerate(campaign.model.channels) if u.channel == post.channel]
+    index, use = next(((i, u) for i, u in uses if any(v.name == post.variant for v in u.variants)), uses[0])
+    item = next(i for i in campaign.model.items if i.key == post.item)
+    variant = next((v for v in use.variants if v.name == post.variant), None)
+    theme = campaign.theme_on(post.slot.astimezone(campaign.tz).date())
+    return Planned(campaign, use, index, post.slot, item, variant, theme)
+
+
+def compose_sample(project: Project, planned: PlannedPost, channel: Channel) -> Composed:
+    """What `validate`, `preview` and the journal show for an email post: the sample subscriber's email."""
+    from drainage.project import Composed
+
+    rendered = Composer(project, planned, channel).render(SAMPLE)
+    post = Post(key=planned.key, campaign=planned.campaign.id, channel=channel.name, item=planned.item.key,
+                variant=planned.variant_name, slot=planned.slot, text=rendered.text, subject=rendered.subject,
+                html=rendered.html, image_url=planned.item.image, links=[link.url for link in rendered.links])
+    return Composed(planned, post, rendered.links, len(rendered.text), None)

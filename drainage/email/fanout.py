@@ -1,0 +1,333 @@
+"""The fan-out: one campaign email post, rendered for and sent to each recipient, driven by the ledger.
+
+The daemon sees one delivery; this sends it to the whole audience and returns when every recipient is final:
+
+    open the fan-out (frozen audience)  ->  settle rows a dead sender left `sending`  ->  loop:
+        one ledger transaction: record finished outcomes, store the tracked links of the messages rendered
+        since the last one, claim recipients (at most `in_flight` outstanding)  ->  hand the rendered messages
+        to `connections` SMTP sessions, paced by the relay  ->  render the claimed recipients
+
+- 4xx replies re-queue the recipient with exponential backoff (same relay) and halve the relay's rate;
+  after `max_attempts` it fails. 5xx at RCPT/DATA is a hard bounce: recorded and suppressed.
+- When failures and bounces pass `pause_failure_rate` (after `pause_min_sample` messages), the fan-out stops
+  claiming, is marked paused with the reason, and raises `Paused` (the daemon waits for `drainage resume`).
+- A relay that cannot be reached raises `RelayDown` (transient: the daemon retries the delivery later; claimed
+  recipients go back to the queue). A host shutting down stops claiming, lets in-flight messages finish,
+  releases the rest and raises `RateLimited(retry_after=0)`, so the next start resumes at once.
+- A hard kill leaves at most `in_flight` recipients `sending`: the unknown window (see `ledger`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from jinja2 import TemplateError
+
+from drainage.channel import Channel, ChannelHost, Post, Receipt
+from drainage.email import ledger as ledgers
+from drainage.email import mime
+from drainage.email.compose import Composer, Subscriber, planned_for
+from drainage.email.ledger import Claimed, Ledger, Result
+from drainage.email.smtp import Connection, Outcome, RelayDown, RelaySettings
+from drainage.email.throttle import RelayPace
+from drainage.email.tokens import Tokens, token_key
+from drainage.errors import AuthError, ChannelError, Paused, RateLimited
+from drainage.links import LinkError, TrackedLink
+from drainage.logs import event
+from drainage.store.email_models import FanoutStatus
+from drainage.store.email_models import RecipientStatus as R
+
+BATCH_WAIT = 0.02
+"""After the first finished message, how long the loop waits for more before writing them (group commit)."""
+RENDER_SLICE = 4
+"""Recipients rendered between two looks at the SMTP sessions (about 1 ms of work)."""
+
+
+@dataclass(frozen=True)
+class FanoutSettings:
+    """An email channel's fan-out behaviour (from its options)."""
+
+    sender: str
+    envelope: mime.Envelope
+    message_id_domain: str
+    lists: tuple[str, ...]
+    in_flight: int = 100
+    max_attempts: int = 5
+    retry_backoff: float = 30.0
+    retry_backoff_max: float = 600.0
+    pause_failure_rate: float = 0.1
+    pause_min_sample: int = 100
+
+
+@dataclass
+class Job:
+    claimed: Claimed
+    message: bytes
+    links: list[TrackedLink]
+
+
+class Relay:
+    """One relay's SMTP sessions and pace, kept for the life of the channel instance (across fan-outs)."""
+
+    def __init__(self, settings: RelaySettings, connections: int, pace: RelayPace) -> None:
+        self.settings = settings
+        self.connections = [Connection(settings) for _ in range(connections)]
+        self.pace = pace
+        self.window_loaded = False
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.connections))
+
+
+def message_id(delivery_key: str, ref: str, domain: str) -> str:
+    """Stable per (campaign slot, recipient): a resend after a crash carries the same Message-ID."""
+    digest = hashlib.sha256(f"{delivery_key}\x1f{ref}".encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+class Fanout:
+    """Sends one post to its audience. Create one per send; `relay` is shared."""
+
+    def __init__(self, host: ChannelHost, channel: Channel, relay: Relay, settings: FanoutSettings,
+                 window: timedelta | None = None) -> None:
+        self.host, self.channel, self.relay, self.settings, self.window = host, channel, relay, settings, window
+        self.stats: Counter[str] = Counter()
+        self._results: list[tuple[Job, Outcome | None]] = []
+        self._wake = asyncio.Event()
+        self._relay_error: ChannelError | None = None
+        self._rng = random.Random()
+
+    # -- entry points --------------------------------------------------------------------------------------------
+    async def run(self, post: Post) -> Receipt:
+        engine, project = self.host.engine, self.host.project
+        planned = planned_for(project, post)
+        lists = tuple(planned.use.lists or self.settings.lists)
+        fanout = await asyncio.to_thread(ledgers.open_fanout, engine, post.key, post.campaign, self.channel.name,
+                                         lists)
+        assert fanout.id is not None
+        if fanout.status == FanoutStatus.DONE:
+            return Receipt(ledgers.summary(await asyncio.to_thread(ledgers.counts, engine, fanout.id)))
+        if fanout.status == FanoutStatus.PAUSED:
+            raise Paused(fanout.pause_reason or "paused")
+        ledger = Ledger(engine, fanout.id, post.campaign)
+        orphans = await asyncio.to_thread(ledger.settle_orphans, planned.campaign.model.on_unknown == "resend")
+        if orphans:
+            event("email.unknown_after_crash", logging.WARNING, campaign=post.campaign, channel=self.channel.name,
+                  recipients=orphans, policy=planned.campaign.model.on_unknown)
+        if self.window is not None and not self.relay.window_loaded:
+            self.relay.pace.preload(await asyncio.to_thread(ledgers.sent_since, engine, self.channel.name,
+                                                            self.window))
+            self.relay.window_loaded = True
+        email_cfg = project.config.config.email
+        configured = email_cfg.token_secret.get_secret_value() if email_cfg.token_secret else None
+        tokens = Tokens(await asyncio.to_thread(token_key, engine, configured))
+        public = project.config.config.tracker.public_url.rstrip("/")
+        composer = Composer(project, planned, self.channel,
+                            unsubscribe_url=lambda ref: f"{public}/u/{tokens.unsubscribe(ref, post.campaign)}")
+        event("email.fanout_started", campaign=post.campaign, channel=self.channel.name, key=post.key,
+              audience=fanout.total, lists=",".join(lists))
+        await self._loop(ledger, composer, post.key)
+        found = await asyncio.to_thread(ledgers.counts, engine, fanout.id)
+        await asyncio.to_thread(ledger.set_status, FanoutStatus.DONE)
+        event("email.fanout_done", campaign=post.campaign, channel=self.channel.name, key=post.key,
+              result=ledgers.summary(found))
+        return Receipt(ledgers.summary(found))
+
+    async def lookup(self, post: Post) -> Receipt | None:
+        """Done fan-outs are found; an unfinished one is not, so the daemon sends it again (which resumes it)."""
+        fanout = await asyncio.to_thread(ledgers.find, self.host.engine, post.key)
+        if fanout is None or fanout.status != FanoutStatus.DONE or fanout.id is None:
+            return None
+        return Receipt(ledgers.summary(await asyncio.to_thread(ledgers.counts, self.host.engine, fanout.id)))
+
+    # -- rendering (on the event loop, a slice at a time between SMTP replies) ------------------------------------
+    def _renderer(self, composer: Composer, delivery_key: str) -> Callable[[Claimed], Job | Result]:
+        settings = self.settings
+
+        def render(c: Claimed) -> Job | Result:
+            subscriber = Subscriber.from_row(c.ref, c.email, c.name, c.locale, c.attributes)
+            try:
+                rendered = composer.render(subscriber)
+            except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+                return Result(c.row_id, R.FAILED, c.email, error=f"render: {exc.__class__.__name__}: {exc}"[:500])
+            message = mime.build(settings.envelope, to=mime.address(subscriber.name, subscriber.email),
+                                 subject=rendered.subject, text=rendered.text, html=rendered.html,
+                                 message_id=message_id(delivery_key, c.ref, settings.message_id_domain),
+                                 date=datetime.now(UTC), unsubscribe_url=rendered.unsubscribe_url)
+            return Job(c, message, rendered.links)
+
+        return render
+
+    # -- the send loop -------------------------------------------------------------------------------------------
+    async def _worker(self, connection: Connection, queue: asyncio.Queue[Job | None]) -> None:
+        while True:
+            job = await queue.get()
+            if job is None:
+                return
+            outcome: Outcome | None
+            try:
+                await self.relay.pace.acquire()
+                outcome = await connection.send(self.settings.sender, job.claimed.email, job.message)
+            except (RelayDown, AuthError) as exc:
+                self._relay_error = self._relay_error or exc
+                outcome = None  # never reached the relay: back to the queue
+            except Exception as exc:  # a bug must not lose track of the recipient: report it, never resend it
+                outcome = Outcome("unknown", None, f"internal error while sending: {exc.__class__.__name__}")
+            self._results.append((job, outcome))
+            self._wake.set()
+
+    async def _loop(self, ledger: Ledger, composer: Composer, delivery_key: str) -> None:
+        """Claim -> render (loop thread, in slices) -> store links, in the next step's transaction -> send.
+
+        Rendering on the event loop (not in a worker thread) keeps the SMTP sessions' replies from waiting for
+        the GIL; the database step runs in a thread, mostly inside SQLite.
+        """
+        settings = self.settings
+        render = self._renderer(composer, delivery_key)
+        queue: asyncio.Queue[Job | None] = asyncio.Queue()
+        workers = [asyncio.create_task(self._worker(c, queue)) for c in self.relay.connections]
+        claimed: deque[Claimed] = deque()  # claimed, not rendered yet
+        ready: list[Job] = []  # rendered, links not stored yet
+        failed: list[Result] = []  # could not be rendered
+        outstanding = 0  # claimed rows whose outcome is not recorded yet
+        paused: str | None = None
+        try:
+            while True:
+                while claimed:  # render a slice, then let the sessions read their replies
+                    for _ in range(min(RENDER_SLICE, len(claimed))):
+                        out = render(claimed.popleft())
+                        (failed if isinstance(out, Result) else ready).append(out)  # type: ignore[arg-type]
+                    await asyncio.sleep(0)
+                    if queue.qsize() < len(workers) and len(ready) >= len(workers):
+                        break  # the sessions are running dry: store these links and hand them over now
+                starving = bool(ready) and queue.qsize() < 2 * len(workers)
+                if outstanding > len(ready) + len(failed) + len(claimed) and not starving:
+                    await self._wait_for_results(max(1, min(settings.in_flight // 4, outstanding // 2)))
+                done, self._results = self._results, []
+                records, released = self._outcomes(done)
+                records += failed
+                self.stats[R.FAILED] += len(failed)
+                outstanding -= len(done) + len(failed)
+                failed = []
+                paused = paused or self._failure_rate_exceeded()
+                stop = self.host.stopping() or self._relay_error is not None or paused is not None
+                if stop:  # messages not yet handed to the relay go back to the queue
+                    drained = _drain(queue) + [job.claimed.row_id for job in ready] + [c.row_id for c in claimed]
+                    ready, claimed = [], deque()
+                    outstanding -= len(drained)
+                    released += drained
+                want = 0 if stop else settings.in_flight - outstanding
+                batch, ready = ready, []
+                fresh, skipped = await asyncio.to_thread(ledger.step, records, [k for j in batch for k in j.links],
+                                                         want)
+                if released:
+                    await asyncio.to_thread(ledger.release, released)
+                for job in batch:
+                    queue.put_nowait(job)
+                for result in skipped:
+                    self.stats[result.status] += 1
+                claimed.extend(fresh)
+                outstanding += len(fresh)
+                if outstanding > 0:
+                    continue
+                if self._relay_error is not None:
+                    raise self._relay_error
+                if paused is not None:
+                    await asyncio.to_thread(ledger.set_status, FanoutStatus.PAUSED, paused)
+                    event("email.fanout_paused", logging.ERROR, key=delivery_key, reason=paused)
+                    raise Paused(paused)
+                if self.host.stopping():
+                    raise RateLimited("the daemon is stopping; the fan-out resumes at the next start", 0)
+                due = await asyncio.to_thread(ledger.next_due)
+                if due is None:
+                    return
+                await asyncio.sleep(min(1.0, max(0.0, (due - datetime.now(UTC)).total_seconds())))
+        except asyncio.CancelledError:
+            # cut off: record what finished, release what never started; in-flight rows stay `sending` (unknown)
+            for task in workers:
+                task.cancel()
+            done, self._results = self._results, []
+            records, released = self._outcomes(done)
+            await asyncio.to_thread(ledger.step, records + failed, [], 0)
+            unsent = _drain(queue) + [job.claimed.row_id for job in ready] + [c.row_id for c in claimed]
+            await asyncio.to_thread(ledger.release, released + unsent)
+            raise
+        finally:
+            for _ in workers:
+                queue.put_nowait(None)
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _wait_for_results(self, target: int) -> None:
+        """Until one message finished, then up to BATCH_WAIT more for `target` (one transaction for many)."""
+        if not self._results:
+            self._wake.clear()
+            await self._wake.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_WAIT
+        while len(self._results) < target:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _outcomes(self, done: list[tuple[Job, Outcome | None]]) -> tuple[list[Result], list[int]]:
+        """Ledger results of finished messages; the row ids of messages that never reached the relay."""
+        records, released = [], []
+        pace = self.relay.pace
+        for job, outcome in done:
+            c = job.claimed
+            if outcome is None:
+                released.append(c.row_id)
+                continue
+            if outcome.kind == "sent":
+                pace.accepted()
+                records.append(Result(c.row_id, R.SENT, c.email, code=outcome.code))
+            elif outcome.kind == "retry":
+                if outcome.throttled:
+                    pace.slow_down()
+                if c.attempts >= self.settings.max_attempts:
+                    records.append(Result(c.row_id, R.FAILED, c.email, outcome.code,
+                                          f"gave up after {c.attempts} attempts: {outcome.message}"))
+                else:
+                    delay = min(self.settings.retry_backoff_max, self.settings.retry_backoff * 2 ** (c.attempts - 1))
+                    later = datetime.now(UTC) + timedelta(seconds=self._rng.uniform(delay / 2, delay))
+                    records.append(Result(c.row_id, R.QUEUED, c.email, outcome.code, outcome.message, later))
+                    self.stats["retried"] += 1
+                    continue
+            elif outcome.kind == "bounce":
+                records.append(Result(c.row_id, R.BOUNCED, c.email, outcome.code, outcome.message))
+            elif outcome.kind == "unknown":
+                records.append(Result(c.row_id, R.UNKNOWN, c.email, outcome.code, outcome.message))
+            else:
+                records.append(Result(c.row_id, R.FAILED, c.email, outcome.code, outcome.message))
+            self.stats[records[-1].status] += 1
+        return records, released
+
+    def _failure_rate_exceeded(self) -> str | None:
+        bad = self.stats[R.FAILED] + self.stats[R.BOUNCED]
+        attempted = bad + self.stats[R.SENT]
+        limit = self.settings.pause_failure_rate
+        if attempted < self.settings.pause_min_sample or bad <= limit * attempted:
+            return None
+        return (f"auto-paused: {bad} of {attempted} messages failed or bounced ({bad / attempted:.0%}), over "
+                f"pause_failure_rate {limit:.0%}; check the relay and the list, then `drainage resume CAMPAIGN`")
+
+
+def _drain(queue: asyncio.Queue[Job | None]) -> list[int]:
+    ids = []
+    while not queue.empty():
+        job = queue.get_nowait()
+        if job is not None:
+            ids.append(job.claimed.row_id)
+    return ids

@@ -1,0 +1,333 @@
+"""The per-recipient ledger of a fan-out: who gets the message, and what happened to each of them.
+
+One `email_fanouts` row per delivery (campaign slot) and one `email_recipients` row per (fan-out, subscriber),
+unique. The audience is frozen when the fan-out starts (one INSERT ... SELECT over the lists, minus suppressed
+and unconfirmed addresses). Then, in one transaction per step, the sender records the outcomes of finished
+messages, stores the tracked links of the messages it rendered (before they are sent) and claims the next
+recipients:
+
+    queued -> sending -> sent | failed | bounced      (suppressed: skipped at claim time; unknown: see below)
+
+A claim picks queued ids, then a conditional UPDATE (`... AND status = 'queued'`) stamps a lease id and time on
+them, and only the rows that carry this lease are read back: two senders can never claim the same recipient,
+which is what lets several daemons share one fan-out later (on PostgreSQL the first SELECT would add FOR UPDATE
+SKIP LOCKED). The suppression list is joined
+at claim time, so an unsubscribe or bounce is honoured from the next claim on.
+
+Rows still `sending` when a fan-out (re)starts belong to a sender that died: whether the relay accepted them is
+unknown. They become `unknown` (reported by `drainage status`, never resent silently), or are queued again when
+the campaign says `on_unknown: resend`. At most `in_flight` rows are ever `sending`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.exc import IntegrityError
+
+from drainage.links import TrackedLink
+from drainage.store.db import session
+from drainage.store.email_models import Fanout, FanoutStatus, RecipientStatus, SubscriberStatus, SuppressionReason
+from drainage.store.models import Delivery, DeliveryStatus
+
+R = RecipientStatus
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A recipient claimed for sending, with what rendering needs."""
+
+    row_id: int
+    attempts: int
+    ref: str
+    email: str
+    name: str
+    locale: str
+    attributes: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one claimed recipient, to be written."""
+
+    row_id: int
+    status: str  # a RecipientStatus, or QUEUED again (retry) with next_attempt_at
+    email: str = ""
+    code: int | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamper(engine: Engine) -> Callable[[datetime], Any]:
+    """Datetimes for raw SQL, in the form SQLAlchemy stores them (naive UTC text in SQLite)."""
+    if engine.dialect.name == "sqlite":
+        return lambda moment: moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+    return lambda moment: moment
+
+
+def _parse(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, lists: Sequence[str]) -> Fanout:
+    """The fan-out of a delivery; created with its frozen audience the first time (one transaction)."""
+    with session(engine) as s:
+        found = s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one_or_none()
+        if found is not None:
+            return found
+    now = stamper(engine)(_now())
+    try:
+        with engine.begin() as conn:
+            fanout_id = conn.execute(text(
+                "INSERT INTO email_fanouts (delivery_key, campaign, channel, lists, total, status, created_at, "
+                "updated_at) VALUES (:key, :campaign, :channel, :lists, 0, :status, :now, :now) RETURNING id"),
+                {"key": delivery_key, "campaign": campaign, "channel": channel, "lists": ",".join(lists),
+                 "status": FanoutStatus.RUNNING, "now": now}).scalar_one()
+            names = {f"l{i}": name for i, name in enumerate(lists)}
+            conn.execute(text(
+                "INSERT INTO email_recipients (fanout_id, subscriber_id, status, attempts) "
+                "SELECT :f, s.id, :queued, 0 FROM subscribers s "
+                f"WHERE s.status = :active AND s.id IN (SELECT subscriber_id FROM list_members WHERE list_name IN "
+                f"({', '.join(':' + k for k in names)})) "
+                "AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = s.email) ORDER BY s.id"),
+                {"f": fanout_id, "queued": R.QUEUED, "active": SubscriberStatus.ACTIVE, **names})
+            conn.execute(text("UPDATE email_fanouts SET total = (SELECT count(*) FROM email_recipients WHERE "
+                              "fanout_id = :f) WHERE id = :f"), {"f": fanout_id})
+    except IntegrityError:  # another sender created it at the same moment
+        pass
+    with session(engine) as s:
+        return s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one()
+
+
+class Ledger:
+    """Claims and records the recipients of one fan-out for one sender (`owner`)."""
+
+    def __init__(self, engine: Engine, fanout_id: int, campaign: str, owner: str | None = None) -> None:
+        self.engine = engine
+        self.fanout_id = fanout_id
+        self.campaign = campaign
+        self.owner = owner or secrets.token_hex(6)
+        self.stamp = stamper(engine)
+        self._claims = 0
+
+    # -- after a crash -------------------------------------------------------------------------------------------
+    def settle_orphans(self, resend: bool) -> int:
+        """Rows left `sending` by a sender that died: `unknown` (or queued again when `resend`)."""
+        with self.engine.begin() as conn:
+            if resend:
+                result = conn.execute(text(
+                    "UPDATE email_recipients SET status = :queued, lease = NULL, error = :why, updated_at = :now "
+                    "WHERE fanout_id = :f AND status = :sending"),
+                    {"queued": R.QUEUED, "sending": R.SENDING, "f": self.fanout_id, "now": self.stamp(_now()),
+                     "why": "outcome unknown after a crash; sent again (on_unknown: resend)"})
+            else:
+                result = conn.execute(text(
+                    "UPDATE email_recipients SET status = :unknown, error = :why, updated_at = :now "
+                    "WHERE fanout_id = :f AND status = :sending"),
+                    {"unknown": R.UNKNOWN, "sending": R.SENDING, "f": self.fanout_id, "now": self.stamp(_now()),
+                     "why": "the sender stopped while this message was in flight: the relay may or may not have "
+                            "accepted it; not resent (on_unknown: skip)"})
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- the step ----------------------------------------------------------------------------------------------
+    def step(self, results: Sequence[Result], links: Sequence[TrackedLink], claim: int
+             ) -> tuple[list[Claimed], list[Result]]:
+        """One transaction: record `results`, store `links` (of messages about to be sent: no message goes out
+        with a link the tracker does not know) and claim up to `claim` recipients.
+
+        Returns (the claimed recipients, the results recorded for claimed rows that must not be sent: suppressed,
+        removed or unconfirmed since the audience was drawn).
+        """
+        now = self.stamp(_now())
+        with self.engine.begin() as conn:
+            self._record(conn, results, now)
+            _Raw(conn).many(
+                "INSERT INTO links (code, target, campaign, channel, item, variant, recipient, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+                [(k.code, k.target, k.campaign, k.channel, k.item, k.variant, k.recipient, now) for k in links])
+            if claim <= 0:
+                return [], []
+            self._claims += 1
+            lease = f"{self.owner}:{self._claims}"
+            raw = _Raw(conn)
+            candidates = [row[0] for row in raw.all(
+                "SELECT id FROM email_recipients WHERE fanout_id = ? AND status = ? AND (next_attempt_at IS NULL "
+                "OR next_attempt_at <= ?) ORDER BY id LIMIT ?", (self.fanout_id, R.QUEUED, now, claim))]
+            if not candidates:
+                return [], []
+            marks = ", ".join("?" * len(candidates))
+            raw.one(f"UPDATE email_recipients SET status = ?, lease = ?, leased_at = ?, attempts = attempts + 1, "
+                    f"updated_at = ? WHERE id IN ({marks}) AND status = ?",
+                    (R.SENDING, lease, now, now, *candidates, R.QUEUED))  # only rows nobody claimed meanwhile
+            rows = raw.all(
+                "SELECT r.id, r.attempts, s.ref, s.email, s.name, s.locale, s.attributes, x.reason, s.status "
+                "FROM email_recipients r LEFT JOIN subscribers s ON s.id = r.subscriber_id "
+                f"LEFT JOIN suppressions x ON x.email = s.email WHERE r.id IN ({marks}) AND r.lease = ? "
+                "ORDER BY r.id", (*candidates, lease))
+            claimed, skipped = [], []
+            for row_id, attempts, ref, email, name, locale, attributes, suppressed, status in rows:
+                if email is None or suppressed or status != SubscriberStatus.ACTIVE:
+                    why = (f"suppressed ({suppressed})" if suppressed else "subscriber removed" if email is None
+                           else "subscriber no longer active")
+                    skipped.append(Result(row_id, R.SUPPRESSED, email or "", error=why))
+                else:
+                    claimed.append(Claimed(row_id, attempts, ref, email, name, locale, attributes))
+            self._record(conn, skipped, now)
+        return claimed, skipped
+
+    def _record(self, conn: Connection, results: Sequence[Result], now: Any) -> None:
+        if not results:
+            return
+        raw = _Raw(conn)
+        raw.many("UPDATE email_recipients SET status = ?, smtp_code = ?, error = ?, next_attempt_at = ?, lease = NULL, "
+                 "updated_at = ? WHERE id = ?",
+                 [(r.status, r.code, r.error, None if r.next_attempt_at is None else self.stamp(r.next_attempt_at), now,
+                   r.row_id) for r in results])
+        raw.many("INSERT INTO suppressions (email, reason, source, detail, campaign, created_at) "
+                 "VALUES (?, ?, 'smtp', ?, ?, ?) ON CONFLICT (email) DO NOTHING",
+                 [(r.email, SuppressionReason.BOUNCED, (r.error or "")[:500], self.campaign, now)
+                  for r in results if r.status == R.BOUNCED and r.email])
+
+    def release(self, row_ids: Sequence[int]) -> None:
+        """Claimed rows that were never handed to the relay go back to the queue (a graceful stop)."""
+        if not row_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(text(
+                "UPDATE email_recipients SET status = :queued, lease = NULL, attempts = attempts - 1 "
+                "WHERE id = :id AND status = :sending"),
+                [{"queued": R.QUEUED, "sending": R.SENDING, "id": i} for i in row_ids])
+
+    # -- state -------------------------------------------------------------------------------------------------
+    def next_due(self) -> datetime | None:
+        """When the earliest queued recipient may be sent (None: no one is queued)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT count(*), min(next_attempt_at), sum(CASE WHEN next_attempt_at IS NULL THEN 1 ELSE 0 END) "
+                "FROM email_recipients WHERE fanout_id = :f AND status = :queued"),
+                {"f": self.fanout_id, "queued": R.QUEUED}).one()
+        count, earliest, now_ready = row
+        if not count:
+            return None
+        if now_ready or earliest is None:
+            return _now()
+        return _parse(earliest)
+
+    def set_status(self, status: str, reason: str | None = None) -> None:
+        with session(self.engine) as s:
+            fanout = s.get(Fanout, self.fanout_id)
+            if fanout is None:
+                return
+            fanout.status, fanout.pause_reason, fanout.updated_at = status, reason, _now()
+            if status == FanoutStatus.DONE:
+                fanout.finished_at = fanout.updated_at
+            s.add(fanout)
+            s.commit()
+
+
+class _Raw:
+    """executemany on the DB-API cursor, in the connection's transaction: SQLAlchemy's per-row parameter
+    processing cost more than the statements themselves (plain SQL that SQLite and PostgreSQL both accept)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.cursor = conn.connection.cursor()
+        self.marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+    def many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.cursor.executemany(sql.replace("?", self.marker), rows)
+
+    def one(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.cursor.execute(sql.replace("?", self.marker), params)
+
+    def all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self.cursor.execute(sql.replace("?", self.marker), params)
+        return list(self.cursor.fetchall())
+
+
+def counts(engine: Engine, fanout_id: int) -> Counter[str]:
+    """Recipients of a fan-out by state."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, count(*) FROM email_recipients WHERE fanout_id = :f GROUP BY status"),
+                            {"f": fanout_id}).all()
+    return Counter({status: int(n) for status, n in rows})
+
+
+def summary(found: Counter[str]) -> str:
+    """'1998 sent, 1 bounced, 1 unknown' (states with recipients, in lifecycle order)."""
+    order = [R.SENT, R.BOUNCED, R.FAILED, R.SUPPRESSED, R.UNKNOWN, R.QUEUED, R.SENDING]
+    return ", ".join(f"{found[k]} {k}" for k in order if found.get(k)) or "no recipients"
+
+
+def find(engine: Engine, delivery_key: str) -> Fanout | None:
+    with session(engine) as s:
+        return s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one_or_none()
+
+
+def sent_since(engine: Engine, channel: str, since: timedelta) -> int:
+    """Messages a channel's fan-outs sent in the last `since` (seeds the relay's sliding window after a restart)."""
+    with engine.connect() as conn:
+        return int(conn.execute(text(
+            "SELECT count(*) FROM email_recipients r JOIN email_fanouts f ON f.id = r.fanout_id "
+            "WHERE f.channel = :c AND r.status = :sent AND r.updated_at >= :since"),
+            {"c": channel, "sent": R.SENT, "since": stamper(engine)(_now() - since)}).scalar_one())
+
+
+def resume_campaign(engine: Engine, campaign: str) -> list[str]:
+    """Lift the auto-pause of a campaign's email fan-outs: they carry on with the recipients not yet sent.
+
+    Returns the delivery keys resumed (the daemon picks them up at once).
+    """
+    resumed = []
+    with session(engine) as s:
+        paused = s.execute(select(Fanout).where(Fanout.campaign == campaign,
+                                                Fanout.status == FanoutStatus.PAUSED)).scalars().all()
+        for fanout in paused:
+            fanout.status, fanout.pause_reason, fanout.updated_at = FanoutStatus.RUNNING, None, _now()
+            s.add(fanout)
+            delivery = s.execute(select(Delivery).where(Delivery.key == fanout.delivery_key)).scalar_one_or_none()
+            if delivery is not None and delivery.status != DeliveryStatus.SENT:
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.RETRYING, _now()
+                delivery.error = "resumed after an auto-pause"
+                s.add(delivery)
+            resumed.append(fanout.delivery_key)
+        s.commit()
+    return resumed
+
+
+@dataclass
+class FanoutReport:
+    """One fan-out as `drainage status` shows it."""
+
+    fanout: Fanout
+    found: Counter[str]
+    unknown: list[str]
+
+
+def recent_fanouts(engine: Engine, since: datetime, limit: int = 20, shown: int = 10) -> list[FanoutReport]:
+    """Fan-outs started since `since` (and every paused one), newest first, with the addresses whose outcome is
+    unknown (the first `shown`)."""
+    with session(engine) as s:
+        rows = s.execute(select(Fanout).where((Fanout.created_at >= since) | (Fanout.status == FanoutStatus.PAUSED))
+                         .order_by(Fanout.created_at.desc()).limit(limit)).scalars().all()  # type: ignore[attr-defined]
+    reports = []
+    for fanout in rows:
+        assert fanout.id is not None
+        with engine.connect() as conn:
+            unknown = list(conn.execute(text(
+                "SELECT s.email FROM email_recipients r JOIN subscribers s ON s.id = r.subscriber_id "
+                "WHERE r.fanout_id = :f AND r.status = :unknown ORDER BY r.id LIMIT :n"),
+                {"f": fanout.id, "unknown": R.UNKNOWN, "n": shown}).scalars())
+        reports.append(FanoutReport(fanout, counts(engine, fanout.id), unknown))
+    return reports
