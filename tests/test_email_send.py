@@ -148,6 +148,12 @@ def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
     assert states["user4@example.com"] == states["user5@example.com"] == "bounced"
     assert {(s.email, s.reason, s.source) for s in _suppressions(engine)} == {
         ("user4@example.com", "bounced", "smtp"), ("user5@example.com", "bounced", "smtp")}
+    from sqlmodel import Session, select
+
+    from drainage.store.models import Delivery
+
+    with Session(engine) as s:  # the recipients reached: the denominator of the email CTR in reports
+        assert [d.recipients for d in s.exec(select(Delivery)).all()] == [10]
 
 
 def test_a_recipient_that_keeps_deferring_fails_after_max_attempts(

@@ -113,7 +113,7 @@ class Fanout:
                                          lists)
         assert fanout.id is not None
         if fanout.status == FanoutStatus.DONE:
-            return Receipt(ledgers.summary(await asyncio.to_thread(ledgers.counts, engine, fanout.id)))
+            return _receipt(await asyncio.to_thread(ledgers.counts, engine, fanout.id))
         if fanout.status == FanoutStatus.PAUSED:
             raise Paused(fanout.pause_reason or "paused")
         ledger = Ledger(engine, fanout.id, post.campaign)
@@ -138,14 +138,14 @@ class Fanout:
         await asyncio.to_thread(ledger.set_status, FanoutStatus.DONE)
         event("email.fanout_done", campaign=post.campaign, channel=self.channel.name, key=post.key,
               result=ledgers.summary(found))
-        return Receipt(ledgers.summary(found))
+        return _receipt(found)
 
     async def lookup(self, post: Post) -> Receipt | None:
         """Done fan-outs are found; an unfinished one is not, so the daemon sends it again (which resumes it)."""
         fanout = await asyncio.to_thread(ledgers.find, self.host.engine, post.key)
         if fanout is None or fanout.status != FanoutStatus.DONE or fanout.id is None:
             return None
-        return Receipt(ledgers.summary(await asyncio.to_thread(ledgers.counts, self.host.engine, fanout.id)))
+        return _receipt(await asyncio.to_thread(ledgers.counts, self.host.engine, fanout.id))
 
     # -- rendering (on the event loop, a slice at a time between SMTP replies) ------------------------------------
     def _renderer(self, composer: Composer, delivery_key: str) -> Callable[[Claimed], Job | Result]:
@@ -331,3 +331,8 @@ def _drain(queue: asyncio.Queue[Job | None]) -> list[int]:
         if job is not None:
             ids.append(job.claimed.row_id)
     return ids
+
+
+def _receipt(found: Counter[str]) -> Receipt:
+    """A finished fan-out's receipt: its summary, and the recipients it reached (the CTR denominator of reports)."""
+    return Receipt(ledgers.summary(found), recipients=found.get(R.SENT, 0))
