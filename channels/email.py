@@ -7,6 +7,7 @@ binds it to the database before the first send.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import ClassVar, Literal, cast
 
 from pydantic import Field, SecretStr, field_validator
 
-from drainage.channel import Channel, ChannelHost, ChannelOptions, Limits, Post, Receipt
+from drainage.channel import Channel, ChannelHost, ChannelOptions, Limits, Post, Receipt, post_from_json
+from drainage.email import ledger as ledgers
 from drainage.email import mime
 from drainage.email.fanout import Fanout, FanoutSettings, Relay, message_id
 from drainage.email.smtp import Connection, RelaySettings
@@ -22,6 +24,7 @@ from drainage.email.throttle import RelayPace
 from drainage.errors import ChannelError, PermanentError
 from drainage.pacing import parse_rate
 from drainage.schedule import parse_duration
+from drainage.workers import worker_id
 
 
 class EmailOptions(ChannelOptions):
@@ -124,6 +127,19 @@ class EmailChannel(Channel):
 
     async def lookup(self, post: Post) -> Receipt | None:
         return await self._fanout().lookup(post)
+
+    async def assist(self) -> int:
+        """Claim chunks of the fan-outs other daemons are sending on this channel, until none is ready now."""
+        if self.host is None:
+            return 0
+        sent = 0
+        for key, payload in await asyncio.to_thread(ledgers.assistable, self.host.engine, self.name, worker_id()):
+            if self.host.stopping():
+                break
+            post = post_from_json(payload)
+            post.key = key
+            sent += await self._fanout().assist(post)
+        return sent
 
     async def send_single(self, to: str, name: str, subject: str, text: str, unsubscribe_url: str) -> str:
         """One plain-text message outside any campaign (a sign-up confirmation); returns the outcome's kind."""

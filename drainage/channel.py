@@ -21,8 +21,9 @@ templates with a sample recipient). Other plugins never see either.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -93,6 +94,20 @@ class Receipt:
     """How many times the post was seen, when the platform says so at once (later: `journal.record_reach`)."""
 
 
+def post_to_json(post: Post) -> str:
+    """A post as the journal stores it (`deliveries.payload`)."""
+    data = asdict(post)
+    data["slot"] = post.slot.isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def post_from_json(text: str) -> Post:
+    """A post read back from the journal."""
+    data = json.loads(text)
+    data["slot"] = datetime.fromisoformat(data["slot"])
+    return Post(**data)
+
+
 class ChannelHost(Protocol):
     """What the host process (daemon or `drainage send`) hands to a plugin with `fans_out = True`."""
 
@@ -137,6 +152,11 @@ class Channel(ABC):
     async def lookup(self, post: Post) -> Receipt | None:
         """Find `post` on the platform after a crash (None: not published). Optional."""
         raise NotImplementedError
+
+    async def assist(self) -> int:
+        """Plugins with `fans_out`: help the sends other daemons are running on this channel instance (claim
+        chunks of their recipients) until nothing is left to claim now; returns the messages sent. Optional."""
+        return 0
 
     def bind(self, host: ChannelHost) -> None:  # noqa: B027 - only plugins with fans_out need it
         """Receive the database and project (called once per host, before the first send, if `fans_out`)."""

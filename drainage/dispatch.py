@@ -17,16 +17,14 @@ One pass over a channel instance does, in order:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from drainage.channel import Channel, Post, Receipt
+from drainage.channel import Channel, Receipt, post_from_json, post_to_json
 from drainage.clock import Clock
 from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited, TransientError
 from drainage.feeds.poller import FeedPoller, PollResult
@@ -45,18 +43,6 @@ from drainage.workers import is_dead_here, worker_id
 
 GIVE_UP_AFTER = timedelta(hours=24)
 """A post still not delivered this long after its slot fails instead of retrying (rate limits included)."""
-
-
-def post_to_json(post: Post) -> str:
-    data = asdict(post)
-    data["slot"] = post.slot.isoformat()
-    return json.dumps(data, ensure_ascii=False)
-
-
-def post_from_json(text: str) -> Post:
-    data = json.loads(text)
-    data["slot"] = datetime.fromisoformat(data["slot"])
-    return Post(**data)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -185,6 +171,7 @@ class Dispatcher:
             await self.settle_unknown(name)
             self.plan_due(name)
             await self.send_ready(name)
+            await self.assist(name)
             self.metrics.queue_depth(self.engine)
 
     # -- 1. settle ---------------------------------------------------------------------------------------------
@@ -354,6 +341,19 @@ class Dispatcher:
                     continue
                 bucket.take(now)
             await self._send_one(channel, row)
+
+    async def assist(self, name: str) -> None:
+        """Fan-out channels: with nothing of its own to send, help the fan-outs other daemons are sending."""
+        channel = self.project.channel(name)
+        if not channel.fans_out or self.stopping:
+            return
+        with session(self.engine) as s:
+            if is_paused(s, name):
+                return
+        try:
+            await channel.assist()
+        except Exception as exc:  # helping is optional: the owner sends whatever is left
+            event("dispatch.assist_failed", logging.WARNING, channel=name, error=f"{exc.__class__.__name__}: {exc}")
 
     def _expired(self, row: Delivery, now: datetime) -> bool:
         late = now - _aware(row.slot_at)

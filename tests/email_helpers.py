@@ -34,6 +34,7 @@ email:
   bounce_secret: test-bounce-secret
 daemon:
   watch: false
+{daemon_extra}
 channels:
   news:
     type: email
@@ -88,7 +89,7 @@ Unsubscribe: {{ unsubscribe_url }}
 
 
 def write_project(root: Path, port: int, *, connections: int = 2, in_flight: int = 20, channel_extra: str = "",
-                  campaign_extra: str = "") -> Path:
+                  campaign_extra: str = "", daemon_extra: str = "") -> Path:
     (root / "campaigns").mkdir(parents=True, exist_ok=True)
     (root / "templates" / "email").mkdir(parents=True, exist_ok=True)
     (root / "templates" / "email" / "spring.html.j2").write_text(HTML, encoding="utf-8")
@@ -97,7 +98,7 @@ def write_project(root: Path, port: int, *, connections: int = 2, in_flight: int
                                                     encoding="utf-8")
     config = root / "config.yaml"
     config.write_text(CONFIG.format(port=port, connections=connections, in_flight=in_flight,
-                                    database_url=database_url(root),
+                                    database_url=database_url(root), daemon_extra=textwrap.indent(daemon_extra, "  "),
                                     extra=textwrap.indent(channel_extra, "    ")), encoding="utf-8")
     return config
 

@@ -15,6 +15,10 @@ The daemon sees one delivery; this sends it to the whole audience and returns wh
   recipients go back to the queue). A host shutting down stops claiming, lets in-flight messages finish,
   releases the rest and raises `RateLimited(retry_after=0)`, so the next start resumes at once.
 - A hard kill leaves at most `in_flight` recipients `sending`: the unknown window (see `ledger`).
+
+Several daemons share a fan-out: the one that owns the delivery runs `run`; the others `assist` (claim chunks
+of queued recipients, send them, record them, return when none is ready). The owner finishes once no recipient
+is queued or in flight anywhere, settling the rows of senders that are gone.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from jinja2 import TemplateError
 
@@ -41,13 +46,21 @@ from drainage.email.tokens import Tokens, token_key
 from drainage.errors import AuthError, ChannelError, Paused, RateLimited
 from drainage.links import LinkError, TrackedLink
 from drainage.logs import event
+from drainage.schedule import parse_duration
 from drainage.store.email_models import FanoutStatus
 from drainage.store.email_models import RecipientStatus as R
+
+if TYPE_CHECKING:
+    from drainage.posts import PlannedPost
 
 BATCH_WAIT = 0.02
 """After the first finished message, how long the loop waits for more before writing them (group commit)."""
 RENDER_SLICE = 4
 """Recipients rendered between two looks at the SMTP sessions (about 1 ms of work)."""
+CHECK_EVERY = 0.5
+"""Seconds between two lease renewals / reads of the fan-out's status (in the step's transaction)."""
+OTHERS_POLL = 0.5
+"""Seconds between two looks at the recipients other daemons have in flight, once this sender has none."""
 
 
 @dataclass(frozen=True)
@@ -103,9 +116,11 @@ class Fanout:
         self._wake = asyncio.Event()
         self._relay_error: ChannelError | None = None
         self._rng = random.Random()
+        self._resend = False
 
     # -- entry points --------------------------------------------------------------------------------------------
     async def run(self, post: Post) -> Receipt:
+        """Send `post` to its whole audience (or resume it); returns when every recipient is final."""
         engine, project = self.host.engine, self.host.project
         planned = planned_for(project, post)
         lists = tuple(planned.use.lists or self.settings.lists)
@@ -116,21 +131,10 @@ class Fanout:
             return _receipt(await asyncio.to_thread(ledgers.counts, engine, fanout.id))
         if fanout.status == FanoutStatus.PAUSED:
             raise Paused(fanout.pause_reason or "paused")
-        ledger = Ledger(engine, fanout.id, post.campaign)
-        orphans = await asyncio.to_thread(ledger.settle_orphans, planned.campaign.model.on_unknown == "resend")
-        if orphans:
-            event("email.unknown_after_crash", logging.WARNING, campaign=post.campaign, channel=self.channel.name,
-                  recipients=orphans, policy=planned.campaign.model.on_unknown)
-        if self.window is not None and not self.relay.window_loaded:
-            self.relay.pace.preload(await asyncio.to_thread(ledgers.sent_since, engine, self.channel.name,
-                                                            self.window))
-            self.relay.window_loaded = True
-        email_cfg = project.config.config.email
-        configured = email_cfg.token_secret.get_secret_value() if email_cfg.token_secret else None
-        tokens = Tokens(await asyncio.to_thread(token_key, engine, configured))
-        public = project.config.config.tracker.public_url.rstrip("/")
-        composer = Composer(project, planned, self.channel,
-                            unsubscribe_url=lambda ref: f"{public}/u/{tokens.unsubscribe(ref, post.campaign)}")
+        ledger = Ledger(engine, fanout.id, post.campaign, lease=self._lease())
+        self._resend = planned.campaign.model.on_unknown == "resend"
+        await self._settle_orphans(ledger, post)
+        composer = await self._composer(post, planned)
         event("email.fanout_started", campaign=post.campaign, channel=self.channel.name, key=post.key,
               audience=fanout.total, lists=",".join(lists))
         await self._loop(ledger, composer, post.key)
@@ -139,6 +143,49 @@ class Fanout:
         event("email.fanout_done", campaign=post.campaign, channel=self.channel.name, key=post.key,
               result=ledgers.summary(found))
         return _receipt(found)
+
+    async def assist(self, post: Post) -> int:
+        """Help another daemon's running fan-out of `post`: claim chunks of its queued recipients and send them
+        until none is ready (the owner of the delivery waits for retries and marks it done). Returns the number
+        of messages this call sent."""
+        engine = self.host.engine
+        fanout = await asyncio.to_thread(ledgers.find, engine, post.key)
+        if fanout is None or fanout.id is None or fanout.status != FanoutStatus.RUNNING:
+            return 0
+        planned = planned_for(self.host.project, post)
+        ledger = Ledger(engine, fanout.id, post.campaign, lease=self._lease())
+        self._resend = planned.campaign.model.on_unknown == "resend"
+        composer = await self._composer(post, planned)
+        event("email.fanout_assist", campaign=post.campaign, channel=self.channel.name, key=post.key)
+        try:
+            await self._loop(ledger, composer, post.key, assisting=True)
+        except (ChannelError, Paused) as exc:
+            event("email.fanout_assist_stopped", logging.WARNING, key=post.key, reason=str(exc))
+        event("email.fanout_assisted", campaign=post.campaign, channel=self.channel.name, key=post.key,
+              sent=self.stats[R.SENT])
+        return self.stats[R.SENT]
+
+    def _lease(self) -> timedelta:
+        return parse_duration(self.host.project.config.config.daemon.lease)
+
+    async def _settle_orphans(self, ledger: Ledger, post: Post) -> None:
+        orphans = await asyncio.to_thread(ledger.settle_orphans, self._resend)
+        if orphans:
+            event("email.unknown_after_crash", logging.WARNING, campaign=post.campaign, channel=self.channel.name,
+                  recipients=orphans, policy="resend" if self._resend else "skip")
+
+    async def _composer(self, post: Post, planned: PlannedPost) -> Composer:
+        engine, project = self.host.engine, self.host.project
+        if self.window is not None and not self.relay.window_loaded:
+            self.relay.pace.preload(await asyncio.to_thread(ledgers.sent_since, engine, self.channel.name,
+                                                            self.window))
+            self.relay.window_loaded = True
+        email_cfg = project.config.config.email
+        configured = email_cfg.token_secret.get_secret_value() if email_cfg.token_secret else None
+        tokens = Tokens(await asyncio.to_thread(token_key, engine, configured))
+        public = project.config.config.tracker.public_url.rstrip("/")
+        return Composer(project, planned, self.channel,
+                        unsubscribe_url=lambda ref: f"{public}/u/{tokens.unsubscribe(ref, post.campaign)}")
 
     async def lookup(self, post: Post) -> Receipt | None:
         """Done fan-outs are found; an unfinished one is not, so the daemon sends it again (which resumes it)."""
@@ -183,11 +230,14 @@ class Fanout:
             self._results.append((job, outcome))
             self._wake.set()
 
-    async def _loop(self, ledger: Ledger, composer: Composer, delivery_key: str) -> None:
+    async def _loop(self, ledger: Ledger, composer: Composer, delivery_key: str, *, assisting: bool = False) -> None:
         """Claim -> render (loop thread, in slices) -> store links, in the next step's transaction -> send.
 
         Rendering on the event loop (not in a worker thread) keeps the SMTP sessions' replies from waiting for
-        the GIL; the database step runs in a thread, mostly inside SQLite.
+        the GIL; the database step runs in a thread, mostly inside SQLite. Every CHECK_EVERY the step also
+        renews this sender's leases and reads the fan-out's status (another sender may have paused it).
+        The owner returns once no recipient is queued or in flight anywhere; an assisting sender returns once
+        none is ready now.
         """
         settings = self.settings
         render = self._renderer(composer, delivery_key)
@@ -198,6 +248,8 @@ class Fanout:
         failed: list[Result] = []  # could not be rendered
         outstanding = 0  # claimed rows whose outcome is not recorded yet
         paused: str | None = None
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             while True:
                 while claimed:  # render a slice, then let the sessions read their replies
@@ -217,7 +269,8 @@ class Fanout:
                 outstanding -= len(done) + len(failed)
                 failed = []
                 paused = paused or self._failure_rate_exceeded()
-                stop = self.host.stopping() or self._relay_error is not None or paused is not None
+                stop = (self.host.stopping() or self._relay_error is not None or paused is not None
+                        or ledger.status != FanoutStatus.RUNNING)
                 if stop:  # messages not yet handed to the relay go back to the queue
                     drained = _drain(queue) + [job.claimed.row_id for job in ready] + [c.row_id for c in claimed]
                     ready, claimed = [], deque()
@@ -225,8 +278,11 @@ class Fanout:
                     released += drained
                 want = 0 if stop else settings.in_flight - outstanding
                 batch, ready = ready, []
+                check = loop.time() - checked >= CHECK_EVERY
+                if check:
+                    checked = loop.time()
                 fresh, skipped = await asyncio.to_thread(ledger.step, records, [k for j in batch for k in j.links],
-                                                         want)
+                                                         want, check=check)
                 if released:
                     await asyncio.to_thread(ledger.release, released)
                 for job in batch:
@@ -243,11 +299,22 @@ class Fanout:
                     await asyncio.to_thread(ledger.set_status, FanoutStatus.PAUSED, paused)
                     event("email.fanout_paused", logging.ERROR, key=delivery_key, reason=paused)
                     raise Paused(paused)
-                if self.host.stopping():
+                if ledger.status == FanoutStatus.PAUSED:  # by another sender
+                    found = await asyncio.to_thread(ledgers.find, self.host.engine, delivery_key)
+                    raise Paused((found.pause_reason if found else None) or "paused by another sender")
+                if self.host.stopping() or ledger.status != FanoutStatus.RUNNING:
                     raise RateLimited("the daemon is stopping; the fan-out resumes at the next start", 0)
                 due = await asyncio.to_thread(ledger.next_due)
-                if due is None:
-                    return
+                if due is None or (assisting and due > datetime.now(UTC)):
+                    if assisting:
+                        return
+                    # other daemons may still have recipients in flight (or die with them): wait for them
+                    if await asyncio.to_thread(ledger.others_sending) == 0:
+                        return
+                    await self._settle_orphans_of(ledger, delivery_key)
+                    await asyncio.sleep(OTHERS_POLL)
+                    checked = 0.0  # check (and renew) at the next step
+                    continue
                 await asyncio.sleep(min(1.0, max(0.0, (due - datetime.now(UTC)).total_seconds())))
         except asyncio.CancelledError:
             # cut off: record what finished, release what never started; in-flight rows stay `sending` (unknown)
@@ -263,6 +330,12 @@ class Fanout:
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _settle_orphans_of(self, ledger: Ledger, delivery_key: str) -> None:
+        orphans = await asyncio.to_thread(ledger.settle_orphans, self._resend)
+        if orphans:
+            event("email.unknown_after_crash", logging.WARNING, key=delivery_key, recipients=orphans,
+                  policy="resend" if self._resend else "skip")
 
     async def _wait_for_results(self, target: int) -> None:
         """Until one message finished, then up to BATCH_WAIT more for `target` (one transaction for many)."""

@@ -8,20 +8,21 @@ recipients:
 
     queued -> sending -> sent | failed | bounced      (suppressed: skipped at claim time; unknown: see below)
 
-A claim picks queued ids, then a conditional UPDATE (`... AND status = 'queued'`) stamps a lease id and time on
-them, and only the rows that carry this lease are read back: two senders can never claim the same recipient,
-which is what lets several daemons share one fan-out later (on PostgreSQL the first SELECT would add FOR UPDATE
-SKIP LOCKED). The suppression list is joined
-at claim time, so an unsubscribe or bounce is honoured from the next claim on.
+A claim picks queued ids, then a conditional UPDATE (`... AND status = 'queued'`) stamps a lease (the sender's
+worker id and a claim number) and its time on them, and only the rows that carry this lease are read back: two
+senders can never claim the same recipient. That is what lets several daemons share one fan-out: each claim is
+a chunk of at most `in_flight` recipients, and any daemon can claim the next one (`drainage.email.fanout`). The
+suppression list is joined at claim time, so an unsubscribe or bounce is honoured from the next claim on.
 
-Rows still `sending` when a fan-out (re)starts belong to a sender that died: whether the relay accepted them is
-unknown. They become `unknown` (reported by `drainage status`, never resent silently), or are queued again when
-the campaign says `on_unknown: resend`. At most `in_flight` rows are ever `sending`.
+A sender renews the time of its leases while it works. Rows still `sending` whose sender is gone (a process of
+this host that no longer exists, or a lease not renewed for `daemon.lease`) belong to a sender that died:
+whether the relay accepted them is unknown. They become `unknown` (reported by `drainage status`, never resent
+silently), or are queued again when the campaign says `on_unknown: resend`. A sender never has more than
+`in_flight` rows `sending`. Final rows keep their lease: it says which worker sent each recipient.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,8 +36,12 @@ from drainage.links import TrackedLink
 from drainage.store.db import session
 from drainage.store.email_models import Fanout, FanoutStatus, RecipientStatus, SubscriberStatus, SuppressionReason
 from drainage.store.models import Delivery, DeliveryStatus
+from drainage.workers import is_dead_here, worker_id
 
 R = RecipientStatus
+LEASE_WIDTH = 64
+"""The width of `email_recipients.lease`: a long host name is cut from the left (such an owner is then only ever
+settled by its lease time, never as a dead process of this host)."""
 
 
 @dataclass(frozen=True)
@@ -111,40 +116,74 @@ def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, 
 
 
 class Ledger:
-    """Claims and records the recipients of one fan-out for one sender (`owner`)."""
+    """Claims and records the recipients of one fan-out for one sender (`owner`, a worker id)."""
 
-    def __init__(self, engine: Engine, fanout_id: int, campaign: str, owner: str | None = None) -> None:
+    def __init__(self, engine: Engine, fanout_id: int, campaign: str, owner: str | None = None,
+                 lease: timedelta = timedelta(minutes=2)) -> None:
         self.engine = engine
         self.fanout_id = fanout_id
         self.campaign = campaign
-        self.owner = owner or secrets.token_hex(6)
+        self.owner = (owner or worker_id())[-(LEASE_WIDTH - 11):]
+        self.lease = lease
         self.stamp = stamper(engine)
         self._claims = 0
+        self.status: str = FanoutStatus.RUNNING
+        """The fan-out's status when last read (`step(..., check=True)`): another sender may pause it."""
 
-    # -- after a crash -------------------------------------------------------------------------------------------
+    # -- senders that are gone -------------------------------------------------------------------------------------
     def settle_orphans(self, resend: bool) -> int:
-        """Rows left `sending` by a sender that died: `unknown` (or queued again when `resend`)."""
+        """Rows `sending` whose sender is gone (see the module doc): `unknown`, or queued again when `resend`."""
+        gone = self._gone_leases()
+        if not gone:
+            return 0
+        marks = ", ".join(f":l{i}" for i in range(len(gone)))
+        leases = {f"l{i}": lease for i, lease in enumerate(gone)}
         with self.engine.begin() as conn:
             if resend:
                 result = conn.execute(text(
                     "UPDATE email_recipients SET status = :queued, lease = NULL, error = :why, updated_at = :now "
-                    "WHERE fanout_id = :f AND status = :sending"),
+                    f"WHERE fanout_id = :f AND status = :sending AND lease IN ({marks})"),
                     {"queued": R.QUEUED, "sending": R.SENDING, "f": self.fanout_id, "now": self.stamp(_now()),
-                     "why": "outcome unknown after a crash; sent again (on_unknown: resend)"})
+                     "why": "outcome unknown after a crash; sent again (on_unknown: resend)", **leases})
             else:
                 result = conn.execute(text(
                     "UPDATE email_recipients SET status = :unknown, error = :why, updated_at = :now "
-                    "WHERE fanout_id = :f AND status = :sending"),
+                    f"WHERE fanout_id = :f AND status = :sending AND lease IN ({marks})"),
                     {"unknown": R.UNKNOWN, "sending": R.SENDING, "f": self.fanout_id, "now": self.stamp(_now()),
                      "why": "the sender stopped while this message was in flight: the relay may or may not have "
-                            "accepted it; not resent (on_unknown: skip)"})
+                            "accepted it; not resent (on_unknown: skip)", **leases})
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def _gone_leases(self) -> list[str]:
+        """The leases of rows `sending` for another sender that died or stopped renewing."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT lease, max(leased_at) FROM email_recipients WHERE fanout_id = :f AND status = :sending "
+                "GROUP BY lease"), {"f": self.fanout_id, "sending": R.SENDING}).all()
+        stale = _now() - self.lease
+        gone = []
+        for lease, leased_at in rows:
+            owner = (lease or "").rpartition(":")[0]
+            if lease and owner != self.owner and (is_dead_here(owner) or leased_at is None
+                                                  or _parse(leased_at) < stale):
+                gone.append(lease)
+        return gone
+
+    def others_sending(self) -> int:
+        """Rows another (live) sender has in flight: the fan-out is not finished while there are any."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT count(*) FROM email_recipients WHERE fanout_id = :f AND status = :sending "
+                "AND (lease IS NULL OR substr(lease, 1, :n) <> :mine)"),
+                {"f": self.fanout_id, "sending": R.SENDING, "n": len(self.owner) + 1,
+                 "mine": self.owner + ":"}).scalar_one())
+
     # -- the step ----------------------------------------------------------------------------------------------
-    def step(self, results: Sequence[Result], links: Sequence[TrackedLink], claim: int
+    def step(self, results: Sequence[Result], links: Sequence[TrackedLink], claim: int, *, check: bool = False
              ) -> tuple[list[Claimed], list[Result]]:
         """One transaction: record `results`, store `links` (of messages about to be sent: no message goes out
-        with a link the tracker does not know) and claim up to `claim` recipients.
+        with a link the tracker does not know) and claim up to `claim` recipients. With `check`, also renew
+        this sender's leases and read the fan-out's status (`self.status`): another sender may have paused it.
 
         Returns (the claimed recipients, the results recorded for claimed rows that must not be sent: suppressed,
         removed or unconfirmed since the audience was drawn).
@@ -152,6 +191,16 @@ class Ledger:
         now = self.stamp(_now())
         with self.engine.begin() as conn:
             self._record(conn, results, now)
+            if check:
+                conn.execute(text(
+                    "UPDATE email_recipients SET leased_at = :now WHERE fanout_id = :f AND status = :sending "
+                    "AND substr(lease, 1, :n) = :mine"),
+                    {"now": now, "f": self.fanout_id, "sending": R.SENDING, "n": len(self.owner) + 1,
+                     "mine": self.owner + ":"})
+                self.status = conn.execute(text("SELECT status FROM email_fanouts WHERE id = :f"),
+                                           {"f": self.fanout_id}).scalar_one()
+                if self.status != FanoutStatus.RUNNING:
+                    claim = 0
             _Raw(conn).many(
                 "INSERT INTO links (code, target, campaign, channel, item, variant, recipient, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
@@ -161,9 +210,12 @@ class Ledger:
             self._claims += 1
             lease = f"{self.owner}:{self._claims}"
             raw = _Raw(conn)
+            # PostgreSQL: rows another sender is claiming right now are skipped, not waited for (SQLite has one
+            # writer at a time); the conditional UPDATE below is what makes a claim exclusive on both
+            skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
             candidates = [row[0] for row in raw.all(
                 "SELECT id FROM email_recipients WHERE fanout_id = ? AND status = ? AND (next_attempt_at IS NULL "
-                "OR next_attempt_at <= ?) ORDER BY id LIMIT ?", (self.fanout_id, R.QUEUED, now, claim))]
+                f"OR next_attempt_at <= ?) ORDER BY id LIMIT ?{skip_locked}", (self.fanout_id, R.QUEUED, now, claim))]
             if not candidates:
                 return [], []
             marks = ", ".join("?" * len(candidates))
@@ -190,7 +242,7 @@ class Ledger:
         if not results:
             return
         raw = _Raw(conn)
-        raw.many("UPDATE email_recipients SET status = ?, smtp_code = ?, error = ?, next_attempt_at = ?, lease = NULL, "
+        raw.many("UPDATE email_recipients SET status = ?, smtp_code = ?, error = ?, next_attempt_at = ?, "
                  "updated_at = ? WHERE id = ?",
                  [(r.status, r.code, r.error, None if r.next_attempt_at is None else self.stamp(r.next_attempt_at), now,
                    r.row_id) for r in results])
@@ -273,6 +325,22 @@ def summary(found: Counter[str]) -> str:
 def find(engine: Engine, delivery_key: str) -> Fanout | None:
     with session(engine) as s:
         return s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one_or_none()
+
+
+def assistable(engine: Engine, channel: str, me: str) -> list[tuple[str, str]]:
+    """(delivery key, post payload) of the channel's fan-outs that another live daemon is sending and that have
+    recipients ready to claim now: what `me` can help with."""
+    now = _now()
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT d.key, d.payload FROM deliveries d JOIN email_fanouts f ON f.delivery_key = d.key "
+            "WHERE d.channel = :c AND d.status = :sending AND d.claimed_by <> :me AND d.lease_until > :now "
+            "AND d.payload IS NOT NULL AND f.status = :running AND EXISTS (SELECT 1 FROM email_recipients r "
+            "WHERE r.fanout_id = f.id AND r.status = :queued AND (r.next_attempt_at IS NULL "
+            "OR r.next_attempt_at <= :stamp)) ORDER BY d.slot_at"),
+            {"c": channel, "sending": DeliveryStatus.SENDING, "me": me, "now": stamper(engine)(now),
+             "running": FanoutStatus.RUNNING, "queued": R.QUEUED, "stamp": stamper(engine)(now)}).all()
+    return [(key, payload) for key, payload in rows]
 
 
 def sent_since(engine: Engine, channel: str, since: timedelta) -> int:
