@@ -95,6 +95,10 @@ class TrackerConfig(Strict):
     flush_every: str = Field(default="250ms", description="Longest time a click waits in memory before it is "
                                                           "written (a hard kill loses at most this much).")
     batch_size: int = Field(default=1000, ge=1, le=100_000, description="Write clicks as soon as this many wait.")
+    writer: Literal["process", "thread"] = Field(
+        default="process", description="Where batches of clicks are written: `process` (a child process of the "
+                                       "tracker: the redirects spend no CPU on the database, and a second core takes "
+                                       "the writes) or `thread` (a thread of the tracker process).")
     max_pending: int = Field(default=200_000, ge=1000,
                              description="Clicks kept in memory while the database is unreachable; beyond this "
                                          "the oldest are dropped and counted in the metrics.")

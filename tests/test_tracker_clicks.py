@@ -4,6 +4,8 @@ and the batch writer (by size, by time, on failure, at shutdown) keeping rollups
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -166,7 +168,7 @@ def test_clicks_are_written_in_batches_by_size_and_by_time(tmp_path: Path) -> No
 
 
 def test_a_failed_write_keeps_the_batch_and_retries(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, extra="writer: thread")  # the engine is swapped below: written from this process
     code = add_link(config, "https://shop.example.com/p/scarf")
 
     async def scenario() -> None:
@@ -189,7 +191,7 @@ def test_a_failed_write_keeps_the_batch_and_retries(tmp_path: Path) -> None:
 
 
 def test_beyond_max_pending_the_oldest_clicks_are_dropped_and_counted(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, extra="writer: thread")
     code = add_link(config, "https://shop.example.com/p/scarf")
 
     async def scenario() -> None:
@@ -209,7 +211,7 @@ def test_beyond_max_pending_the_oldest_clicks_are_dropped_and_counted(tmp_path: 
 
 
 def test_rollups_stay_equal_to_the_raw_clicks_across_hours_and_links(tmp_path: Path) -> None:
-    from drainage.tracker.recorder import PendingClick
+    from drainage.tracker.writer import PendingClick
 
     config = load(tmp_path)
     codes = [add_link(config, f"https://shop.example.com/p/{n}", item=str(n)) for n in range(3)]
@@ -247,3 +249,43 @@ def _dump(engine: Engine) -> str:
     with engine.connect() as conn:
         return "\n".join(str(tuple(row)) for table in inspect(engine).get_table_names()
                          for row in conn.execute(text(f'SELECT * FROM "{table}"')))
+
+
+def test_clicks_are_written_by_a_child_process_that_is_restarted_if_it_dies(tmp_path: Path) -> None:
+    config = load(tmp_path)  # tracker.writer defaults to process
+    code = add_link(config, "https://shop.example.com/p/scarf")
+
+    async def scenario() -> None:
+        async with running(config) as (tracker, client):
+            writer = tracker.recorder.process
+            assert writer is not None
+            for _ in range(3):
+                await client.get(f"/c/{code}")
+            assert await tracker.recorder.flush() is True
+            first = writer.pid
+            assert first is not None and first != os.getpid()
+            os.kill(first, signal.SIGKILL)  # the writer dies between two batches
+            for _ in range(2):
+                await client.get(f"/c/{code}")
+            assert await tracker.recorder.flush() is True  # a new writer took the batch
+            assert writer.pid not in (None, first)
+            assert tracker.recorder.written == 5
+
+    run(scenario)
+    assert len(clicks(config)) == 5
+
+
+def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: Path) -> None:
+    from drainage.tracker.writer import PendingClick, write_batch
+
+    config = load(tmp_path)
+    code = add_link(config, "https://shop.example.com/p/scarf")
+    engine = make_engine(config.database_url)
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    batch = [PendingClick(f"c{n}", code, at, f"v{n}", UA["chrome_windows"], "GET", "") for n in range(4)]
+    assert write_batch(engine, batch[:2]) == {"human": 2}  # committed, but the answer was lost
+    assert write_batch(engine, batch, retry=True) == {"human": 2}  # sent again: only the two new ones
+    with session(engine) as s:
+        assert sorted(c.click_id for c in s.exec(select(Click)).all()) == ["c0", "c1", "c2", "c3"]
+        assert [r.clicks for r in s.exec(select(ClickRollup)).all()] == [4]
+    engine.dispose()

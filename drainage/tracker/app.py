@@ -38,8 +38,9 @@ from drainage.tracker.linkcache import LinkCache
 from drainage.tracker.metrics import TrackerMetrics
 from drainage.tracker.orders import READERS, BadOrder, attribute, store, verify_base64, verify_generic
 from drainage.tracker.pages import not_found_page
-from drainage.tracker.recorder import ClickRecorder, PendingClick
+from drainage.tracker.recorder import ClickRecorder
 from drainage.tracker.visitors import visitor_id, visitor_key
+from drainage.tracker.writer import PendingClick
 
 MAX_TARGET_LINE = 2048
 """Longest path + query accepted on /c/ (414 beyond)."""
@@ -68,7 +69,8 @@ class Tracker:
         self.metrics = TrackerMetrics()
         self.links = LinkCache(engine)
         self.recorder = ClickRecorder(engine, self.metrics, flush_every=parse_duration(cfg.flush_every).total_seconds(),
-                                      batch_size=cfg.batch_size, max_pending=cfg.max_pending)
+                                      batch_size=cfg.batch_size, max_pending=cfg.max_pending,
+                                      in_process=cfg.writer == "process")
         self.order_secret = (cfg.order_secret.get_secret_value() if cfg.order_secret else "") or None
         self.replay_window = parse_duration(cfg.replay_window).total_seconds()
         self._configured_key = (cfg.visitor_key.get_secret_value() if cfg.visitor_key else "") or None
