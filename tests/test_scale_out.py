@@ -20,7 +20,7 @@ from sqlmodel import select
 from drainage.clock import FakeClock
 from drainage.email.ledger import Ledger, open_fanout
 from drainage.store.db import make_engine, session
-from drainage.store.models import Delivery
+from drainage.store.models import Cursor, Delivery
 from drainage.store.models import DeliveryStatus as S
 from tests.conftest import REPO
 from tests.daemon_helpers import make_dispatcher, rows, scripted_plugin, write_project
@@ -123,10 +123,10 @@ def test_three_daemons_share_one_email_fan_out_and_take_over_a_killed_owner(tmp_
         wait_for(lambda: _listening(port), 20, "the SMTP sink")
         config = write_email_project(tmp_path, port, connections=2, in_flight=IN_FLIGHT,
                                      channel_extra="rate: 100/second\n", daemon_extra="lease: 2s\nsweep_every: 1s\n")
-        campaign = tmp_path / "campaigns" / "spring.yaml"  # its slot a few seconds ahead: the daemons see it come
-        slot = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
-        campaign.write_text(campaign.read_text().replace(SLOT.isoformat(), slot.isoformat()))
         engine = engine_for(tmp_path)
+        with session(engine) as s:  # the daemons last looked before the slot: it is due when they start
+            s.add(Cursor(campaign="spring", channel="news", until=SLOT - timedelta(minutes=10)))
+            s.commit()
         addresses = [f"user{i:04d}@example.com" for i in range(RECIPIENTS)]
         subscribe(engine, addresses)
         daemons = [start_daemon() for _ in range(3)]
