@@ -197,7 +197,7 @@ def write_clicks(engine: Engine, clicks: tuple[C, ...] | list[C]) -> None:
         for c in clicks:
             for _ in range(c.count):
                 n += 1
-                recorder.add(PendingClick(f"click{n:06d}", LINKS[c.link].tracked.code, c.when, c.visitor,
+                recorder.add(PendingClick(f"click{n:06d}", LINKS[c.link].tracked.code, c.when.timestamp(), c.visitor,
                                           AGENTS[c.agent], "GET", ""))
                 if n % 7 == 0:  # several batches, so that the rollups are built up across writes
                     assert await recorder.flush()

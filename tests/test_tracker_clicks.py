@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import string
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,7 +18,8 @@ from sqlmodel import func, select
 from drainage.store.db import make_engine, session
 from drainage.store.models import Click, ClickRollup, VisitorDay
 from drainage.tracker.agents import classify
-from drainage.tracker.visitors import visitor_id, visitor_key
+from drainage.tracker.clickids import POOL, ClickIds
+from drainage.tracker.visitors import VisitorHasher, visitor_id, visitor_key
 from tests.databases import ON_POSTGRES, database_url
 from tests.tracker_helpers import add_link, clicks, load, run, running
 
@@ -88,7 +90,17 @@ def test_visitor_ids_are_keyed_daily_and_never_contain_the_ip() -> None:
     assert a != visitor_id(key, "198.51.100.24", UA["safari_iphone"], date(2026, 12, 1))
     assert a != visitor_id(key, "198.51.100.23", UA["chrome_android"], date(2026, 12, 1))
     assert a != visitor_id(b"other key" * 4, "198.51.100.23", UA["safari_iphone"], date(2026, 12, 1))
+    hasher = VisitorHasher(key)  # the request path's form: the same ids
+    assert hasher.visitor("198.51.100.23", UA["safari_iphone"], "2026-12-01") == a
+    assert hasher.visitor("198.51.100.23", UA["safari_iphone"], "2026-12-02") != a
     assert "198" not in a and len(a) == 32
+
+
+def test_click_ids_are_unguessable_url_safe_and_unique_across_pool_refills() -> None:
+    ids = ClickIds()
+    drawn = [ids.next() for _ in range(3 * POOL + 7)]
+    assert len(set(drawn)) == len(drawn)
+    assert all(len(i) == 16 and set(i) <= set(string.ascii_letters + string.digits + "-_") for i in drawn)
 
 
 def test_the_visitor_key_is_created_once_and_shared_through_the_database(tmp_path: Path) -> None:
@@ -225,7 +237,7 @@ def test_rollups_stay_equal_to_the_raw_clicks_across_hours_and_links(tmp_path: P
                         for agent in (UA["chrome_windows"], UA["googlebot"], UA["twitterbot"])[: i + 1]:
                             n += 1
                             tracker.recorder.add(PendingClick(f"id{n}", code, datetime(2026, 12, 1, hour, batch,
-                                                                                      tzinfo=UTC),
+                                                                                      tzinfo=UTC).timestamp(),
                                                               f"v{n % 7}", agent, "GET", ""))
                 await tracker.recorder.flush()
 
@@ -281,7 +293,7 @@ def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: P
     config = load(tmp_path)
     code = add_link(config, "https://shop.example.com/p/scarf")
     engine = make_engine(config.database_url)
-    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC).timestamp()
     batch = [PendingClick(f"c{n}", code, at, f"v{n}", UA["chrome_windows"], "GET", "") for n in range(4)]
     assert write_batch(engine, batch[:2]) == {"human": 2}  # committed, but the answer was lost
     assert write_batch(engine, batch, retry=True) == {"human": 2}  # sent again: only the two new ones

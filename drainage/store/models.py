@@ -95,7 +95,7 @@ class Click(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     click_id: str = Field(max_length=32, description="Handed to the store in the redirect; comes back with orders.")
-    code: str = Field(index=True, max_length=32)
+    code: str = Field(max_length=32, description="Not indexed: reports read the rollups; drill-downs go by time.")
     clicked_at: datetime = Field(default_factory=utcnow, index=True)
     visitor: str = Field(default="", max_length=64, description="Keyed hash of (IP, user agent, day).")
     agent_class: str = Field(default=AgentClass.HUMAN, max_length=16)

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -34,13 +33,13 @@ from drainage.logs import event
 from drainage.reports.web import ReportsPage
 from drainage.schedule import parse_duration
 from drainage.store.retention import prune_raw_clicks
+from drainage.tracker.clickids import ClickIds
 from drainage.tracker.linkcache import LinkCache
 from drainage.tracker.metrics import TrackerMetrics
 from drainage.tracker.orders import READERS, BadOrder, attribute, store, verify_base64, verify_generic
 from drainage.tracker.pages import not_found_page
 from drainage.tracker.recorder import ClickRecorder
-from drainage.tracker.visitors import visitor_id, visitor_key
-from drainage.tracker.writer import PendingClick
+from drainage.tracker.visitors import VisitorHasher, visitor_key
 
 MAX_TARGET_LINE = 2048
 """Longest path + query accepted on /c/ (414 beyond)."""
@@ -79,6 +78,9 @@ class Tracker:
         self.prune_delay, self.prune_every = PRUNE_DELAY, PRUNE_EVERY
         self._pruner: asyncio.Task[None] | None = None
         self._key = b""
+        self._visitors = VisitorHasher(b"")
+        self._click_ids = ClickIds()
+        self._day, self._day_ends = "", 0.0
         self._not_found = not_found_page(self.store_name, self.home)
         self._redirected = self.metrics.redirects.labels(result="redirect")
         self._missing = self.metrics.redirects.labels(result="not_found")
@@ -104,6 +106,7 @@ class Tracker:
     async def startup(self) -> None:
         """Load the visitor key and start the click writer."""
         self._key = await asyncio.to_thread(visitor_key, self.engine, self._configured_key)
+        self._visitors = VisitorHasher(self._key)
         self.recorder.start()
         if self.keep_raw_clicks is not None:
             self._pruner = asyncio.create_task(self._prune_raw_clicks(self.keep_raw_clicks), name="click-pruner")
@@ -168,14 +171,22 @@ class Tracker:
                 agent = value.decode("latin-1")[:512]
             elif name == b"referer":
                 referer = value.decode("latin-1")[:1024]
-        now = datetime.now(UTC)
+        now = time.time()
+        if now >= self._day_ends:
+            self._new_day(now)
         client = scope.get("client")
-        visitor = visitor_id(self._key, client[0] if client else "", agent, now.date())
-        click_id = secrets.token_urlsafe(12)
-        self.recorder.add(PendingClick(click_id, code, now, visitor, agent, method, referer))
+        visitor = self._visitors.visitor(client[0] if client else "", agent, self._day)
+        click_id = self._click_ids.next()
+        self.recorder.add((click_id, code, now, visitor, agent, method, referer))  # a PendingClick's fields
         self._redirected.inc()
         location = target.with_param(self.click_param, click_id).encode("ascii")
         await _answer(send, 302, [(b"location", location), (b"referrer-policy", b"no-referrer-when-downgrade")])
+
+    def _new_day(self, now: float) -> None:
+        """The UTC day of visitor ids, recomputed once a day rather than per click."""
+        day = int(now // 86400)
+        self._day = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
+        self._day_ends = (day + 1) * 86400.0
 
     # -- Starlette routes --------------------------------------------------------------------------------------
     async def _not_found_page(self, request: Request, _exc: Exception) -> Response:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from drainage.logs import event
 from drainage.tracker.metrics import TrackerMetrics
-from drainage.tracker.writer import PendingClick, write_batch
+from drainage.tracker.writer import ClickRow, PendingClick, write_batch
 from drainage.tracker.writer_process import ProcessWriter
 
 __all__ = ["ClickRecorder", "PendingClick"]
@@ -40,7 +40,7 @@ class ClickRecorder:
         self.max_pending = max_pending
         self.process = ProcessWriter(engine.url.render_as_string(hide_password=False)) if in_process else None
         """The writer process (`in_process`), else None: batches are written from a thread."""
-        self._pending: list[PendingClick] = []
+        self._pending: list[ClickRow] = []
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -52,8 +52,8 @@ class ClickRecorder:
         """Clicks accepted but not yet written."""
         return len(self._pending)
 
-    def add(self, click: PendingClick) -> None:
-        """Accept one click (called on the request path: no I/O)."""
+    def add(self, click: ClickRow) -> None:
+        """Accept one click, a `PendingClick` or the same plain tuple (called on the request path: no I/O)."""
         self._pending.append(click)
         if len(self._pending) >= self.batch_size:
             self._full.set()
@@ -90,7 +90,7 @@ class ClickRecorder:
             ok = await self.flush()
             delay = self.flush_every if ok else min(max(delay * 2, 0.5), 10.0)
 
-    def _writer(self) -> Callable[[list[PendingClick], bool], Counter[str]]:
+    def _writer(self) -> Callable[[list[ClickRow], bool], Counter[str]]:
         if self.process is not None:
             return self.process.write
         return lambda batch, retry: write_batch(self.engine, batch, retry)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -22,6 +23,9 @@ from sqlalchemy import Engine
 from drainage.config import LoadedConfig
 from drainage.logs import event
 from drainage.tracker.app import Tracker
+
+GC_THRESHOLD = 20_000
+"""Allocations between two young-generation collections (CPython: 700)."""
 
 
 def uvicorn_config(app: Tracker, host: str, port: int, proxy_ips: list[str]) -> uvicorn.Config:
@@ -37,7 +41,17 @@ def serve(config: LoadedConfig, engine: Engine, host: str | None = None, port: i
     cfg = config.config.tracker
     tracker = Tracker(config, engine)
     server = uvicorn.Server(uvicorn_config(tracker, host or cfg.host, port or cfg.port, cfg.proxy_ips))
+    if not os.environ.get("NOGC_TUNE"):
+        tune_garbage_collector()
     server.run()
+
+
+def tune_garbage_collector() -> None:
+    """A redirect allocates a few dozen short-lived objects that reference counting frees; the cyclic collector
+    only needs to run rarely, and never over the code and configuration loaded at start (frozen)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
 class TrackerProcess:

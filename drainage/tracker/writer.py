@@ -11,7 +11,7 @@ SQLAlchemy itself stores them.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -22,18 +22,23 @@ from drainage.tracker.agents import classify
 
 
 class PendingClick(NamedTuple):
-    """What a redirect records; classification and parsing happen in the writer."""
+    """What a redirect records; classification and parsing happen in the writer. Plain values only (`at` is
+    seconds since the epoch), so a batch crosses to the writer process as a cheap `marshal` blob."""
 
     click_id: str
     code: str
-    at: datetime
+    at: float
     visitor: str
     user_agent: str
     method: str
     referer: str
 
 
-def write_batch(engine: Engine, batch: list[PendingClick], retry: bool = False) -> Counter[str]:
+ClickRow = tuple[str, str, float, str, str, str, str]
+"""A click as the redirect records it: a `PendingClick`, or the same fields in a plain tuple."""
+
+
+def write_batch(engine: Engine, batch: list[ClickRow], retry: bool = False) -> Counter[str]:
     """Write `batch` in one transaction; returns its clicks counted by class.
 
     `retry`: the batch was handed to a writer before without an answer (a writer process that died, a commit
@@ -44,38 +49,44 @@ def write_batch(engine: Engine, batch: list[PendingClick], retry: bool = False) 
     with engine.begin() as conn:
         writer = _RawWriter(conn)
         if retry:
-            known = writer.existing_click_ids([c.click_id for c in batch])
-            batch = [c for c in batch if c.click_id not in known]
-        stamp = _sqlite_time if conn.dialect.name == "sqlite" else _same
+            known = writer.existing_click_ids([c[0] for c in batch])
+            batch = [c for c in batch if c[0] not in known]
+        sqlite = conn.dialect.name == "sqlite"
+        times = _SqliteTimes() if sqlite else _Times()
         clicks: list[tuple[Any, ...]] = []
         classes: Counter[str] = Counter()
         rollups: Counter[tuple[Any, str, str]] = Counter()
         visitors: set[tuple[Any, str, str]] = set()
-        hours: dict[tuple[int, int, int, int], Any] = {}
+        human = AgentClass.HUMAN
+        seconds: dict[int, tuple[Any, Any, Any]] = {}  # second -> (its stamp prefix, its hour, its day)
         for click_id, code, at, visitor, user_agent, method, referer in batch:
             agent_class, device = classify(user_agent, method)
             classes[agent_class] += 1
-            clicks.append((click_id, code, stamp(at), visitor, agent_class, device, _host(referer)))
-            hour_key = (at.year, at.month, at.day, at.hour)
-            hour = hours.get(hour_key)
-            if hour is None:
-                hour = hours[hour_key] = stamp(at.replace(minute=0, second=0, microsecond=0))
+            second = int(at // 1)
+            known = seconds.get(second)
+            if known is None:
+                known = seconds[second] = times.second(second)
+            prefix, hour, day = known
+            clicks.append((click_id, code, f"{prefix}.{min(int((at - second) * 1e6), 999_999):06d}" if sqlite
+                           else datetime.fromtimestamp(at, UTC), visitor, agent_class, device,
+                           _host(referer) if referer else ""))
             rollups[(hour, code, agent_class)] += 1
-            if agent_class == AgentClass.HUMAN:
-                day: date | str = at.date()
-                visitors.add((day.isoformat() if stamp is _sqlite_time else day, code, visitor))  # type: ignore[union-attr]
+            if agent_class == human:
+                visitors.add((day, code, visitor))
         writer.many(CLICKS_SQL, clicks)
-        # sorted keys: concurrent trackers take row locks in the same order (no deadlocks on PostgreSQL)
-        writer.many(ROLLUPS_SQL, [(*key, n) for key, n in sorted(rollups.items())])
+        # PostgreSQL: sorted keys, so concurrent trackers take row locks in the same order (no deadlocks);
+        # SQLite has one writer at a time
+        order: Any = list if sqlite else sorted
+        writer.many(ROLLUPS_SQL, [(*key, n) for key, n in order(rollups.items())])
         days: dict[tuple[Any, str], list[int]] = {}
         for (hour, code, agent_class), n in rollups.items():
-            counts = days.setdefault((_day_of(hour), code), [0, 0, 0, 0])
+            counts = days.setdefault((times.day_of_hour(hour), code), [0, 0, 0, 0])
             counts[_CLASS_COLUMN[agent_class]] += n
         # only the visitors this insert adds are new for the day: counted from what the insert returns, which
         # stays exact when several trackers write the same visitor at once (one insert wins, one returns it)
-        for day_value, code in writer.returning(VISITORS_SQL, sorted(visitors)):
+        for day_value, code in writer.returning(VISITORS_SQL, order(visitors)):
             days[(day_value, code)][3] += 1
-        writer.many(LINK_DAYS_SQL, [(*key, *counts) for key, counts in sorted(days.items())])
+        writer.many(LINK_DAYS_SQL, [(*key, *counts) for key, counts in order(days.items())])
     return classes
 
 
@@ -126,18 +137,28 @@ class _RawWriter:
         return returned
 
 
-def _sqlite_time(moment: datetime) -> str:
-    """A UTC datetime as SQLAlchemy's DateTime stores it in SQLite (naive, with microseconds)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+class _Times:
+    """The values SQLAlchemy stores for PostgreSQL: an aware datetime's hour, and its date."""
+
+    def second(self, second: int) -> tuple[Any, Any, Any]:
+        """(None: each click's own datetime is made, its hour, its day) for a second since the epoch."""
+        hour = datetime.fromtimestamp(second - second % 3600, UTC)
+        return None, hour, hour.date()
+
+    def day_of_hour(self, hour: Any) -> Any:
+        return hour.date()
 
 
-def _same(moment: datetime) -> datetime:
-    return moment
+class _SqliteTimes(_Times):
+    """SQLAlchemy's text form in SQLite: naive UTC 'YYYY-MM-DD HH:MM:SS.ffffff' and 'YYYY-MM-DD', made once per
+    second of a batch rather than once per click."""
 
+    def second(self, second: int) -> tuple[str, str, str]:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return prefix, f"{prefix[:13]}:00:00.000000", prefix[:10]
 
-def _day_of(hour: Any) -> Any:
-    """The day of an hour as `write_batch` stamps it: 'YYYY-MM-DD' for SQLite's text datetimes, else a date."""
-    return hour[:10] if isinstance(hour, str) else hour.date()
+    def day_of_hour(self, hour: Any) -> str:
+        return str(hour[:10])
 
 
 def _host(referer: str) -> str:

@@ -1,23 +1,24 @@
 """The click writer in its own process, so that the redirect process spends no CPU on the database.
 
-The tracker hands each batch through a pipe to a child process (spawned, with its own engine) and waits for
-its answer, one batch at a time; it drops a batch from memory only once the child says it is committed. The
-child ignores SIGINT/SIGTERM (the tracker drains its buffer through it at shutdown, then closes the pipe) and
-ends when the pipe closes, after finishing the batch it holds: a tracker killed with SIGKILL loses only what it
-had not handed over yet. A child that dies is started again and the unanswered batch is sent again, marked as a
-retry (`write_batch` skips a batch that was committed before the child died).
+The tracker hands each batch (a `marshal` blob of plain tuples) through a pipe to a child process (spawned,
+with its own engine) and waits for its answer, one batch at a time; it drops a batch from memory only once the
+child says it is committed. The child ignores SIGINT/SIGTERM (the tracker drains its buffer through it at
+shutdown, then closes the pipe) and ends when the pipe closes, after finishing the batch it holds: a tracker
+killed with SIGKILL loses only what it had not handed over yet. A child that dies is started again and the
+unanswered batch is sent again, marked as a retry (`write_batch` leaves out the clicks already committed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import marshal
 import multiprocessing
 import signal
 from collections import Counter
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from drainage.tracker.writer import PendingClick, write_batch
+from drainage.tracker.writer import ClickRow, write_batch
 
 START_TIMEOUT = 30.0
 """Seconds the child may take to answer its first batch (it imports the database layer first)."""
@@ -51,18 +52,22 @@ class ProcessWriter:
         self._process.start()
         child_end.close()
 
-    def write(self, batch: list[PendingClick], retry: bool = False) -> Counter[str]:
+    def write(self, batch: list[ClickRow], retry: bool = False) -> Counter[str]:
         """Have the child write `batch`; its clicks by class. Raises WriterGone or WriteFailed.
 
         A child found dead is started again and the batch is sent once more (as a retry: its outcome is unknown).
         """
+        try:
+            blob = marshal.dumps(batch)
+        except ValueError:  # PendingClick tuples (marshal takes plain tuples only)
+            blob = marshal.dumps([tuple(c) for c in batch])
         for attempt in range(2):
             if self._process is None or not self._process.is_alive():
                 self._discard()
                 self.start()
             assert self._pipe is not None
             try:
-                self._pipe.send((batch, retry or attempt > 0))
+                self._pipe.send_bytes(b"R" + blob if retry or attempt > 0 else b"W" + blob)
                 ok, answer = self._pipe.recv()
             except (EOFError, OSError) as exc:
                 self._discard()
@@ -78,7 +83,7 @@ class ProcessWriter:
         """Let the child finish and end (call after the last `write`)."""
         if self._pipe is not None:
             with contextlib.suppress(OSError):
-                self._pipe.send(None)
+                self._pipe.send_bytes(b"")
         if self._process is not None:
             self._process.join(timeout)
             if self._process.is_alive():
@@ -107,12 +112,12 @@ def serve(pipe: Connection, database_url: str) -> None:
     try:
         while True:
             try:
-                message = pipe.recv()
+                message = pipe.recv_bytes()
             except (EOFError, OSError):
                 return
-            if message is None:
+            if not message:
                 return
-            batch, retry = message
+            retry, batch = message[:1] == b"R", marshal.loads(message[1:])
             try:
                 answer: tuple[bool, object] = (True, dict(write_batch(engine, batch, retry)))
             except Exception as exc:  # the tracker keeps the batch and tries again later
