@@ -41,8 +41,7 @@ def serve(config: LoadedConfig, engine: Engine, host: str | None = None, port: i
     cfg = config.config.tracker
     tracker = Tracker(config, engine)
     server = uvicorn.Server(uvicorn_config(tracker, host or cfg.host, port or cfg.port, cfg.proxy_ips))
-    if not os.environ.get("NOGC_TUNE"):
-        tune_garbage_collector()
+    tune_garbage_collector()
     server.run()
 
 

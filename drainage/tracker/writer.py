@@ -63,10 +63,10 @@ def write_batch(engine: Engine, batch: list[ClickRow], retry: bool = False) -> C
             agent_class, device = classify(user_agent, method)
             classes[agent_class] += 1
             second = int(at // 1)
-            known = seconds.get(second)
-            if known is None:
-                known = seconds[second] = times.second(second)
-            prefix, hour, day = known
+            stamps = seconds.get(second)
+            if stamps is None:
+                stamps = seconds[second] = times.second(second)
+            prefix, hour, day = stamps
             clicks.append((click_id, code, f"{prefix}.{min(int((at - second) * 1e6), 999_999):06d}" if sqlite
                            else datetime.fromtimestamp(at, UTC), visitor, agent_class, device,
                            _host(referer) if referer else ""))
