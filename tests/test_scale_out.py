@@ -33,6 +33,14 @@ from tests.fakes.smtp import free_port
 from tests.test_email_crash import _listening, _received
 
 
+def _stop(daemons: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every daemon, then wait for each (they stop in parallel)."""
+    for proc in daemons:
+        proc.send_signal(signal.SIGTERM)
+    for proc in daemons:
+        proc.wait(60)
+
+
 @pytest.mark.slow
 def test_three_daemons_one_killed_and_restarted_post_every_slot_exactly_once(tmp_path: Path) -> None:
     write_process_project(tmp_path, latency=0.1, sweep="1s")
@@ -51,10 +59,7 @@ def test_three_daemons_one_killed_and_restarted_post_every_slot_exactly_once(tmp
         wait_for(lambda: len(received(tmp_path)) >= len(expected), 90, "every slot to be posted")
         time.sleep(1.5)  # room for a duplicate to show up, if the claims were wrong
     finally:
-        for proc in daemons:
-            proc.send_signal(signal.SIGTERM)
-        for proc in daemons:
-            proc.wait(60)
+        _stop(daemons)
     keys = Counter(r["key"] for r in received(tmp_path))
     assert {k: c for k, c in keys.items() if c > 1} == {}
     assert set(keys) == expected
@@ -142,10 +147,7 @@ def test_three_daemons_share_one_email_fan_out_and_take_over_a_killed_owner(tmp_
         wait_for(lambda: _fanout_done(engine), 120, "the fan-out to finish")
         time.sleep(1.5)  # room for a duplicate to show up, if the claims were wrong
     finally:
-        for proc in daemons:
-            proc.send_signal(signal.SIGTERM)
-        for proc in daemons:
-            proc.wait(60)
+        _stop(daemons)
         log.close()
         sink.send_signal(signal.SIGINT)
         sink.wait(timeout=10)

@@ -36,6 +36,7 @@ from drainage.links import TrackedLink
 from drainage.store.db import session
 from drainage.store.email_models import Fanout, FanoutStatus, RecipientStatus, SubscriberStatus, SuppressionReason
 from drainage.store.models import Delivery, DeliveryStatus
+from drainage.store.rawsql import RawCursor
 from drainage.workers import is_dead_here, worker_id
 
 R = RecipientStatus
@@ -201,7 +202,7 @@ class Ledger:
                                            {"f": self.fanout_id}).scalar_one()
                 if self.status != FanoutStatus.RUNNING:
                     claim = 0
-            _Raw(conn).many(
+            RawCursor(conn).many(
                 "INSERT INTO links (code, target, campaign, channel, item, variant, recipient, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
                 [(k.code, k.target, k.campaign, k.channel, k.item, k.variant, k.recipient, now) for k in links])
@@ -209,7 +210,7 @@ class Ledger:
                 return [], []
             self._claims += 1
             lease = f"{self.owner}:{self._claims}"
-            raw = _Raw(conn)
+            raw = RawCursor(conn)
             # PostgreSQL: rows another sender is claiming right now are skipped, not waited for (SQLite has one
             # writer at a time); the conditional UPDATE below is what makes a claim exclusive on both
             skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
@@ -241,7 +242,7 @@ class Ledger:
     def _record(self, conn: Connection, results: Sequence[Result], now: Any) -> None:
         if not results:
             return
-        raw = _Raw(conn)
+        raw = RawCursor(conn)
         raw.many("UPDATE email_recipients SET status = ?, smtp_code = ?, error = ?, next_attempt_at = ?, "
                  "updated_at = ? WHERE id = ?",
                  [(r.status, r.code, r.error, None if r.next_attempt_at is None else self.stamp(r.next_attempt_at), now,
@@ -286,26 +287,6 @@ class Ledger:
                 fanout.finished_at = fanout.updated_at
             s.add(fanout)
             s.commit()
-
-
-class _Raw:
-    """executemany on the DB-API cursor, in the connection's transaction: SQLAlchemy's per-row parameter
-    processing cost more than the statements themselves (plain SQL that SQLite and PostgreSQL both accept)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.cursor = conn.connection.cursor()
-        self.marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-    def many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self.cursor.executemany(sql.replace("?", self.marker), rows)
-
-    def one(self, sql: str, params: tuple[Any, ...]) -> None:
-        self.cursor.execute(sql.replace("?", self.marker), params)
-
-    def all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        self.cursor.execute(sql.replace("?", self.marker), params)
-        return list(self.cursor.fetchall())
 
 
 def counts(engine: Engine, fanout_id: int) -> Counter[str]:

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from drainage.store.models import AgentClass
+from drainage.store.rawsql import RawCursor
 from drainage.tracker.agents import classify
 
 
@@ -105,24 +106,15 @@ _ROWS_PER_STATEMENT = 300
 """Rows per multi-row INSERT (3 parameters each: under SQLite's oldest limit of 999 parameters)."""
 
 
-class _RawWriter:
-    """executemany on the DB-API cursor, in the connection's transaction."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.cursor = conn.connection.cursor()
-        self.marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-    def many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self.cursor.executemany(sql.replace("?", self.marker), rows)
+class _RawWriter(RawCursor):
+    """The click writer's statements: multi-row inserts that say what they inserted, and the retry check."""
 
     def existing_click_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), _ROWS_PER_STATEMENT):
             chunk = ids[start:start + _ROWS_PER_STATEMENT]
-            marks = ", ".join([self.marker] * len(chunk))
-            self.cursor.execute(f"SELECT click_id FROM clicks WHERE click_id IN ({marks})", chunk)
-            found.update(row[0] for row in self.cursor.fetchall())
+            found.update(row[0] for row in self.all(
+                f"SELECT click_id FROM clicks WHERE click_id IN ({', '.join('?' * len(chunk))})", chunk))
         return found
 
     def returning(self, sql: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
