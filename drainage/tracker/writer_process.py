@@ -20,9 +20,6 @@ from multiprocessing.process import BaseProcess
 
 from drainage.tracker.writer import ClickRow, write_batch
 
-START_TIMEOUT = 30.0
-"""Seconds the child may take to answer its first batch (it imports the database layer first)."""
-
 
 class WriterGone(Exception):
     """The writer process ended before answering; the batch may or may not be committed."""
