@@ -133,7 +133,7 @@ class Fanout:
             raise Paused(fanout.pause_reason or "paused")
         ledger = Ledger(engine, fanout.id, post.campaign, lease=self._lease())
         self._resend = planned.campaign.model.on_unknown == "resend"
-        await self._settle_orphans(ledger, post)
+        await self._settle_orphans(ledger, post.key)
         composer = await self._composer(post, planned)
         event("email.fanout_started", campaign=post.campaign, channel=self.channel.name, key=post.key,
               audience=fanout.total, lists=",".join(lists))
@@ -168,11 +168,12 @@ class Fanout:
     def _lease(self) -> timedelta:
         return parse_duration(self.host.project.config.config.daemon.lease)
 
-    async def _settle_orphans(self, ledger: Ledger, post: Post) -> None:
+    async def _settle_orphans(self, ledger: Ledger, delivery_key: str) -> None:
+        """Settle the rows of senders that are gone (see `Ledger.settle_orphans`) and say so."""
         orphans = await asyncio.to_thread(ledger.settle_orphans, self._resend)
         if orphans:
-            event("email.unknown_after_crash", logging.WARNING, campaign=post.campaign, channel=self.channel.name,
-                  recipients=orphans, policy="resend" if self._resend else "skip")
+            event("email.unknown_after_crash", logging.WARNING, campaign=ledger.campaign, channel=self.channel.name,
+                  key=delivery_key, recipients=orphans, policy="resend" if self._resend else "skip")
 
     async def _composer(self, post: Post, planned: PlannedPost) -> Composer:
         engine, project = self.host.engine, self.host.project
@@ -305,13 +306,13 @@ class Fanout:
                 if self.host.stopping() or ledger.status != FanoutStatus.RUNNING:
                     raise RateLimited("the daemon is stopping; the fan-out resumes at the next start", 0)
                 due = await asyncio.to_thread(ledger.next_due)
-                if due is None or (assisting and due > datetime.now(UTC)):
-                    if assisting:
-                        return
+                if assisting and (due is None or due > datetime.now(UTC)):
+                    return  # nothing ready now: the owner waits for retries and finishes the fan-out
+                if due is None:
                     # other daemons may still have recipients in flight (or die with them): wait for them
                     if await asyncio.to_thread(ledger.others_sending) == 0:
                         return
-                    await self._settle_orphans_of(ledger, delivery_key)
+                    await self._settle_orphans(ledger, delivery_key)
                     await asyncio.sleep(OTHERS_POLL)
                     checked = 0.0  # check (and renew) at the next step
                     continue
@@ -330,12 +331,6 @@ class Fanout:
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers, return_exceptions=True)
-
-    async def _settle_orphans_of(self, ledger: Ledger, delivery_key: str) -> None:
-        orphans = await asyncio.to_thread(ledger.settle_orphans, self._resend)
-        if orphans:
-            event("email.unknown_after_crash", logging.WARNING, key=delivery_key, recipients=orphans,
-                  policy="resend" if self._resend else "skip")
 
     async def _wait_for_results(self, target: int) -> None:
         """Until one message finished, then up to BATCH_WAIT more for `target` (one transaction for many)."""

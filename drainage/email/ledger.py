@@ -176,8 +176,11 @@ class Ledger:
             return int(conn.execute(text(
                 "SELECT count(*) FROM email_recipients WHERE fanout_id = :f AND status = :sending "
                 "AND (lease IS NULL OR substr(lease, 1, :n) <> :mine)"),
-                {"f": self.fanout_id, "sending": R.SENDING, "n": len(self.owner) + 1,
-                 "mine": self.owner + ":"}).scalar_one())
+                {"f": self.fanout_id, "sending": R.SENDING, **self._mine()}).scalar_one())
+
+    def _mine(self) -> dict[str, Any]:
+        """Parameters `n` and `mine` that match this sender's leases (`substr(lease, 1, :n) = :mine`)."""
+        return {"n": len(self.owner) + 1, "mine": self.owner + ":"}
 
     # -- the step ----------------------------------------------------------------------------------------------
     def step(self, results: Sequence[Result], links: Sequence[TrackedLink], claim: int, *, check: bool = False
@@ -196,8 +199,7 @@ class Ledger:
                 conn.execute(text(
                     "UPDATE email_recipients SET leased_at = :now WHERE fanout_id = :f AND status = :sending "
                     "AND substr(lease, 1, :n) = :mine"),
-                    {"now": now, "f": self.fanout_id, "sending": R.SENDING, "n": len(self.owner) + 1,
-                     "mine": self.owner + ":"})
+                    {"now": now, "f": self.fanout_id, "sending": R.SENDING, **self._mine()})
                 self.status = conn.execute(text("SELECT status FROM email_fanouts WHERE id = :f"),
                                            {"f": self.fanout_id}).scalar_one()
                 if self.status != FanoutStatus.RUNNING:
@@ -311,16 +313,15 @@ def find(engine: Engine, delivery_key: str) -> Fanout | None:
 def assistable(engine: Engine, channel: str, me: str) -> list[tuple[str, str]]:
     """(delivery key, post payload) of the channel's fan-outs that another live daemon is sending and that have
     recipients ready to claim now: what `me` can help with."""
-    now = _now()
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT d.key, d.payload FROM deliveries d JOIN email_fanouts f ON f.delivery_key = d.key "
             "WHERE d.channel = :c AND d.status = :sending AND d.claimed_by <> :me AND d.lease_until > :now "
             "AND d.payload IS NOT NULL AND f.status = :running AND EXISTS (SELECT 1 FROM email_recipients r "
             "WHERE r.fanout_id = f.id AND r.status = :queued AND (r.next_attempt_at IS NULL "
-            "OR r.next_attempt_at <= :stamp)) ORDER BY d.slot_at"),
-            {"c": channel, "sending": DeliveryStatus.SENDING, "me": me, "now": stamper(engine)(now),
-             "running": FanoutStatus.RUNNING, "queued": R.QUEUED, "stamp": stamper(engine)(now)}).all()
+            "OR r.next_attempt_at <= :now)) ORDER BY d.slot_at"),
+            {"c": channel, "sending": DeliveryStatus.SENDING, "me": me, "now": stamper(engine)(_now()),
+             "running": FanoutStatus.RUNNING, "queued": R.QUEUED}).all()
     return [(key, payload) for key, payload in rows]
 
 

@@ -77,8 +77,7 @@ class Tracker:
         self.keep_raw_clicks = parse_duration(cfg.keep_raw_clicks) if cfg.keep_raw_clicks else None
         self.prune_delay, self.prune_every = PRUNE_DELAY, PRUNE_EVERY
         self._pruner: asyncio.Task[None] | None = None
-        self._key = b""
-        self._visitors = VisitorHasher(b"")
+        self._visitors = VisitorHasher(b"")  # keyed at startup
         self._click_ids = ClickIds()
         self._day, self._day_ends = "", 0.0
         self._not_found = not_found_page(self.store_name, self.home)
@@ -105,8 +104,7 @@ class Tracker:
 
     async def startup(self) -> None:
         """Load the visitor key and start the click writer."""
-        self._key = await asyncio.to_thread(visitor_key, self.engine, self._configured_key)
-        self._visitors = VisitorHasher(self._key)
+        self._visitors = VisitorHasher(await asyncio.to_thread(visitor_key, self.engine, self._configured_key))
         self.recorder.start()
         if self.keep_raw_clicks is not None:
             self._pruner = asyncio.create_task(self._prune_raw_clicks(self.keep_raw_clicks), name="click-pruner")
