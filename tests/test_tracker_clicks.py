@@ -4,6 +4,7 @@ and the batch writer (by size, by time, on failure, at shutdown) keeping rollups
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import string
@@ -12,13 +13,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlmodel import func, select
 
 from drainage.store.db import make_engine, session
 from drainage.store.models import Click, ClickRollup, VisitorDay
 from drainage.tracker.agents import classify
-from drainage.tracker.clickids import POOL, ClickIds
+from drainage.tracker.clickids import LENGTH, POOL, TIME_CHARS, ClickIds, time_prefix
 from drainage.tracker.visitors import VisitorHasher, visitor_id, visitor_key
 from tests.databases import ON_POSTGRES, database_url
 from tests.tracker_helpers import add_link, clicks, load, run, running
@@ -98,9 +101,20 @@ def test_visitor_ids_are_keyed_daily_and_never_contain_the_ip() -> None:
 
 def test_click_ids_are_unguessable_url_safe_and_unique_across_pool_refills() -> None:
     ids = ClickIds()
-    drawn = [ids.next() for _ in range(3 * POOL + 7)]
+    drawn = [ids.next(1_764_633_600.0) for _ in range(3 * POOL + 7)]
     assert len(set(drawn)) == len(drawn)
-    assert all(len(i) == 16 and set(i) <= set(string.ascii_letters + string.digits + "-_") for i in drawn)
+    assert all(len(i) == LENGTH and set(i) <= set(string.ascii_letters + string.digits + "-_") for i in drawn)
+    assert len({i[TIME_CHARS:] for i in drawn}) == len(drawn)  # the random part alone is unique too
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**42 - 1), min_size=2, max_size=50))
+def test_click_ids_sort_in_time_order(milliseconds: list[int]) -> None:
+    """Later ids sort after earlier ones (byte order, as the database's index compares them)."""
+    ids = ClickIds()
+    drawn = [(ms, ids.next((ms + 0.5) / 1000)) for ms in milliseconds]
+    for (ms_a, a), (ms_b, b) in itertools.pairwise(sorted(drawn)):
+        assert a[:TIME_CHARS] < b[:TIME_CHARS] if ms_a < ms_b else a[:TIME_CHARS] == b[:TIME_CHARS]
+    assert [time_prefix(ms) for ms in (0, 63, 64, 2**42 - 1)] == ["-------", "------z", "-----0-", "zzzzzzz"]
 
 
 def test_the_visitor_key_is_created_once_and_shared_through_the_database(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from drainage.tracker.clickids import LENGTH
 from tests.tracker_helpers import add_link, clicks, load, run, running
 
 
@@ -47,7 +48,7 @@ def test_redirect_keeps_the_stored_target_and_adds_the_click_id(tmp_path: Path, 
             location = response.headers["location"]
             _, click_id = _split_click(location)
             assert location == expected.format(id=click_id)
-            assert len(click_id) == 16
+            assert len(click_id) == LENGTH
             await tracker.recorder.flush()
 
     run(scenario)

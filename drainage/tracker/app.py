@@ -174,7 +174,7 @@ class Tracker:
             self._new_day(now)
         client = scope.get("client")
         visitor = self._visitors.visitor(client[0] if client else "", agent, self._day)
-        click_id = self._click_ids.next()
+        click_id = self._click_ids.next(now)
         self.recorder.add((click_id, code, now, visitor, agent, method, referer))  # a PendingClick's fields
         self._redirected.inc()
         location = target.with_param(self.click_param, click_id).encode("ascii")
