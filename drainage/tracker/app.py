@@ -52,6 +52,9 @@ PRUNE_DELAY, PRUNE_EVERY = 60.0, 3600.0
 
 _CODE = re.compile(rf"[a-z2-7]{{{CODE_LENGTH}}}")
 _NO_STORE = (b"cache-control", b"no-store, private")
+_REFERRER_POLICY = (b"referrer-policy", b"no-referrer-when-downgrade")
+_EMPTY = (b"content-length", b"0")
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
 _SIGNATURE_HEADERS = {"shopify": "x-shopify-hmac-sha256", "woocommerce": "x-wc-webhook-signature"}
 
 
@@ -81,8 +84,7 @@ class Tracker:
         self._click_ids = ClickIds()
         self._day, self._day_ends = "", 0.0
         self._not_found = not_found_page(self.store_name, self.home)
-        self._redirected = self.metrics.redirects.labels(result="redirect")
-        self._missing = self.metrics.redirects.labels(result="not_found")
+        self._counts = self.metrics.redirects
         routes: list[BaseRoute] = [
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
@@ -149,8 +151,15 @@ class Tracker:
         if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_TARGET_LINE:
             await _answer(send, 414)
             return
-        headers = scope["headers"]
-        if sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        agent = referer = b""
+        size = 0
+        for name, value in scope["headers"]:  # one pass: the size bound and the two headers the click keeps
+            size += len(name) + len(value)
+            if name == b"user-agent":
+                agent = value
+            elif name == b"referer":
+                referer = value
+        if size > MAX_HEADER_BYTES:
             await _answer(send, 431)
             return
         code = scope["path"][3:]
@@ -158,27 +167,25 @@ class Tracker:
         if target is None and _CODE.fullmatch(code):
             target = await self.links.lookup(code)
         if target is None:
-            self._missing.inc()
+            self._counts.not_found += 1
             body = b"" if method == "HEAD" else self._not_found
             await _answer(send, 404, [(b"content-type", b"text/html; charset=utf-8")], body,
                           length=len(self._not_found))
             return
-        agent = referer = ""
-        for name, value in headers:
-            if name == b"user-agent":
-                agent = value.decode("latin-1")[:512]
-            elif name == b"referer":
-                referer = value.decode("latin-1")[:1024]
         now = time.time()
         if now >= self._day_ends:
             self._new_day(now)
         client = scope.get("client")
-        visitor = self._visitors.visitor(client[0] if client else "", agent, self._day)
+        user_agent = agent[:512].decode("latin-1")
+        visitor = self._visitors.visitor(client[0] if client else "", user_agent, self._day)
         click_id = self._click_ids.next(now)
-        self.recorder.add((click_id, code, now, visitor, agent, method, referer))  # a PendingClick's fields
-        self._redirected.inc()
-        location = target.with_param(self.click_param, click_id).encode("ascii")
-        await _answer(send, 302, [(b"location", location), (b"referrer-policy", b"no-referrer-when-downgrade")])
+        self.recorder.add((click_id, code, now, visitor, user_agent, method,
+                           referer[:1024].decode("latin-1")))  # a PendingClick's fields
+        self._counts.redirect += 1
+        await send({"type": "http.response.start", "status": 302,
+                    "headers": [(b"location", target.with_param(self.click_param, click_id).encode("ascii")),
+                                _REFERRER_POLICY, _NO_STORE, _EMPTY]})
+        await send(_EMPTY_BODY)
 
     def _new_day(self, now: float) -> None:
         """The UTC day of visitor ids, recomputed once a day rather than per click."""
