@@ -95,7 +95,7 @@ def drain(port: int, sent: int) -> float:
 def setup(root: Path, port: int, writer: str) -> list[str]:
     (root / "config.yaml").write_text(f"""\
 store: {{name: Bench, base_url: "https://shop.example.com"}}
-tracker: {{public_url: "https://go.example.com", port: {port}, flush_every: 250ms, batch_size: 2000, writer: {writer}}}
+tracker: {{public_url: "https://go.example.com", port: {port}, flush_every: 250ms, writer: {writer}}}
 """)
     engine = make_engine(f"sqlite:///{root / 'drainage.db'}")
     ensure_schema(engine)

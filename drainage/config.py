@@ -94,7 +94,7 @@ class TrackerConfig(Strict):
                                          "with orders for exact attribution).")
     flush_every: str = Field(default="250ms", description="Longest time a click waits in memory before it is "
                                                           "written (a hard kill loses at most this much).")
-    batch_size: int = Field(default=1000, ge=1, le=100_000, description="Write clicks as soon as this many wait.")
+    batch_size: int = Field(default=5000, ge=1, le=100_000, description="Write clicks as soon as this many wait.")
     writer: Literal["process", "thread"] = Field(
         default="process", description="Where batches of clicks are written: `process` (a child process of the "
                                        "tracker: the redirects spend no CPU on the database, and a second core takes "
