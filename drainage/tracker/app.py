@@ -85,6 +85,9 @@ class Tracker:
         self._day, self._day_ends = "", 0.0
         self._not_found = not_found_page(self.store_name, self.home)
         self._counts = self.metrics.redirects
+        self._cached = self.links.cached  # bound once: the redirect path calls them per click
+        self._next_click_id = self._click_ids.next
+        self._visitor = self._visitors.visitor
         routes: list[BaseRoute] = [
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
@@ -107,6 +110,7 @@ class Tracker:
     async def startup(self) -> None:
         """Load the visitor key and start the click writer."""
         self._visitors = VisitorHasher(await asyncio.to_thread(visitor_key, self.engine, self._configured_key))
+        self._visitor = self._visitors.visitor
         self.recorder.start()
         if self.keep_raw_clicks is not None:
             self._pruner = asyncio.create_task(self._prune_raw_clicks(self.keep_raw_clicks), name="click-pruner")
@@ -163,7 +167,7 @@ class Tracker:
             await _answer(send, 431)
             return
         code = scope["path"][3:]
-        target = self.links.cached(code)
+        target = self._cached(code)
         if target is None and _CODE.fullmatch(code):
             target = await self.links.lookup(code)
         if target is None:
@@ -177,14 +181,14 @@ class Tracker:
             self._new_day(now)
         client = scope.get("client")
         user_agent = agent[:512].decode("latin-1")
-        visitor = self._visitors.visitor(client[0] if client else "", user_agent, self._day)
-        click_id = self._click_ids.next(now)
+        visitor = self._visitor(client[0] if client else "", user_agent, self._day)
+        click_id = self._next_click_id(now)
         self.recorder.add((click_id, code, now, visitor, user_agent, method,
                            referer[:1024].decode("latin-1")))  # a PendingClick's fields
         self._counts.redirect += 1
+        location = f"{target.head}{target.joiner}{self.click_param}={click_id}{target.fragment}"  # Target.with_param
         await send({"type": "http.response.start", "status": 302,
-                    "headers": [(b"location", target.with_param(self.click_param, click_id).encode("ascii")),
-                                _REFERRER_POLICY, _NO_STORE, _EMPTY]})
+                    "headers": [(b"location", location.encode("ascii")), _REFERRER_POLICY, _NO_STORE, _EMPTY]})
         await send(_EMPTY_BODY)
 
     def _new_day(self, now: float) -> None:

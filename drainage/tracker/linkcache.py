@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -59,9 +60,8 @@ class LinkCache:
         self.capacity = capacity
         self._known: dict[str, Target] = {}
         self._unknown: dict[str, float] = {}
-
-    def cached(self, code: str) -> Target | None:
-        return self._known.get(code)
+        self.cached: Callable[[str], Target | None] = self._known.get
+        """The target of `code` if it is in memory, else None (no I/O)."""
 
     async def lookup(self, code: str) -> Target | None:
         """The target of `code`, or None when no such link exists."""
