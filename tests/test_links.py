@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from urllib.parse import parse_qsl
 
@@ -303,6 +305,17 @@ def test_link_code_is_stable() -> None:
     assert link_code(**ATTRIBUTION) == "gercfju2ekxf"
     assert link_code(**ATTRIBUTION) == link_code(*ATTRIBUTION.values())
     assert link_code(**{**ATTRIBUTION, "recipient": "ann@example.org"}) == "l4byxqbevyvc"
+
+
+@settings(max_examples=300)
+@given(st.lists(st.text(), min_size=6, max_size=6))
+def test_link_code_is_the_first_12_base32_digits_of_the_sha256(fields: list[str]) -> None:
+    digest = hashlib.sha256("\x1f".join(fields).encode("utf-8", "surrogatepass")).digest()
+    try:
+        code = link_code(*fields)
+    except UnicodeEncodeError:  # a lone surrogate: no string of a real link has one
+        return
+    assert code == base64.b32encode(digest[:10]).decode("ascii").lower()[:12]
 
 
 def test_link_code_form() -> None:

@@ -17,6 +17,7 @@ from inscriptis import get_text
 from jinja2 import Template, TemplateError
 
 from drainage.channel import Channel, Post
+from drainage.email.slots import Calls, Recipient, Slotted
 from drainage.links import TrackedLink
 from drainage.posts import PlannedPost
 from drainage.render import InlineTemplateError, is_html
@@ -40,8 +41,10 @@ class Subscriber:
 
     @classmethod
     def from_row(cls, ref: str, email: str, name: str, locale: str, attributes: str | None) -> Subscriber:
+        if not attributes or attributes == "{}":
+            return cls(ref, email, name or "", locale or "", {})
         try:
-            extra = json.loads(attributes or "{}")
+            extra = json.loads(attributes)
         except ValueError:
             extra = {}
         return cls(ref, email, name or "", locale or "", extra if isinstance(extra, dict) else {})
@@ -66,7 +69,7 @@ class Composer:
     """Renders one planned email post for any number of recipients."""
 
     def __init__(self, project: Project, planned: PlannedPost, channel: Channel,
-                 unsubscribe_url: Any = None) -> None:
+                 unsubscribe_url: Any = None, *, slotted: bool = False) -> None:
         self.project, self.planned, self.channel = project, planned, channel
         env = project.renderer.env
         use = planned.use
@@ -86,20 +89,36 @@ class Composer:
         self.base = project.context(planned, channel, placeholder)
         self._links = project.link_context(planned, channel, "")  # reused: only the recipient changes
         self._links.targets = {}  # tagged link targets, the same for everyone
+        self._calls = Calls([])
+        self._slotted: dict[str, Slotted | None] = {}
+        if slotted:  # a fan-out: the constant parts are rendered once (see `drainage.email.slots`)
+            for key, template in (("html", self.html_template), ("text", self.text_template)):
+                if template is not None and template.name is not None and env.loader is not None:
+                    source = env.loader.get_source(env, template.name)[0]
+                    self._slotted[key] = Slotted.prepare(template, source, self.base, self._calls)
+            self._slotted["subject"] = Slotted.prepare(self.subject_template, use.subject or
+                                                       planned.campaign.model.title, self.base, self._calls)
+
+    def _render(self, key: str, template: Template, context: dict[str, Any], recipient: Recipient) -> str:
+        slotted = self._slotted.get(key)
+        return slotted.render(recipient) if slotted is not None else template.render(context)
 
     def render(self, subscriber: Subscriber) -> Rendered:
         """Render for one recipient; raises jinja2/link errors like any template."""
         links = self._links
         links.recipient, links.made = subscriber.ref, []
         url = self.unsubscribe_url(subscriber.ref)
-        context = {**self.base, "link": links, "subscriber": subscriber.context(), "unsubscribe_url": url}
-        html = self.html_template.render(context).strip() if self.html_template is not None else None
+        fields = subscriber.context()
+        context = {**self.base, "link": links, "subscriber": fields, "unsubscribe_url": url}
+        recipient = Recipient(fields, links, url, self._calls)
+        html = self._render("html", self.html_template, context, recipient).strip() \
+            if self.html_template is not None else None
         if self.text_template is not None:
-            text = self.text_template.render(context).strip()
+            text = self._render("text", self.text_template, context, recipient).strip()
         else:
             text = get_text(html or "").strip()
         try:
-            subject = " ".join(self.subject_template.render(context).split())
+            subject = " ".join(self._render("subject", self.subject_template, context, recipient).split())
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
             raise InlineTemplateError(exc) from exc
         return Rendered(subject, _with_html_footer(html, url, self.footer_name), _with_text_footer(text, url),

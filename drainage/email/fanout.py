@@ -185,7 +185,7 @@ class Fanout:
         configured = email_cfg.token_secret.get_secret_value() if email_cfg.token_secret else None
         tokens = Tokens(await asyncio.to_thread(token_key, engine, configured))
         public = project.config.config.tracker.public_url.rstrip("/")
-        return Composer(project, planned, self.channel,
+        return Composer(project, planned, self.channel, slotted=True,
                         unsubscribe_url=lambda ref: f"{public}/u/{tokens.unsubscribe(ref, post.campaign)}")
 
     async def lookup(self, post: Post) -> Receipt | None:

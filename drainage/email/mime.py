@@ -52,7 +52,7 @@ def _date(seconds: int) -> str:
 
 
 def _qp(text: str) -> bytes:
-    crlf = "\r\n".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    crlf = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
     return binascii.b2a_qp(crlf.encode("utf-8"), istext=True)
 
 

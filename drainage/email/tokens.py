@@ -17,6 +17,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Engine
@@ -51,6 +52,12 @@ def token_key(engine: Engine | None, configured: str | None) -> str:
         return row.value
 
 
+@lru_cache(maxsize=256)
+def _label(campaign: str) -> str:
+    """The campaign as it appears in a token (base64url; the same for every recipient of a fan-out)."""
+    return base64.urlsafe_b64encode(campaign.encode()).rstrip(b"=").decode("ascii")
+
+
 @dataclass(frozen=True)
 class Unsubscribe:
     """What an unsubscribe token says: which subscriber (by pseudonymous ref) and which campaign sent it."""
@@ -71,8 +78,7 @@ class Tokens:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
     def unsubscribe(self, ref: str, campaign: str) -> str:
-        label = base64.urlsafe_b64encode(campaign.encode()).rstrip(b"=").decode("ascii")
-        return f"{ref}~{label}~{self._mac(ref, campaign)}"
+        return f"{ref}~{_label(campaign)}~{self._mac(ref, campaign)}"
 
     def read_unsubscribe(self, token: str) -> Unsubscribe | None:
         """The token's content, or None if it was not made with this key (or is malformed)."""
