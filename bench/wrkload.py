@@ -27,8 +27,8 @@ request = function()
   return requests[i]
 end
 """
-"""Each request is formatted once, before the run (wrk.format per request would double wrk's CPU per request,
-taken from the servers it measures on a small machine)."""
+"""Each request is formatted once, before the run: wrk.format per request costs wrk CPU that, on a small
+machine, it takes from the servers it measures."""
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
