@@ -9,7 +9,7 @@ from sqlmodel import Session, create_engine
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout, foreign keys and a larger page cache."""
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -21,14 +21,8 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-PAGE_CACHE_KIB = 65536
-"""SQLite page cache per connection (SQLite's default is 2 MiB): the indexes written at random places (a day's
-unique visitors, the links of a fan-out, keyed by hash) outgrow the default on a busy day or a large audience."""
-
-
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
