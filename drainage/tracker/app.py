@@ -186,9 +186,9 @@ class Tracker:
         self.recorder.add((click_id, code, now, visitor, user_agent, method,
                            referer[:1024].decode("latin-1")))  # a PendingClick's fields
         self._counts.redirect += 1
-        location = f"{target.head}{target.joiner}{self.click_param}={click_id}{target.fragment}"  # Target.with_param
+        location = target.with_param(self.click_param, click_id).encode("ascii")
         await send({"type": "http.response.start", "status": 302,
-                    "headers": [(b"location", location.encode("ascii")), _REFERRER_POLICY, _NO_STORE, _EMPTY]})
+                    "headers": [(b"location", location), _REFERRER_POLICY, _NO_STORE, _EMPTY]})
         await send(_EMPTY_BODY)
 
     def _new_day(self, now: float) -> None:

@@ -104,23 +104,13 @@ WRITER_CACHE_KIB = 65536
 random-keyed index that outgrows the default cache on a busy day."""
 
 
-def _large_page_cache(dbapi_conn: object, _record: object) -> None:
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    cursor.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-    cursor.close()
-
-
 def serve(pipe: Connection, database_url: str) -> None:
     """Child side: write each batch received and answer (True, counts) or (False, reason) until the pipe ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from sqlalchemy import event
-
     from drainage.store.db import make_engine
 
-    engine = make_engine(database_url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _large_page_cache)
+    engine = make_engine(database_url, sqlite_cache_kib=WRITER_CACHE_KIB)
     try:
         while True:
             try:
