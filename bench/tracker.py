@@ -92,6 +92,18 @@ def drain(port: int, sent: int) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and its children so far, from /proc (Linux; 0 elsewhere)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    except (OSError, IndexError, ValueError):
+        return total
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
 def setup(root: Path, port: int, writer: str) -> list[str]:
     (root / "config.yaml").write_text(f"""\
 store: {{name: Bench, base_url: "https://shop.example.com"}}
@@ -124,7 +136,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="Length of each wrk run (--requests is for "
                                                                     "bench/loadgen.py, which counts requests).")
     parser.add_argument("--show-drain", action="store_true",
-                        help="Also print the redirect rate alone and the time the writer needed to catch up.")
+                        help="Also print the redirect rate alone, the time the writer needed to catch up, and the "
+                             "CPU time per request of each server (with its children), from /proc.")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="drainage-bench-"))
     tracker_port, bare_port = free_port(), free_port()
@@ -147,12 +160,17 @@ def main() -> None:
               f"{'p99 ms':>7} | ratio")
         peak = 0.0
         for concurrency in (int(c) for c in args.concurrency.split(",")):
+            cpu = cpu_seconds(tracker.pid)
             t = load(tracker_port, paths, args.requests, concurrency, generator=gen, seconds=args.seconds)
             raw, drained = t["rps"], drain(tracker_port, answered(tracker_port))
             t["rps"] = t["requests"] / (t["requests"] / raw + drained)  # clicks written/s
-            if args.show_drain:
-                print(f"      redirects answered/s {raw:.0f}, then {drained:.2f} s until every click was written")
+            t_cpu = (cpu_seconds(tracker.pid) - cpu) / t["requests"] * 1e6
+            cpu = cpu_seconds(bare.pid)
             b = load(bare_port, ["/x"], args.requests, concurrency, generator=gen, seconds=args.seconds)
+            if args.show_drain:
+                b_cpu = (cpu_seconds(bare.pid) - cpu) / b["requests"] * 1e6
+                print(f"      redirects answered/s {raw:.0f}, then {drained:.2f} s until every click was written; "
+                      f"CPU per request: tracker {t_cpu:.1f} µs (with its writer), bare {b_cpu:.1f} µs")
             assert set(t["statuses"]) <= {"302", "2xx/3xx"}, t["statuses"]
             peak = max(peak, t["rps"])
             print(f"{concurrency:>5} | {t['rps']:>13.0f} {t['p50_ms']:>7.2f} {t['p99_ms']:>7.2f} | {b['rps']:>10.0f} "

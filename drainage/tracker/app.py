@@ -111,7 +111,7 @@ class Tracker:
         """Load the visitor key and start the click writer."""
         self._visitors = VisitorHasher(await asyncio.to_thread(visitor_key, self.engine, self._configured_key))
         self._visitor = self._visitors.visitor
-        self.recorder.start()
+        await self.recorder.start()
         if self.keep_raw_clicks is not None:
             self._pruner = asyncio.create_task(self._prune_raw_clicks(self.keep_raw_clicks), name="click-pruner")
         event("tracker.started", public_url=self.config.config.tracker.public_url)

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -58,9 +57,9 @@ class ClickRecorder:
         if len(self._pending) >= self.batch_size:
             self._full.set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self.process is not None:
-            self.process.start()
+            await self.process.start()
         self._task = asyncio.create_task(self._run(), name="click-flusher")
 
     async def stop(self) -> None:
@@ -79,7 +78,7 @@ class ClickRecorder:
             event("tracker.clicks_lost", logging.ERROR, clicks=len(self._pending),
                   reason="the database could not be written at shutdown")
         if self.process is not None:
-            await asyncio.to_thread(self.process.close)
+            await self.process.close()
 
     async def _run(self) -> None:
         delay = self.flush_every
@@ -90,10 +89,10 @@ class ClickRecorder:
             ok = await self.flush()
             delay = self.flush_every if ok else min(max(delay * 2, 0.5), 10.0)
 
-    def _writer(self) -> Callable[[list[ClickRow], bool], Counter[str]]:
+    async def _write(self, batch: list[ClickRow]) -> Counter[str]:
         if self.process is not None:
-            return self.process.write
-        return lambda batch, retry: write_batch(self.engine, batch, retry)
+            return await self.process.write(batch, self._retry)
+        return await asyncio.to_thread(write_batch, self.engine, batch, self._retry)
 
     async def flush(self) -> bool:
         """Write what is buffered now; False (batch kept for the next try) when the database fails."""
@@ -104,7 +103,7 @@ class ClickRecorder:
                 return True
             started = time.perf_counter()
             try:
-                classes = await asyncio.to_thread(self._writer(), batch, self._retry)
+                classes = await self._write(batch)
             except Exception as exc:
                 # the batch stays first in line; a batch whose outcome is unknown (a writer that died, a commit
                 # cut off) is sent as a retry, which is skipped if it was committed after all

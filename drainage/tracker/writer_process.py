@@ -1,24 +1,38 @@
 """The click writer in its own process, so that the redirect process spends no CPU on the database.
 
-The tracker hands each batch (a `marshal` blob of plain tuples) through a pipe to a child process (spawned,
-with its own engine) and waits for its answer, one batch at a time; it drops a batch from memory only once the
-child says it is committed. The child ignores SIGINT/SIGTERM (the tracker drains its buffer through it at
-shutdown, then closes the pipe) and ends when the pipe closes, after finishing the batch it holds: a tracker
-killed with SIGKILL loses only what it had not handed over yet. A child that dies is started again and the
-unanswered batch is sent again, marked as a retry (`write_batch` leaves out the clicks already committed).
+The tracker hands each batch (a `marshal` blob of plain tuples) through a Unix socket to a child process
+(spawned, with its own engine) and waits for its answer, one batch at a time; it drops a batch from memory only
+once the child says it is committed. The parent's side is driven by the event loop itself (asyncio streams), not
+by a thread: a thread in the redirect process would take the GIL from the redirects in bursts (a blocking write
+of a large batch hands the GIL back and forth once per socket buffer), which bench/tracker.py measured at several
+microseconds per click. The child ignores SIGINT/SIGTERM (the tracker drains its buffer through it at shutdown,
+then closes the socket) and ends when the socket closes, after finishing the batch it holds: a tracker killed
+with SIGKILL loses only what it had not handed over yet. A child that dies is started again and the unanswered
+batch is sent again, marked as a retry (`write_batch` leaves out the clicks already committed).
+
+Framing on the socket is `multiprocessing.connection`'s (a 4-byte big-endian length, or -1 and 8 bytes), so the
+child reads and answers with a plain `Connection`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import marshal
 import multiprocessing
+import os
 import signal
+import socket
+import struct
 from collections import Counter
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from drainage.tracker.writer import ClickRow, write_batch
+
+SOCKET_BUFFER = 4 << 20
+"""Bytes asked of the kernel for each direction of the socket (a batch of 5,000 clicks is about 600 kB), so a
+batch is usually handed over in one write."""
 
 
 class WriterGone(Exception):
@@ -29,27 +43,43 @@ class WriteFailed(Exception):
     """The writer process could not write the batch (the database refused it); nothing of it was committed."""
 
 
+def frame(payload: bytes) -> bytes:
+    """`payload` with `multiprocessing.connection`'s length header."""
+    n = len(payload)
+    header = struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)
+    return header + payload
+
+
 class ProcessWriter:
-    """Parent side: `write` is blocking (call it from a thread), one call at a time."""
+    """Parent side: `write` is a coroutine of the tracker's event loop, one call at a time."""
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url
-        self._pipe: Connection | None = None
         self._process: BaseProcess | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork an event loop and its threads
-        self._pipe, child_end = context.Pipe()
-        self._process = context.Process(target=serve, args=(child_end, self._url), name="drainage-click-writer",
-                                        daemon=True)
-        self._process.start()
-        child_end.close()
+    async def start(self) -> None:
+        """Spawn the child (never fork: the parent has an event loop and threads) and connect to it."""
+        ours, theirs = socket.socketpair()
+        for sock in (ours, theirs):
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(target=serve, args=(theirs, self._url), name="drainage-click-writer", daemon=True)
+        try:
+            await asyncio.to_thread(process.start)
+        finally:
+            theirs.close()
+        self._process = process
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=ours, limit=1 << 20)
 
-    def write(self, batch: list[ClickRow], retry: bool = False) -> Counter[str]:
+    async def write(self, batch: list[ClickRow], retry: bool = False) -> Counter[str]:
         """Have the child write `batch`; its clicks by class. Raises WriterGone or WriteFailed.
 
         A child found dead is started again and the batch is sent once more (as a retry: its outcome is unknown).
@@ -59,15 +89,16 @@ class ProcessWriter:
         except ValueError:  # PendingClick tuples (marshal takes plain tuples only)
             blob = marshal.dumps([tuple(c) for c in batch])
         for attempt in range(2):
-            if self._process is None or not self._process.is_alive():
-                self._discard()
-                self.start()
-            assert self._pipe is not None
+            if self._process is None or not self._process.is_alive() or self._writer is None:
+                await self._discard()
+                await self.start()
+            assert self._reader is not None and self._writer is not None
             try:
-                self._pipe.send_bytes(b"R" + blob if retry or attempt > 0 else b"W" + blob)
-                ok, answer = self._pipe.recv()
-            except (EOFError, OSError) as exc:
-                self._discard()
+                self._writer.write(frame((b"R" if retry or attempt > 0 else b"W") + blob))
+                await self._writer.drain()
+                ok, answer = marshal.loads(await self._read_frame(self._reader))
+            except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+                await self._discard()
                 if attempt == 0:
                     continue
                 raise WriterGone(f"the click writer process ended ({exc.__class__.__name__})") from None
@@ -76,40 +107,54 @@ class ProcessWriter:
             return Counter(answer)
         raise AssertionError("unreachable")
 
-    def close(self, timeout: float = 30.0) -> None:
+    @staticmethod
+    async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+        (size,) = struct.unpack("!i", await reader.readexactly(4))
+        if size == -1:
+            (size,) = struct.unpack("!Q", await reader.readexactly(8))
+        return await reader.readexactly(size)
+
+    async def close(self, timeout: float = 30.0) -> None:
         """Let the child finish and end (call after the last `write`)."""
-        if self._pipe is not None:
+        if self._writer is not None:
             with contextlib.suppress(OSError):
-                self._pipe.send_bytes(b"")
+                self._writer.write(frame(b""))
+                await self._writer.drain()
         if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(5)
-        self._discard()
+            await asyncio.to_thread(self._process.join, timeout)
+        await self._discard()
 
-    def _discard(self) -> None:
+    async def _discard(self) -> None:
         """Forget the current child (ending it if it still runs, and reaping it)."""
-        if self._pipe is not None:
-            self._pipe.close()
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.kill()
-            self._process.join(5)
-        self._pipe, self._process = None, None
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+        process = self._process
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            await asyncio.to_thread(process.join, 5)
+        self._reader, self._writer, self._process = None, None, None
 
 
+WRITER_NICE = 10
+"""Niceness added to the writer process: on a busy machine the scheduler serves the redirects (and whatever else
+answers visitors) first, and the writer takes the CPU time left over, writing larger batches when it lags."""
 WRITER_CACHE_KIB = 65536
 """SQLite page cache of the writer's connection (SQLite's default is 2 MiB): the unique visitors of a day are a
 random-keyed index that outgrows the default cache on a busy day."""
 
 
-def serve(pipe: Connection, database_url: str) -> None:
-    """Child side: write each batch received and answer (True, counts) or (False, reason) until the pipe ends."""
+def serve(sock: socket.socket, database_url: str) -> None:
+    """Child side: write each batch received and answer (True, counts) or (False, reason) until the socket ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(WRITER_NICE)
     from drainage.store.db import make_engine
 
+    pipe = Connection(sock.detach())
     engine = make_engine(database_url, sqlite_cache_kib=WRITER_CACHE_KIB)
     try:
         while True:
@@ -125,7 +170,7 @@ def serve(pipe: Connection, database_url: str) -> None:
             except Exception as exc:  # the tracker keeps the batch and tries again later
                 answer = (False, f"{exc.__class__.__name__}: {exc}"[:300])
             try:
-                pipe.send(answer)
+                pipe.send_bytes(marshal.dumps(answer))
             except OSError:
                 return
     finally:
