@@ -1,14 +1,16 @@
 """Benchmark of the click tracker against a bare ASGI app answering the same 302, on the same server.
 
-    .venv/bin/python bench/tracker.py [--requests 100000] [--concurrency 1,16,64] [--writer process|thread]
-                                      [--load wrk|python] [--show-drain]
+    .venv/bin/python bench/tracker.py [--requests 100000] [--concurrency 1,16,64] [--rounds 3]
+                                      [--writer process|thread] [--load wrk|python] [--show-drain]
 
 Both run under uvicorn (uvloop + httptools, no access log) in their own process; the same load generator sends
 a fixed number of keep-alive GETs at each concurrency: wrk (bench/wrkload.py) when it is installed
 (`apt install wrk`), else bench/loadgen.py (Python, its own process: it then takes about as much CPU per
-request as the bare app). Printed: requests/s and p50/p99 latency of each, the tracker/bare ratio, p99 of the
-tracker paced at half its peak rate (bench/loadgen.py, which can pace), and finally the clicks counted in the
-database against the redirects the tracker answered (0 lost expected).
+request as the bare app). At each concurrency the tracker and the bare app take turns `--rounds` times (this VM's
+speed drifts by tens of percent within minutes; taking turns exposes both to the same drift). Printed for each
+round: requests/s and p50/p99 latency of each and the tracker/bare ratio; then the median ratio per concurrency,
+p99 of the tracker paced at half its peak rate (bench/loadgen.py, which can pace), and finally the clicks counted
+in the database against the redirects the tracker answered (0 lost expected).
 
 The tracker's requests/s counts every click *written*: after each run the script waits until the tracker's
 /healthz says all clicks answered so far are in the database, and divides the requests by the run's time plus
@@ -24,6 +26,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,6 +136,8 @@ def main() -> None:
                         help="tracker.writer: where clicks are written (default: process).")
     parser.add_argument("--load", choices=["wrk", "python"], default="wrk" if wrkload.available() else "python",
                         help="Load generator: wrk (Debian's package; default when installed) or bench/loadgen.py.")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Interleaved tracker/bare runs at each concurrency (the median ratio is the figure).")
     parser.add_argument("--seconds", type=float, default=5.0, help="Length of each wrk run (--requests is for "
                                                                     "bench/loadgen.py, which counts requests).")
     parser.add_argument("--show-drain", action="store_true",
@@ -159,22 +164,29 @@ def main() -> None:
         print(f"{'conc':>5} | {'tracker req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | {'bare req/s':>10} {'p50 ms':>7} "
               f"{'p99 ms':>7} | ratio")
         peak = 0.0
+        summary = []
         for concurrency in (int(c) for c in args.concurrency.split(",")):
-            cpu = cpu_seconds(tracker.pid)
-            t = load(tracker_port, paths, args.requests, concurrency, generator=gen, seconds=args.seconds)
-            raw, drained = t["rps"], drain(tracker_port, answered(tracker_port))
-            t["rps"] = t["requests"] / (t["requests"] / raw + drained)  # clicks written/s
-            t_cpu = (cpu_seconds(tracker.pid) - cpu) / t["requests"] * 1e6
-            cpu = cpu_seconds(bare.pid)
-            b = load(bare_port, ["/x"], args.requests, concurrency, generator=gen, seconds=args.seconds)
-            if args.show_drain:
-                b_cpu = (cpu_seconds(bare.pid) - cpu) / b["requests"] * 1e6
-                print(f"      redirects answered/s {raw:.0f}, then {drained:.2f} s until every click was written; "
-                      f"CPU per request: tracker {t_cpu:.1f} µs (with its writer), bare {b_cpu:.1f} µs")
-            assert set(t["statuses"]) <= {"302", "2xx/3xx"}, t["statuses"]
-            peak = max(peak, t["rps"])
-            print(f"{concurrency:>5} | {t['rps']:>13.0f} {t['p50_ms']:>7.2f} {t['p99_ms']:>7.2f} | {b['rps']:>10.0f} "
-                  f"{b['p50_ms']:>7.2f} {b['p99_ms']:>7.2f} | {t['rps'] / b['rps']:.2f}")
+            ratios = []
+            for _ in range(args.rounds):  # tracker, bare, tracker, bare...: a slow minute of the VM hits both
+                cpu = cpu_seconds(tracker.pid)
+                t = load(tracker_port, paths, args.requests, concurrency, generator=gen, seconds=args.seconds)
+                raw, drained = t["rps"], drain(tracker_port, answered(tracker_port))
+                t["rps"] = t["requests"] / (t["requests"] / raw + drained)  # clicks written/s
+                t_cpu = (cpu_seconds(tracker.pid) - cpu) / t["requests"] * 1e6
+                cpu = cpu_seconds(bare.pid)
+                b = load(bare_port, ["/x"], args.requests, concurrency, generator=gen, seconds=args.seconds)
+                if args.show_drain:
+                    b_cpu = (cpu_seconds(bare.pid) - cpu) / b["requests"] * 1e6
+                    print(f"      redirects answered/s {raw:.0f}, then {drained:.2f} s until every click was written; "
+                          f"CPU per request: tracker {t_cpu:.1f} µs (with its writer), bare {b_cpu:.1f} µs")
+                assert set(t["statuses"]) <= {"302", "2xx/3xx"}, t["statuses"]
+                peak = max(peak, t["rps"])
+                ratios.append(t["rps"] / b["rps"])
+                print(f"{concurrency:>5} | {t['rps']:>13.0f} {t['p50_ms']:>7.2f} {t['p99_ms']:>7.2f} | "
+                      f"{b['rps']:>10.0f} {b['p50_ms']:>7.2f} {b['p99_ms']:>7.2f} | {ratios[-1]:.2f}")
+            each = ", ".join(f"{r:.2f}" for r in ratios)
+            summary.append(f"{concurrency}: {statistics.median(ratios):.2f} (of {each})")
+        print(f"median ratio per concurrency (target >= 0.60) -- {'; '.join(summary)}")
         half = load(tracker_port, paths, args.requests // 2, 16, rate=peak / 2)  # paced: bench/loadgen.py
         print(f"tracker paced at half its peak ({peak / 2:.0f} req/s): achieved {half['rps']:.0f} req/s, "
               f"p50 {half['p50_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms (target < 10 ms)")

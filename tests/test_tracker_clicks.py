@@ -147,6 +147,8 @@ def test_clicks_store_no_ip_anywhere_and_count_unique_visitors(tmp_path: Path) -
         ("preview", "bot", "t.me")]
     assert rows[0].visitor == rows[1].visitor != rows[2].visitor
     engine = make_engine(config.database_url)
+    # hashed in the writer process with the database's key, over the click's own UTC day
+    assert rows[0].visitor == visitor_id(visitor_key(engine, None), ip, UA["safari_iphone"], rows[0].clicked_at.date())
     everything = _dump(engine)
     assert "t.me" in everything  # the scan does see what was written
     assert ip not in everything and "203.0.113" not in everything
@@ -309,8 +311,9 @@ def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: P
     engine = make_engine(config.database_url)
     at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC).timestamp()
     batch = [PendingClick(f"c{n}", code, at, f"v{n}", UA["chrome_windows"], "GET", "") for n in range(4)]
-    assert write_batch(engine, batch[:2]) == {"human": 2}  # committed, but the answer was lost
-    assert write_batch(engine, batch, retry=True) == {"human": 2}  # sent again: only the two new ones
+    hasher = VisitorHasher(b"key")
+    assert write_batch(engine, batch[:2], hasher) == {"human": 2}  # committed, but the answer was lost
+    assert write_batch(engine, batch, hasher, retry=True) == {"human": 2}  # sent again: only the two new ones
     with session(engine) as s:
         assert sorted(c.click_id for c in s.exec(select(Click)).all()) == ["c0", "c1", "c2", "c3"]
         assert [r.clicks for r in s.exec(select(ClickRollup)).all()] == [4]

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -39,7 +39,7 @@ from drainage.tracker.metrics import TrackerMetrics
 from drainage.tracker.orders import READERS, BadOrder, attribute, store, verify_base64, verify_generic
 from drainage.tracker.pages import not_found_page
 from drainage.tracker.recorder import ClickRecorder
-from drainage.tracker.visitors import VisitorHasher, visitor_key
+from drainage.tracker.visitors import visitor_key
 
 MAX_TARGET_LINE = 2048
 """Longest path + query accepted on /c/ (414 beyond)."""
@@ -80,14 +80,11 @@ class Tracker:
         self.keep_raw_clicks = parse_duration(cfg.keep_raw_clicks) if cfg.keep_raw_clicks else None
         self.prune_delay, self.prune_every = PRUNE_DELAY, PRUNE_EVERY
         self._pruner: asyncio.Task[None] | None = None
-        self._visitors = VisitorHasher(b"")  # keyed at startup
         self._click_ids = ClickIds()
-        self._day, self._day_ends = "", 0.0
         self._not_found = not_found_page(self.store_name, self.home)
         self._counts = self.metrics.redirects
         self._cached = self.links.cached  # bound once: the redirect path calls them per click
         self._next_click_id = self._click_ids.next
-        self._visitor = self._visitors.visitor
         routes: list[BaseRoute] = [
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
@@ -108,10 +105,8 @@ class Tracker:
             await self.shutdown()
 
     async def startup(self) -> None:
-        """Load the visitor key and start the click writer."""
-        self._visitors = VisitorHasher(await asyncio.to_thread(visitor_key, self.engine, self._configured_key))
-        self._visitor = self._visitors.visitor
-        await self.recorder.start()
+        """Load the visitor key and start the click writer (which hashes the visitors with it)."""
+        await self.recorder.start(await asyncio.to_thread(visitor_key, self.engine, self._configured_key))
         if self.keep_raw_clicks is not None:
             self._pruner = asyncio.create_task(self._prune_raw_clicks(self.keep_raw_clicks), name="click-pruner")
         event("tracker.started", public_url=self.config.config.tracker.public_url)
@@ -177,25 +172,15 @@ class Tracker:
                           length=len(self._not_found))
             return
         now = time.time()
-        if now >= self._day_ends:
-            self._new_day(now)
         client = scope.get("client")
-        user_agent = agent[:512].decode("latin-1")
-        visitor = self._visitor(client[0] if client else "", user_agent, self._day)
         click_id = self._next_click_id(now)
-        self.recorder.add((click_id, code, now, visitor, user_agent, method,
+        self.recorder.add((click_id, code, now, client[0] if client else "", agent[:512].decode("latin-1"), method,
                            referer[:1024].decode("latin-1")))  # a PendingClick's fields
         self._counts.redirect += 1
         location = target.with_param(self.click_param, click_id).encode("ascii")
         await send({"type": "http.response.start", "status": 302,
                     "headers": [(b"location", location), _REFERRER_POLICY, _NO_STORE, _EMPTY]})
         await send(_EMPTY_BODY)
-
-    def _new_day(self, now: float) -> None:
-        """The UTC day of visitor ids, recomputed once a day rather than per click."""
-        day = int(now // 86400)
-        self._day = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
-        self._day_ends = (day + 1) * 86400.0
 
     # -- Starlette routes --------------------------------------------------------------------------------------
     async def _not_found_page(self, request: Request, _exc: Exception) -> Response:

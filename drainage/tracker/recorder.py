@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from drainage.logs import event
 from drainage.tracker.metrics import TrackerMetrics
+from drainage.tracker.visitors import VisitorHasher
 from drainage.tracker.writer import ClickRow, PendingClick, write_batch
 from drainage.tracker.writer_process import ProcessWriter
 
@@ -39,6 +40,8 @@ class ClickRecorder:
         self.max_pending = max_pending
         self.process = ProcessWriter(engine.url.render_as_string(hide_password=False)) if in_process else None
         """The writer process (`in_process`), else None: batches are written from a thread."""
+        self.visitors = VisitorHasher(b"")
+        """Hashes the visitors of the batches written from this process (keyed by `start`)."""
         self._pending: list[ClickRow] = []
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -57,8 +60,11 @@ class ClickRecorder:
         if len(self._pending) >= self.batch_size:
             self._full.set()
 
-    async def start(self) -> None:
+    async def start(self, visitor_key: bytes) -> None:
+        """Start writing; visitors are hashed with `visitor_key` (see `drainage.tracker.visitors`)."""
+        self.visitors = VisitorHasher(visitor_key)
         if self.process is not None:
+            self.process.visitor_key = visitor_key
             await self.process.start()
         self._task = asyncio.create_task(self._run(), name="click-flusher")
 
@@ -92,7 +98,7 @@ class ClickRecorder:
     async def _write(self, batch: list[ClickRow]) -> Counter[str]:
         if self.process is not None:
             return await self.process.write(batch, self._retry)
-        return await asyncio.to_thread(write_batch, self.engine, batch, self._retry)
+        return await asyncio.to_thread(write_batch, self.engine, batch, self.visitors, self._retry)
 
     async def flush(self) -> bool:
         """Write what is buffered now; False (batch kept for the next try) when the database fails."""

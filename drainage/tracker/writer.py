@@ -2,7 +2,8 @@
 and the daily per-link rollups (clicks by class, unique visitors: what reports read), so rollups are always
 exactly the sum of the clicks.
 
-Classification (bot, link preview or person; device class) happens here, off the request path. The statements
+Classification (bot, link preview or person; device class) and the visitor's keyed hash happen here, off the
+request path: a redirect hands over the client's address, which lives only in memory until it is hashed. The statements
 go to the DB-API cursor directly: SQLAlchemy's per-row parameter processing cost four times the insert itself
 (bench/tracker.py); they are plain SQL that SQLite and PostgreSQL both accept, with values in the form
 SQLAlchemy itself stores them.
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from drainage.store.models import AgentClass
 from drainage.store.rawsql import RawCursor
 from drainage.tracker.agents import classify
+from drainage.tracker.visitors import VisitorHasher
 
 
 class PendingClick(NamedTuple):
@@ -29,7 +31,8 @@ class PendingClick(NamedTuple):
     click_id: str
     code: str
     at: float
-    visitor: str
+    client: str
+    """The visitor's IP address: hashed with the user agent and the UTC day into `clicks.visitor`, never stored."""
     user_agent: str
     method: str
     referer: str
@@ -39,8 +42,8 @@ ClickRow = tuple[str, str, float, str, str, str, str]
 """A click as the redirect records it: a `PendingClick`, or the same fields in a plain tuple."""
 
 
-def write_batch(engine: Engine, batch: list[ClickRow], retry: bool = False) -> Counter[str]:
-    """Write `batch` in one transaction; returns its clicks counted by class.
+def write_batch(engine: Engine, batch: list[ClickRow], hasher: VisitorHasher, retry: bool = False) -> Counter[str]:
+    """Write `batch` in one transaction, visitors hashed by `hasher`; returns its clicks counted by class.
 
     `retry`: the batch was handed to a writer before without an answer (a writer process that died, a commit
     whose outcome was lost): the clicks already in the database are left out, so none is counted twice.
@@ -59,15 +62,17 @@ def write_batch(engine: Engine, batch: list[ClickRow], retry: bool = False) -> C
         rollups: Counter[tuple[Any, str, str]] = Counter()
         visitors: set[tuple[Any, str, str]] = set()
         human = AgentClass.HUMAN
-        seconds: dict[int, tuple[Any, Any, Any]] = {}  # second -> (its stamp prefix, its hour, its day)
-        for click_id, code, at, visitor, user_agent, method, referer in batch:
+        seconds: dict[int, tuple[Any, Any, Any, str]] = {}  # second -> (stamp prefix, hour, day, ISO day)
+        hash_visitor = hasher.visitor
+        for click_id, code, at, client, user_agent, method, referer in batch:
             agent_class, device = classify(user_agent, method)
             classes[agent_class] += 1
             second = int(at // 1)
             stamps = seconds.get(second)
             if stamps is None:
                 stamps = seconds[second] = times.second(second)
-            prefix, hour, day = stamps
+            prefix, hour, day, iso_day = stamps
+            visitor = hash_visitor(client, user_agent, iso_day)
             clicks.append((click_id, code, f"{prefix}.{min(int((at - second) * 1e6), 999_999):06d}" if sqlite
                            else datetime.fromtimestamp(at, UTC), visitor, agent_class, device,
                            _host(referer) if referer else ""))
@@ -132,10 +137,11 @@ class _RawWriter(RawCursor):
 class _Times:
     """The values SQLAlchemy stores for PostgreSQL: an aware datetime's hour, and its date."""
 
-    def second(self, second: int) -> tuple[Any, Any, Any]:
-        """(None: each click's own datetime is made, its hour, its day) for a second since the epoch."""
+    def second(self, second: int) -> tuple[Any, Any, Any, str]:
+        """(None: each click's own datetime is made, its hour, its day, the day in ISO form) for a second since
+        the epoch."""
         hour = datetime.fromtimestamp(second - second % 3600, UTC)
-        return None, hour, hour.date()
+        return None, hour, hour.date(), hour.date().isoformat()
 
     def day_of_hour(self, hour: Any) -> Any:
         return hour.date()
@@ -145,9 +151,9 @@ class _SqliteTimes(_Times):
     """SQLAlchemy's text form in SQLite: naive UTC 'YYYY-MM-DD HH:MM:SS.ffffff' and 'YYYY-MM-DD', made once per
     second of a batch rather than once per click."""
 
-    def second(self, second: int) -> tuple[str, str, str]:
+    def second(self, second: int) -> tuple[str, str, str, str]:
         prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        return prefix, f"{prefix[:13]}:00:00.000000", prefix[:10]
+        return prefix, f"{prefix[:13]}:00:00.000000", prefix[:10], prefix[:10]
 
     def day_of_hour(self, hour: Any) -> str:
         return str(hour[:10])

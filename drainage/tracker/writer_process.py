@@ -55,6 +55,8 @@ class ProcessWriter:
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url
+        self.visitor_key = b""
+        """The key the child hashes visitors with (set before `start`)."""
         self._process: BaseProcess | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -71,7 +73,8 @@ class ProcessWriter:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
         context = multiprocessing.get_context("spawn")
-        process = context.Process(target=serve, args=(theirs, self._url), name="drainage-click-writer", daemon=True)
+        process = context.Process(target=serve, args=(theirs, self._url, self.visitor_key),
+                                  name="drainage-click-writer", daemon=True)
         try:
             await asyncio.to_thread(process.start)
         finally:
@@ -146,16 +149,18 @@ WRITER_CACHE_KIB = 65536
 random-keyed index that outgrows the default cache on a busy day."""
 
 
-def serve(sock: socket.socket, database_url: str) -> None:
+def serve(sock: socket.socket, database_url: str, visitor_key: bytes) -> None:
     """Child side: write each batch received and answer (True, counts) or (False, reason) until the socket ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(WRITER_NICE)
     from drainage.store.db import make_engine
+    from drainage.tracker.visitors import VisitorHasher
 
     pipe = Connection(sock.detach())
     engine = make_engine(database_url, sqlite_cache_kib=WRITER_CACHE_KIB)
+    visitors = VisitorHasher(visitor_key)
     try:
         while True:
             try:
@@ -166,7 +171,7 @@ def serve(sock: socket.socket, database_url: str) -> None:
                 return
             retry, batch = message[:1] == b"R", marshal.loads(message[1:])
             try:
-                answer: tuple[bool, object] = (True, dict(write_batch(engine, batch, retry)))
+                answer: tuple[bool, object] = (True, dict(write_batch(engine, batch, visitors, retry)))
             except Exception as exc:  # the tracker keeps the batch and tries again later
                 answer = (False, f"{exc.__class__.__name__}: {exc}"[:300])
             try:
