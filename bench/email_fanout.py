@@ -194,6 +194,11 @@ def bare_child(port: int, connections: int, recipients: int, sample: Path) -> No
                       "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def cpu_us(result: dict[str, object], messages: int) -> float:
+    """The sending process's CPU time per message, in µs (the sink's is not included)."""
+    return float(result["cpu"]) / messages * 1e6  # type: ignore[arg-type]
+
+
 def child(*args: str) -> dict[str, object]:
     result = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=REPO)
     if result.returncode != 0:
@@ -249,8 +254,9 @@ def main() -> None:
             bare_rates.append(int(bare["sent"]) / float(bare["seconds"]))  # type: ignore[arg-type]
             print(f"run {run + 1}: import {args.recipients} subscribers {imported:.1f}s; drainage fan-out "
                   f"{big['receipt']} in {float(big['seconds']):.1f}s = {fanout_rates[-1]:,.0f} msg/s "  # type: ignore
-                  f"(peak RSS {peaks[-1]:.0f} MiB); bare loop {float(bare['seconds']):.1f}s = "  # type: ignore
-                  f"{bare_rates[-1]:,.0f} msg/s (peak RSS {float(bare['maxrss_mb']):.0f} MiB)")  # type: ignore
+                  f"(peak RSS {peaks[-1]:.0f} MiB, CPU {cpu_us(big, args.recipients):.0f} µs/msg); bare loop "
+                  f"{float(bare['seconds']):.1f}s = {bare_rates[-1]:,.0f} msg/s (peak RSS "  # type: ignore
+                  f"{float(bare['maxrss_mb']):.0f} MiB, CPU {cpu_us(bare, args.recipients):.0f} µs/msg)")  # type: ignore
         best, best_bare = max(fanout_rates), max(bare_rates)
         ratios = [f / b for f, b in zip(fanout_rates, bare_rates, strict=True)]
         print(f"best of {args.repeat}: drainage {best:,.0f} msg/s, bare aiosmtplib {best_bare:,.0f} msg/s, "
