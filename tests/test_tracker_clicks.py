@@ -318,3 +318,36 @@ def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: P
         assert sorted(c.click_id for c in s.exec(select(Click)).all()) == ["c0", "c1", "c2", "c3"]
         assert [r.clicks for r in s.exec(select(ClickRollup)).all()] == [4]
     engine.dispose()
+
+
+def test_a_flush_cancelled_while_the_writer_process_works_keeps_answers_in_step(tmp_path: Path) -> None:
+    """As at shutdown: the flushing task is cancelled while its batch is with the writer process. That batch is
+    still committed, and the next batch gets its own answer (not the cancelled one's)."""
+    from drainage.tracker.writer import PendingClick
+
+    config = load(tmp_path, flush_every="1h")
+    code = add_link(config, "https://shop.example.com/p/scarf")
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC).timestamp()
+
+    def batch(prefix: str, agent: str, n: int) -> list[PendingClick]:
+        return [PendingClick(f"{prefix}{i}", code, at, "198.51.100.1", agent, "GET", "") for i in range(n)]
+
+    async def scenario() -> None:
+        async with running(config) as (tracker, _client):
+            recorder = tracker.recorder
+            for click in batch("a", UA["chrome_windows"], 300):
+                recorder.add(click)
+            flushing = asyncio.create_task(recorder.flush())
+            while recorder.depth:  # the batch left the buffer: it is on its way to the writer process
+                await asyncio.sleep(0)
+            flushing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await flushing
+            for click in batch("b", UA["googlebot"], 2):
+                recorder.add(click)
+            assert await recorder.flush() is True
+            assert recorder.metrics.clicks.labels(agent_class="bot")._value.get() == 2  # its own answer
+            assert recorder.metrics.clicks.labels(agent_class="human")._value.get() == 0  # not the cancelled one's
+
+    run(scenario)
+    assert len(clicks(config)) == 302

@@ -97,7 +97,9 @@ class ClickRecorder:
 
     async def _write(self, batch: list[ClickRow]) -> Counter[str]:
         if self.process is not None:
-            return await self.process.write(batch, self._retry)
+            # shielded: a flush cancelled at shutdown still reads the answer of the batch it handed over (the
+            # writer commits it), so the last flush's batch never takes that answer for its own
+            return await asyncio.shield(self.process.write(batch, self._retry))
         return await asyncio.to_thread(write_batch, self.engine, batch, self.visitors, self._retry)
 
     async def flush(self) -> bool:

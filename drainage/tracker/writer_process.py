@@ -60,6 +60,7 @@ class ProcessWriter:
         self._process: BaseProcess | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._turn = asyncio.Lock()  # one batch on the socket at a time, its answer read before the next is sent
 
     @property
     def pid(self) -> int | None:
@@ -86,11 +87,17 @@ class ProcessWriter:
         """Have the child write `batch`; its clicks by class. Raises WriterGone or WriteFailed.
 
         A child found dead is started again and the batch is sent once more (as a retry: its outcome is unknown).
+        Callers that may be cancelled shield the call (`asyncio.shield`): a batch on the socket is always followed
+        by the reading of its answer, so the next batch never takes an earlier batch's answer for its own.
         """
         try:
             blob = marshal.dumps(batch)
         except ValueError:  # PendingClick tuples (marshal takes plain tuples only)
             blob = marshal.dumps([tuple(c) for c in batch])
+        async with self._turn:
+            return await self._send(blob, retry)
+
+    async def _send(self, blob: bytes, retry: bool) -> Counter[str]:
         for attempt in range(2):
             if self._process is None or not self._process.is_alive() or self._writer is None:
                 await self._discard()
@@ -118,14 +125,15 @@ class ProcessWriter:
         return await reader.readexactly(size)
 
     async def close(self, timeout: float = 30.0) -> None:
-        """Let the child finish and end (call after the last `write`)."""
-        if self._writer is not None:
-            with contextlib.suppress(OSError):
-                self._writer.write(frame(b""))
-                await self._writer.drain()
-        if self._process is not None:
-            await asyncio.to_thread(self._process.join, timeout)
-        await self._discard()
+        """Let the child finish and end (after the last `write`, and after a shielded one still answering)."""
+        async with self._turn:
+            if self._writer is not None:
+                with contextlib.suppress(OSError):
+                    self._writer.write(frame(b""))
+                    await self._writer.drain()
+            if self._process is not None:
+                await asyncio.to_thread(self._process.join, timeout)
+            await self._discard()
 
     async def _discard(self) -> None:
         """Forget the current child (ending it if it still runs, and reaping it)."""
