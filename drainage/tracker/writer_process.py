@@ -43,11 +43,9 @@ class WriteFailed(Exception):
     """The writer process could not write the batch (the database refused it); nothing of it was committed."""
 
 
-def frame(payload: bytes) -> bytes:
-    """`payload` with `multiprocessing.connection`'s length header."""
-    n = len(payload)
-    header = struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)
-    return header + payload
+def length_header(n: int) -> bytes:
+    """`multiprocessing.connection`'s header for a message of `n` bytes."""
+    return struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)
 
 
 class ProcessWriter:
@@ -104,7 +102,8 @@ class ProcessWriter:
                 await self.start()
             assert self._reader is not None and self._writer is not None
             try:
-                self._writer.write(frame((b"R" if retry or attempt > 0 else b"W") + blob))
+                kind = b"R" if retry or attempt > 0 else b"W"
+                self._writer.writelines([length_header(1 + len(blob)), kind, blob])  # the batch is not copied
                 await self._writer.drain()
                 ok, answer = marshal.loads(await self._read_frame(self._reader))
             except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
@@ -129,7 +128,7 @@ class ProcessWriter:
         async with self._turn:
             if self._writer is not None:
                 with contextlib.suppress(OSError):
-                    self._writer.write(frame(b""))
+                    self._writer.write(length_header(0))
                     await self._writer.drain()
             if self._process is not None:
                 await asyncio.to_thread(self._process.join, timeout)
