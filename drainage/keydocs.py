@@ -1,4 +1,4 @@
-"""The README's key reference, generated from the same pydantic models that validate the files."""
+"""The key reference (docs/reference.md), generated from the same pydantic models that validate the files."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ def model_table(model: type[BaseModel], prefix: str = "") -> list[str]:
 def keys_markdown() -> str:
     """The whole generated reference: config.yaml, each channel type, and campaign files."""
     head = "| key | type | default | meaning |\n|---|---|---|---|"
-    parts = [BEGIN, "#### config.yaml", head, *model_table(Config)]
+    parts = [BEGIN, "## config.yaml", head, *model_table(Config)]
     for name, plugin in sorted(channel_types().items()):
-        parts += ["", f"#### channels.NAME with `type: {name}`", head, *model_table(plugin.Options)]
-    parts += ["", "#### campaigns/*.yaml", head, *model_table(Campaign), END]
+        parts += ["", f"## channels.NAME with `type: {name}`", head, *model_table(plugin.Options)]
+    parts += ["", "## campaigns/*.yaml", head, *model_table(Campaign), END]
     return "\n".join(parts)

@@ -1,7 +1,7 @@
 """Assembling one recipient's message as bytes: headers (RFC 2047 for non-ASCII), multipart/alternative body.
 
 The structure is written here rather than through `email.message`: the standard library's generator costs
-0.4-1.4 ms a message (measured in bench/email.py's terms: more than the whole SMTP transaction), which alone
+0.4-1.4 ms a message (measured with bench/email_fanout.py: more than the whole SMTP transaction), which alone
 would halve a fan-out's rate. Every encoding step still comes from the standard library (`email.header` for
 encoded words, `email.utils` for addresses and dates, `binascii.b2a_qp` for quoted-printable), and the tests
 parse each message back with `email.parser` to check headers, parts and text.
