@@ -509,7 +509,7 @@ def feeds_status(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 @app.command()
 def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaign' (default: both).")] = None,
            output: Annotated[Path | None, typer.Option(help="Write <kind>.schema.json files here.")] = None,
-           markdown: Annotated[bool, typer.Option("--markdown", help="Print the key reference (docs/reference.md).")] = False
+           markdown: Annotated[bool, typer.Option("--markdown", help="Print the key reference.")] = False
            ) -> None:
     """Print (or write) the JSON Schema of config.yaml and campaign files, for editor autocompletion."""
     from drainage.schemas import campaign_schema, config_schema

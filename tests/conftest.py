@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
@@ -15,6 +17,14 @@ from drainage.store.db import make_engine
 from tests import databases
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Hypothesis: properties are about correctness, never about how fast a loaded machine ran one example, so no
+# per-example deadline. "ci" (chosen by CI=true, as .ci/run has it) also derandomizes, so a red CI run is
+# reproducible; HYPOTHESIS_PROFILE picks one by name.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 DATA = Path(__file__).resolve().parent / "data"
 
 

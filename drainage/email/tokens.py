@@ -15,16 +15,13 @@ import base64
 import hashlib
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
-from drainage.store.db import session
-from drainage.store.models import Setting
+from drainage.store.secrets import stored_secret
 
 KEY_SETTING = "email.token_key"
 CONFIRM_MAX_AGE = 7 * 86400
@@ -39,17 +36,7 @@ def token_key(engine: Engine | None, configured: str | None) -> str:
         return configured
     if engine is None:
         return "no-database-yet"  # validate / preview only: such links are never sent
-    with session(engine) as s:
-        row = s.get(Setting, KEY_SETTING)
-        if row is None:
-            s.add(Setting(name=KEY_SETTING, value=secrets.token_hex(32)))
-            try:
-                s.commit()
-            except IntegrityError:  # another process created it first
-                s.rollback()
-            row = s.get(Setting, KEY_SETTING)
-        assert row is not None
-        return row.value
+    return stored_secret(engine, KEY_SETTING)
 
 
 @lru_cache(maxsize=256)

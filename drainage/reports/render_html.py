@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from drainage.reports.charts import clicks_per_day, funnel, variant_groups
 from drainage.reports.model import GROUP_KEYS, Report, Row
-from drainage.reports.render_table import METRIC_NAMES, money, percent, title
+from drainage.reports.render_table import METRIC_NAMES, key_text, money, percent, title
 
 
 @cache
@@ -22,7 +22,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
                       autoescape=select_autoescape(["html", "html.j2"], default=True), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(n=lambda v: f"{v:,}", pct=percent, money=money, key=_key)
+    env.filters.update(n=lambda v: f"{v:,}", pct=percent, money=money, key=key_text)
     return env
 
 
@@ -42,10 +42,3 @@ def _cells(row: Row) -> Markup:
     return Markup("").join(Markup('<td class="n">{}</td>').format(f"{v:,}" if isinstance(v, int) else v)
                            for v in values)
 
-
-def _key(value: object) -> str:
-    if value is None:
-        return ""
-    if value == "":
-        return "-"
-    return str(value)

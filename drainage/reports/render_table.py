@@ -29,7 +29,7 @@ def title(report: Report) -> str:
 def render_table(report: Report, console: Console) -> None:
     """Print every section of the report."""
     keys = GROUP_KEYS[report.request.by]
-    texts = [[_key_text(getattr(row, k)) for k in keys] for row in report.rows]
+    texts = [[key_text(getattr(row, k)) for k in keys] for row in report.rows]
     cells = [_cells(row) for row in report.rows]
     totals = _cells(report.totals)
     key_widths = [min(max([len(k), *(len(t[i]) for t in texts)]), 16) for i, k in enumerate(keys)]
@@ -111,7 +111,8 @@ def _failures(report: Report, console: Console) -> None:
     console.print(table)
 
 
-def _key_text(value: object) -> str:
+def key_text(value: object) -> str:
+    """A group key as shown: nothing for no group, `-` for an empty one (a post without a variant)."""
     if value is None:
         return ""
     if value == "":

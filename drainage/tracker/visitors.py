@@ -8,14 +8,11 @@ two unrelated ids: daily unique visitors, and nothing that follows someone acros
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import date
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
-from drainage.store.db import session
-from drainage.store.models import Setting
+from drainage.store.secrets import stored_secret
 
 KEY_SETTING = "tracker.visitor_key"
 
@@ -24,17 +21,7 @@ def visitor_key(engine: Engine, configured: str | None) -> bytes:
     """The configured key, else the database's (created at first use, race-free across processes)."""
     if configured:
         return configured.encode()
-    with session(engine) as s:
-        row = s.get(Setting, KEY_SETTING)
-        if row is None:
-            s.add(Setting(name=KEY_SETTING, value=secrets.token_hex(32)))
-            try:
-                s.commit()
-            except IntegrityError:  # another tracker created it first
-                s.rollback()
-            row = s.get(Setting, KEY_SETTING)
-        assert row is not None
-        return bytes.fromhex(row.value)
+    return bytes.fromhex(stored_secret(engine, KEY_SETTING))
 
 
 def visitor_id(key: bytes, ip: str, user_agent: str, day: date) -> str:
