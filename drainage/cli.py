@@ -447,8 +447,8 @@ def feeds_check(url: Annotated[str, typer.Argument(help="The feed's URL.")], cam
             entry, verdict = checked.verdict.entry, checked.verdict
             price = f"{entry.price:g} {entry.currency or ''}".strip() if entry.price is not None else "-"
             table.add_row(entry.title or entry.identity, _utc(entry.published), price,
-                          Text(("POST: " if verdict.posts else "") + verdict.reason,
-                               style="green" if verdict.posts else ""))
+                          Text(_when(checked, report.feed.cap if report.feed else 0) + verdict.reason,
+                               style="green" if verdict.posts else "red" if verdict.action == "skip" else ""))
         out.print(table)
         shown = [c for c in report.entries if c.posts]
         if not shown and report.sample is not None:
@@ -463,6 +463,19 @@ def feeds_check(url: Annotated[str, typer.Argument(help="The feed's URL.")], cam
                     out.print(Text(f"{planned.campaign.id} -> {planned.channel} | entry '{planned.item.name}': cannot "
                                    f"render: {exc} (the daemon would record this post as failed)", style="red"),
                               soft_wrap=True)
+
+
+def _when(checked: Any, cap: int) -> str:
+    """'POST at <slot>: ' for an entry going at the next slot, 'WAITS for <slot> (cap N per slot): ' beyond it."""
+    if not checked.verdict.posts:
+        return ""
+    pairs = list(zip(checked.posts, checked.waits, strict=True))
+    alike = len({(post.slot, waits) for post, waits in pairs}) == 1
+    parts = []
+    for post, waits in pairs:
+        text = f"WAITS for {_utc(post.slot)} (cap {cap} per slot)" if waits else f"POST at {_utc(post.slot)}"
+        parts.append(text if alike else f"{text} on {post.channel}")
+    return "; ".join(dict.fromkeys(parts)) + ": "
 
 
 def _utc(moment: datetime | None) -> str:

@@ -5,9 +5,10 @@ that asks drainage's own DST-correct schedule for the next slot; a periodic swee
 anything a trigger missed. Every firing only "kicks" the dispatcher for a channel: what is due is always
 decided from the journal and the cursors, so a late, doubled or lost firing cannot post twice or drop a post.
 
-Store feeds: the sweep also kicks a feed pass, which polls the feeds whose next poll (in the database) has
-come, outside the channels' passes (see `drainage.feeds.poller` for why), then kicks the channels that got
-new entries; each feed channel's posting slots have a trigger of their own, like a campaign's slots.
+Store feeds: the sweep also starts a task for each feed whose next poll (in the database) has come and that
+is not being polled, outside the channels' passes (see `drainage.feeds.poller` for why); a feed that queued
+entries kicks its channels when its own poll ends, so a slow feed holds up no other feed and no channel. Each
+feed channel's posting slots have a trigger of their own, like a campaign's slots.
 
 Signals: SIGHUP reloads campaigns and templates (an invalid edit is refused, the previous version keeps
 running); SIGTERM / SIGINT stop new sends and let in-flight sends finish within `shutdown_timeout`.
@@ -108,7 +109,6 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
-        self._feeds_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ class Daemon:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         timeout = parse_duration(self.project.config.config.daemon.shutdown_timeout).total_seconds()
-        tasks = [*self._tasks.values(), *([self._feeds_task] if self._feeds_task else [])]
+        tasks = [*self._tasks.values(), *self.dispatcher.feeds.in_flight()]
         pending = [t for t in tasks if not t.done()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=timeout)
@@ -207,15 +207,9 @@ class Daemon:
         self.kick_all()
 
     def kick_feeds(self) -> None:
-        """Start a feed pass (poll what is due) unless one is running; the next sweep catches up."""
-        if self.dispatcher.stopping or (self._feeds_task is not None and not self._feeds_task.done()):
-            return
-        self._feeds_task = asyncio.ensure_future(self._feeds_pass())
-
-    async def _feeds_pass(self) -> None:
-        results = await self.dispatcher.poll_feeds()
-        for name in sorted({channel for result in results for channel in result.channels}):
-            self.kick(name)
+        """Start polling each due feed that is not being polled, each on its own; a feed that queued entries
+        kicks its channels as soon as it is done."""
+        self.dispatcher.start_feed_polls(lambda result: [self.kick(name) for name in sorted(result.channels)])
 
     def kick_all(self) -> None:
         for name in self.dispatcher.channels():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, update
@@ -161,6 +162,15 @@ class Dispatcher:
         except Exception as exc:  # never let feeds stop the daemon: the next sweep tries again
             event("feeds.error", logging.ERROR, error=f"{exc.__class__.__name__}: {exc}")
             return []
+
+    def start_feed_polls(self, done: Callable[[PollResult], None]) -> None:
+        """Start a task per due feed (see `FeedPoller.start_due`); `done` gets each feed's result."""
+        if self.stopping:
+            return
+        try:
+            self.feeds.start_due(self.project, done)
+        except Exception as exc:  # never let feeds stop the daemon: the next sweep tries again
+            event("feeds.error", logging.ERROR, error=f"{exc.__class__.__name__}: {exc}")
 
     async def run_channel(self, name: str) -> None:
         """One pass over one channel instance: settle, plan, send."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
 from drainage.posts import FeedRef, PlannedPost, feed_post, posts_for_slots
 from drainage.registry import channel_types
-from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html
+from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
 from drainage.textlength import UNITS
 
@@ -90,11 +91,13 @@ class Project:
             return compose_sample(self, planned, channel)
         links = self.link_context(planned, channel, recipient)
         context = self.context(planned, channel, links)
-        text = self.renderer.render(planned.template, context)
-        subject = self.renderer.render_string(use.subject, context) if use.subject else None
-        html = text if is_html(planned.template) else None
-        if use.text_template:
-            text = self.renderer.render(planned.themed(use.text_template), context)
+        # a feed entry often lacks a field: printing it must fail (validate, feeds check, the poll's trial)
+        with none_forbidden() if planned.feed is not None else contextlib.nullcontext():
+            text = self.renderer.render(planned.template, context)
+            subject = self.renderer.render_string(use.subject, context) if use.subject else None
+            html = text if is_html(planned.template) else None
+            if use.text_template:
+                text = self.renderer.render(planned.themed(use.text_template), context)
         limits = channel.limits
         truncated = False
         if use.truncate and limits.max_length and limits.count(text) > limits.max_length:

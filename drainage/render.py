@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from babel.numbers import format_currency
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+)
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from drainage.errors import Problem
@@ -25,6 +34,32 @@ from drainage.sources import closest, did_you_mean
 
 HTML_SUFFIXES = (".html", ".htm", ".html.j2", ".htm.j2")
 _URL = re.compile(r"https?://\S+")
+
+
+class MissingValue(TemplateRuntimeError):
+    """A template printed None (a missing value) where that is not allowed (`none_forbidden`)."""
+
+    def __init__(self) -> None:
+        super().__init__("a missing value (None) would be printed as 'None'")
+
+
+_NONE_FORBIDDEN: ContextVar[bool] = ContextVar("none_forbidden", default=False)
+
+
+@contextmanager
+def none_forbidden() -> Iterator[None]:
+    """Inside, a template that prints None raises `MissingValue` (feed entries often lack a field)."""
+    token = _NONE_FORBIDDEN.set(True)
+    try:
+        yield
+    finally:
+        _NONE_FORBIDDEN.reset(token)
+
+
+def _finalize(value: Any) -> Any:
+    if value is None and _NONE_FORBIDDEN.get():
+        raise MissingValue()
+    return value
 
 
 def is_html(name: str) -> bool:
@@ -185,6 +220,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            finalize=_finalize,
         )
         self.env.filters["price"] = lambda v, c=None, loc=None: format_price(
             v, c, loc, default_currency=currency, default_locale=locale)
@@ -249,6 +285,8 @@ class Renderer:
                 hint = did_you_mean(unknown.group(2), known)
             return Problem(file, exc.lineno or 0, 0, f"template syntax error: {message}", hint)
         message = str(exc).rstrip(".")
+        if isinstance(exc, MissingValue):
+            return self._missing_problem(file, line, where, inline)
         if isinstance(exc, SecurityError):
             message = f"not allowed in a template: {message}"
         hint = ""
@@ -260,6 +298,16 @@ class Renderer:
             if expression:  # "'dict object' has no attribute 'prize'" -> "'item.prize' is undefined"
                 message = f"'{expression}' is undefined"
         return Problem(file, line, 0, f"{message} (while rendering {where})", hint)
+
+    def _missing_problem(self, file: str, line: int, where: str, inline: str | None) -> Problem:
+        source = inline if inline is not None else self._source_line(file, line)
+        printed = [e.strip() for e in re.findall(r"\{\{-?(.+?)-?\}\}", source)]
+        if len(printed) == 1:
+            test = printed[0].split("|")[0].strip()
+            return Problem(file, line, 0, f"'{printed[0]}' is missing here and would print 'None' (while rendering "
+                           f"{where})", f"test it first, e.g. {{% if {test} %}}{{{{ {printed[0]} }}}}{{% endif %}}")
+        return Problem(file, line, 0, f"a missing value would print 'None' (while rendering {where})",
+                       "test the fields an entry may lack first, e.g. {% if entry.price %}...{% endif %}")
 
     def _source_line(self, file: str, line: int) -> str:
         """Line `line` of template `file` ('templates/social/x.j2'), or ''."""

@@ -1,8 +1,9 @@
 """What `drainage feeds check` and `drainage feeds status` show. Read-only: nothing is posted or written.
 
 `check_feed` fetches a feed now (unconditionally), decides for each entry exactly what the daemon's next poll
-would (`poller.assess`, against what the campaign has seen so far), and renders each post that would be
-queued, for each channel, at the channel's next posting slot.
+would (`poller.assess` and `poller.screened`, against what the campaign has seen so far), and renders each
+post that would be queued, for each channel, at the slot it would get: oldest entry first, at most `cap` per
+slot, after the entries already waiting, so that the entries beyond the cap show the later slot they wait for.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from sqlmodel import col, select
 
 from drainage.campaigns import FeedSource, LoadedCampaign
 from drainage.errors import DrainageError, Problem, ProblemsFound
-from drainage.feeds.entries import Document, read_document
+from drainage.feeds.entries import Document, defect
 from drainage.feeds.fetch import FeedError, fetch, new_client
 from drainage.feeds.filters import rejection
-from drainage.feeds.poller import Verdict, assess, load_seen
+from drainage.feeds.poller import Verdict, assess, load_seen, screened
+from drainage.feeds.sandbox import ParserPool
 from drainage.posts import FeedRef, PlannedPost, feed_post, feed_slots
 from drainage.project import Project
 from drainage.schedule import parse_duration
@@ -34,6 +36,7 @@ class Checked:
 
     verdict: Verdict
     posts: list[PlannedPost] = field(default_factory=list)
+    waits: list[bool] = field(default_factory=list)  # per post: True when the cap puts it after the next slot
 
 
 @dataclass
@@ -81,44 +84,65 @@ async def check_feed(project: Project, engine: Engine | None, url: str, campaign
     campaign, feed_index = find_feed(project, url, campaign_id)
     feed = campaign.model.feeds[feed_index] if campaign is not None and feed_index is not None else None
     timeout = parse_duration(feed.timeout).total_seconds() if feed else 20.0
+    parser = ParserPool(workers=1)
     try:
         async with new_client() as client:
             fetched = await fetch(client, url, timeout=timeout)
-        document: Document = read_document(fetched.content, fetched.url, fetched.content_type)
+        document: Document = await parser.read(fetched.content, fetched.url, fetched.content_type)
     except FeedError as exc:
         raise DrainageError(f"{url}: {exc}") from None
+    finally:
+        parser.close()
     report = CheckReport(url, fetched.url, document.title, fetched.etag, fetched.last_modified, campaign, feed,
                          True, [], borrowed=feed is not None and feed.url != url)
     if campaign is None or feed is None or feed_index is None:
         report.entries = [Checked(Verdict(e, "record", "not polled by any campaign")) for e in document.entries]
         return report
     seen: dict[str, SeenEntry] = {}
+    waiting = [0] * len(feed.channels)
     if engine is not None and not report.borrowed:
         with session(engine) as s:
             state = s.get(FeedState, (campaign.id, feed.url))
             report.first = state is None or state.ok_at is None
             seen = load_seen(s, campaign.id, feed.url, [e.digest for e in document.entries])
-    for verdict in assess(document.entries, seen, feed, report.first):
-        checked = Checked(verdict)
-        if verdict.posts:
-            checked.posts = _posts(campaign, feed_index, verdict, now)
-        report.entries.append(checked)
-    if not any(c.posts for c in report.entries):
-        passing = sorted((e for e in document.entries if rejection(e, feed.filters) is None),
+            waiting = [int(s.exec(select(func.count()).select_from(QueuedEntry).where(
+                QueuedEntry.campaign == campaign.id, QueuedEntry.url == feed.url, QueuedEntry.channel == use.channel,
+                col(QueuedEntry.released_at).is_(None))).one()) for use in feed.channels]
+    verdicts = screened(project, campaign, feed, assess(document.entries, seen, feed, report.first), now)
+    report.entries = [Checked(verdict) for verdict in verdicts]
+    posting = sorted((c for c in report.entries if c.verdict.posts), key=lambda c: c.verdict.entry.order)
+    for use_index in range(len(feed.channels)):
+        slots = upcoming_slots(campaign, feed_index, use_index, now, waiting[use_index] + len(posting), feed.cap)
+        for place, checked in enumerate(posting, start=waiting[use_index]):
+            slot = slots[min(place // feed.cap, len(slots) - 1)] if slots else now
+            checked.posts.append(_post(campaign, feed_index, use_index, checked.verdict, slot))
+            checked.waits.append(place >= feed.cap)
+    if not posting:
+        passing = sorted((e for e in document.entries if rejection(e, feed.filters) is None and defect(e) is None),
                          key=lambda e: e.order, reverse=True)
         if passing:
             verdict = Verdict(passing[0], "sample", "sample: the newest entry that passes the filters")
-            report.sample = Checked(verdict, _posts(campaign, feed_index, verdict, now))
+            report.sample = Checked(verdict, [_post(campaign, feed_index, i, verdict,
+                                                    next_slot(campaign, feed_index, i, now) or now)
+                                              for i in range(len(feed.channels))])
     return report
 
 
-def _posts(campaign: LoadedCampaign, feed_index: int, verdict: Verdict, now: datetime) -> list[PlannedPost]:
+def _post(campaign: LoadedCampaign, feed_index: int, use_index: int, verdict: Verdict, slot: datetime) -> PlannedPost:
     ref = FeedRef(feed_index, verdict.entry.digest, verdict.event, verdict.entry.fields(verdict.previous_price))
-    out = []
-    for use_index in range(len(campaign.model.feeds[feed_index].channels)):
-        slot = next_slot(campaign, feed_index, use_index, now) or now
-        out.append(feed_post(campaign, feed_index, use_index, slot, ref))
-    return out
+    return feed_post(campaign, feed_index, use_index, slot, ref)
+
+
+def upcoming_slots(campaign: LoadedCampaign, feed_index: int, use_index: int, now: datetime, entries: int,
+                   cap: int) -> list[datetime]:
+    """The channel's next slots from `now`, enough for `entries` at `cap` per slot (fewer if the window ends)."""
+    wanted = max(1, -(-entries // cap))
+    found: list[datetime] = []
+    for horizon in HORIZONS:
+        found = feed_slots(campaign, feed_index, use_index, now, now + horizon)
+        if len(found) >= wanted:
+            break
+    return found[:wanted]
 
 
 def next_slot(campaign: LoadedCampaign, feed_index: int, use_index: int, now: datetime) -> datetime | None:

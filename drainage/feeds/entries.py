@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from drainage.feeds import storefields
-from drainage.feeds.fetch import parse
+from drainage.feeds.parse import parse
 from drainage.feeds.storefields import StoreFields
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
@@ -79,6 +79,17 @@ class FeedEntry:
                 "author": self.author, "vendor": self.vendor, "published": self.published, "updated": self.updated}
 
 
+def defect(entry: FeedEntry) -> str | None:
+    """Why an entry cannot make a good post whatever the template (no headline, nowhere to send readers), or None."""
+    if not entry.title:
+        return "no title: a post needs a headline"
+    if not entry.url:
+        return "no link: the post would send readers nowhere"
+    if urlsplit(entry.url).scheme not in ("http", "https"):
+        return f"its link is not a web address: {entry.url[:80]}"
+    return None
+
+
 def digest_of(identity: str) -> str:
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
 
@@ -125,8 +136,8 @@ class Document:
 
 def read_document(content: bytes, url: str, content_type: str | None = None) -> Document:
     """Parse a fetched document (FeedError when it is not a usable feed) into entries with store fields."""
-    parsed = parse(content, url, content_type)
-    extras = storefields.read(content, url, parsed.get("encoding") or None)
+    parsed, defused = parse(content, url, content_type)
+    extras = storefields.read(defused, url)
     title = _clean((parsed.get("feed") or {}).get("title"))
     return Document(title, build_entries(parsed, extras, url))
 
@@ -149,9 +160,7 @@ def build_entries(parsed: Any, extras: dict[str, StoreFields], base_url: str) ->
 
 def _entry(entry: Any, identity: str, ident: str, link: str, store: StoreFields, base_url: str,
            position: int) -> FeedEntry:
-    title = _clean(entry.get("title"))
-    if (entry.get("title_detail") or {}).get("type") == "text/html":
-        title = html_text(title).text
+    title = _plain(entry.get("title"), (entry.get("title_detail") or {}).get("type"))
     summary_html, summary_type = _summary(entry)
     found = html_text(summary_html, drop_tables=store.shopify) if summary_type != "text/plain" else None
     summary = found.text if found else " ".join(summary_html.split())
@@ -166,7 +175,8 @@ def _entry(entry: Any, identity: str, ident: str, link: str, store: StoreFields,
         price=float(price.amount) if price else None, currency=price.currency if price else None,
         regular_price=float(store.previous.amount) if store.previous else None,
         categories=tuple(categories), tags=tuple(_unique([*store.tags, *categories])),
-        author=_clean(entry.get("author")) or None, vendor=store.vendor,
+        author=_plain(entry.get("author"), (entry.get("author_detail") or {}).get("type")) or None,
+        vendor=store.vendor,
         # dict.get: feedparser's own get() maps a missing 'updated' to 'published' with a DeprecationWarning
         published=_moment(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
         updated=_moment(dict.get(entry, "updated_parsed")), position=position)
@@ -213,6 +223,14 @@ def _moment(parsed: Any) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
     except (OverflowError, ValueError, TypeError, OSError):
         return None
+
+
+def _plain(value: Any, kind: Any) -> str:
+    """A text construct as plain text: HTML and XHTML ones stripped of their markup (entities decoded)."""
+    text = _clean(value)
+    if kind in ("text/html", "application/xhtml+xml", "html", "xhtml") or (kind != "text/plain" and "<" in text):
+        return html_text(text).text
+    return text
 
 
 def _clean(value: Any) -> str:

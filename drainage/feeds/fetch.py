@@ -1,10 +1,8 @@
-"""Fetching a feed: one conditional GET with httpx, then feedparser on the bytes.
+"""Fetching a feed: one conditional GET with httpx, bounded in time and size.
 
 feedparser's own fetching cannot be given a client, a total timeout or a size limit, so drainage fetches with
-httpx and hands the bytes (with the final URL, to resolve relative links) to `feedparser.parse`. A document
-feedparser had to guess at (`bozo`) is refused with the reason, except for the harmless cases (a wrong
-declared encoding, a non-XML content type, an undeclared namespace prefix), so that a broken document never
-replaces the last good state.
+httpx and hands the bytes (with the final URL, to resolve relative links) to a parser worker
+(`drainage.feeds.sandbox`, which runs `drainage.feeds.parse`).
 """
 
 from __future__ import annotations
@@ -13,28 +11,17 @@ import asyncio
 import email.utils
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from xml.sax import SAXParseException
 
-import feedparser
 import httpx
 
 from drainage import __version__
+from drainage.feeds.parse import FeedError
+
+__all__ = ["FeedError", "Fetched", "fetch", "new_client", "retry_after"]
 
 USER_AGENT = f"drainage/{__version__} (store feed poller)"
 MAX_BYTES = 10 * 1024 * 1024
 """Largest feed document read (Shopify's product feed is paginated at 50 entries, far below this)."""
-
-HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType, feedparser.UndeclaredNamespace)
-
-
-class FeedError(Exception):
-    """A poll that failed: network, HTTP status, size, or a malformed document. The message says why."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 @dataclass(frozen=True)
 class Fetched:
@@ -118,27 +105,3 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def parse(content: bytes, url: str, content_type: str | None = None) -> Any:
-    """feedparser's reading of a document (a FeedParserDict); FeedError when it is not a usable feed."""
-    headers = {"content-location": url, "content-type": content_type or "application/xml"}
-    parsed = feedparser.parse(content, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
-    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
-    looks_html = content.lstrip()[:200].lower().startswith((b"<!doctype html", b"<html"))
-    if looks_html and not parsed.get("version"):
-        raise FeedError("not an RSS or Atom feed: the URL returns an HTML page (look for the feed's own URL, "
-                        "e.g. /collections/all.atom or /feed/)")
-    if problem is not None and not isinstance(problem, HARMLESS):
-        raise FeedError(f"malformed feed: {describe(problem)}")
-    if not parsed.get("version") and not parsed.get("entries"):
-        raise FeedError("not an RSS or Atom feed")
-    return parsed
-
-
-def describe(problem: BaseException) -> str:
-    """A parse error as one line: what and where."""
-    if isinstance(problem, SAXParseException):
-        return f"{problem.getMessage()} at line {problem.getLineNumber()}, column {problem.getColumnNumber() + 1}"
-    text = str(problem) or problem.__class__.__name__
-    return text.splitlines()[0]

@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,9 +39,11 @@ from sqlmodel import Session, col, select
 
 from drainage.campaigns import FeedSource, LoadedCampaign
 from drainage.clock import Clock
-from drainage.feeds.entries import FeedEntry, fields_to_json, read_document
+from drainage.feeds.entries import FeedEntry, defect, fields_to_json
 from drainage.feeds.fetch import FeedError, fetch, new_client
 from drainage.feeds.filters import rejection
+from drainage.feeds.sandbox import ParserPool, shared_pool
+from drainage.feeds.trial import template_defect
 from drainage.logs import event
 from drainage.posts import feed_delivery_key, poll_rule
 from drainage.project import Project
@@ -57,7 +60,7 @@ class Verdict:
     """What a poll does with one entry: `post` it (as `event`), or only `record` it, and why."""
 
     entry: FeedEntry
-    action: str  # post | record
+    action: str  # post | record | skip (recorded, never posted: it cannot make a good post)
     reason: str
     event: str = "new"
     previous_price: float | None = None
@@ -103,7 +106,8 @@ def assess(entries: list[FeedEntry], seen: dict[str, SeenEntry], feed: FeedSourc
     """What a poll does with each entry of a good document (see the module docstring)."""
     backfill: set[str] = set()
     if first and feed.backfill:
-        newest = sorted((e for e in entries if e.digest not in seen), key=lambda e: e.order, reverse=True)
+        newest = sorted((e for e in entries if e.digest not in seen and defect(e) is None), key=lambda e: e.order,
+                        reverse=True)
         backfill = {e.digest for e in [e for e in newest if rejection(e, feed.filters) is None][:feed.backfill]}
     out: list[Verdict] = []
     for entry in entries:
@@ -118,8 +122,9 @@ def assess(entries: list[FeedEntry], seen: dict[str, SeenEntry], feed: FeedSourc
                 out.append(Verdict(entry, "record", "first poll: recorded, not posted "
                                                     f"(backfill: {feed.backfill})"))
         elif old is None:
+            flaw = defect(entry)
             out.append(Verdict(entry, "record", f"filtered out: {reason}") if reason else
-                       Verdict(entry, "post", "new entry"))
+                       Verdict(entry, "skip", f"skipped: {flaw}") if flaw else Verdict(entry, "post", "new entry"))
         else:
             out.append(_seen_verdict(entry, old, reason, feed))
     return out
@@ -133,6 +138,9 @@ def _seen_verdict(entry: FeedEntry, old: SeenEntry, reason: str | None, feed: Fe
         what = f"{name.replace('_', ' ')} from {before:g} to {entry.price:g}"
         if reason:
             return Verdict(entry, "record", f"{what}, but filtered out: {reason}")
+        flaw = defect(entry)
+        if flaw:
+            return Verdict(entry, "skip", f"{what}, but skipped: {flaw}")
         return Verdict(entry, "post", f"{what} (repost_on: {name})", found[0], before)
     changes = [name for name, was, now in (("title", old.title, entry.title), ("link", old.link, entry.url))
                if was != now]
@@ -140,6 +148,22 @@ def _seen_verdict(entry: FeedEntry, old: SeenEntry, reason: str | None, feed: Fe
         changes.append("price")
     note = f" (changed: {', '.join(changes)}; not posted again)" if changes else ""
     return Verdict(entry, "record", f"already seen{note}")
+
+
+SKIPPED = "skipped"
+"""The key of a skipped entry's reason in its seen row's fingerprint (JSON)."""
+
+
+def screened(project: Project, campaign: LoadedCampaign, feed: FeedSource, verdicts: list[Verdict],
+             now: datetime) -> list[Verdict]:
+    """`verdicts` with the posts an entry's templates cannot make well (see `drainage.feeds.trial`) skipped."""
+    index = next(i for i, f in enumerate(campaign.model.feeds) if f is feed)
+    out = []
+    for verdict in verdicts:
+        why = template_defect(project, campaign, index, verdict.entry, verdict.event, verdict.previous_price,
+                              now) if verdict.posts else None
+        out.append(replace(verdict, action="skip", reason=f"skipped: {why}") if why else verdict)
+    return out
 
 
 def next_poll(campaign: LoadedCampaign, feed: FeedSource, now: datetime) -> datetime:
@@ -167,12 +191,24 @@ def load_seen(s: Session, campaign: str, url: str, digests: list[str]) -> dict[s
 
 
 class FeedPoller:
-    """Polls the feeds of active campaigns when they are due. One per daemon."""
+    """Polls the feeds of active campaigns when they are due. One per daemon.
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    Each feed is polled by a task of its own (`start_due`): a slow, huge or hostile feed (bounded by its
+    `timeout`, then by the parser's time limit) never delays another feed, nor the posts of any channel.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock, parser: ParserPool | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        self._parser = parser
         self._running: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[PollResult]] = set()
+
+    @property
+    def parser(self) -> ParserPool:
+        if self._parser is None:
+            self._parser = shared_pool()
+        return self._parser
 
     def due(self, project: Project, now: datetime) -> list[tuple[LoadedCampaign, FeedSource]]:
         """Feeds of active, not yet ended campaigns whose next poll has come."""
@@ -188,24 +224,48 @@ class FeedPoller:
                         found.append((campaign, feed))
         return found
 
+    def start_due(self, project: Project, done: Callable[[PollResult], None]) -> int:
+        """Start a task for each due feed not being polled already; `done` gets each result. Returns how many."""
+        due = [(c, f) for c, f in self.due(project, self.clock.now()) if (c.id, f.url) not in self._running]
+        for campaign, feed in due:
+            self._running.add((campaign.id, feed.url))  # now, so that the next sweep does not start it again
+            task = asyncio.ensure_future(self.poll(project, campaign, feed))
+            self._tasks.add(task)
+            task.add_done_callback(lambda t: self._finished(t, done))
+        return len(due)
+
+    def _finished(self, task: asyncio.Task[PollResult], done: Callable[[PollResult], None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:  # poll() reports a feed's failure as a result; this is a bug
+            event("feeds.error", logging.ERROR, error=f"{task.exception().__class__.__name__}: {task.exception()}")
+            return
+        done(task.result())
+
+    def in_flight(self) -> list[asyncio.Task[PollResult]]:
+        """Polls still running (the daemon's shutdown waits for them)."""
+        return [t for t in self._tasks if not t.done()]
+
     async def poll_due(self, project: Project) -> list[PollResult]:
-        """Poll every due feed (concurrently); never raises for a feed's failure."""
+        """Poll every due feed (concurrently) and wait for all of them; never raises for a feed's failure."""
         due = [(c, f) for c, f in self.due(project, self.clock.now()) if (c.id, f.url) not in self._running]
         if not due:
             return []
-        async with new_client() as client:
-            return list(await asyncio.gather(*(self.poll(client, c, f) for c, f in due)))
+        return list(await asyncio.gather(*(self.poll(project, c, f) for c, f in due)))
 
-    async def poll(self, client: httpx.AsyncClient, campaign: LoadedCampaign, feed: FeedSource) -> PollResult:
+    async def poll(self, project: Project, campaign: LoadedCampaign, feed: FeedSource) -> PollResult:
         """Fetch one campaign's feed and record what it holds."""
         key = (campaign.id, feed.url)
         self._running.add(key)
         try:
-            return await self._poll(client, campaign, feed)
+            async with new_client() as client:
+                return await self._poll(client, project, campaign, feed)
         finally:
             self._running.discard(key)
 
-    async def _poll(self, client: httpx.AsyncClient, campaign: LoadedCampaign, feed: FeedSource) -> PollResult:
+    async def _poll(self, client: httpx.AsyncClient, project: Project, campaign: LoadedCampaign,
+                    feed: FeedSource) -> PollResult:
         now = self.clock.now()
         with session(self.engine) as s:
             state = s.get(FeedState, (campaign.id, feed.url))
@@ -221,13 +281,13 @@ class FeedPoller:
                                   etag=etag, last_modified=modified)
             if fetched.not_modified:
                 return self._not_modified(campaign, feed, now)
-            document = await asyncio.to_thread(read_document, fetched.content, fetched.url, fetched.content_type)
+            document = await self.parser.read(fetched.content, fetched.url, fetched.content_type)
         except FeedError as exc:
             return self._failed(campaign, feed, now, str(exc), exc.retry_after)
         except Exception as exc:  # a bug reading one feed must not stop the others, nor the daemon
             return self._failed(campaign, feed, now, f"internal error: {exc.__class__.__name__}: {exc}", None)
         try:
-            return self._record(campaign, feed, document.entries, document.title, fetched.etag,
+            return self._record(project, campaign, feed, document.entries, document.title, fetched.etag,
                                 fetched.last_modified, now, queued_at)
         except IntegrityError:  # another process recorded the same poll first
             event("feed.poll_raced", campaign=campaign.id, url=feed.url)
@@ -254,16 +314,17 @@ class FeedPoller:
             s.commit()
         return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
-    def _record(self, campaign: LoadedCampaign, feed: FeedSource, entries: list[FeedEntry], title: str,
-                etag: str | None, last_modified: str | None, now: datetime, queued_at: datetime) -> PollResult:
+    def _record(self, project: Project, campaign: LoadedCampaign, feed: FeedSource, entries: list[FeedEntry],
+                title: str, etag: str | None, last_modified: str | None, now: datetime,
+                queued_at: datetime) -> PollResult:
         with session(self.engine) as s:
             state = s.get(FeedState, (campaign.id, feed.url)) or FeedState(campaign=campaign.id, url=feed.url)
             first = state.ok_at is None
             seen = load_seen(s, campaign.id, feed.url, [e.digest for e in entries])
-            verdicts = assess(entries, seen, feed, first)
+            verdicts = screened(project, campaign, feed, assess(entries, seen, feed, first), now)
             result = PollResult(campaign.id, feed.url, "fetched", verdicts, first=first)
             for verdict in verdicts:
-                self._remember(s, campaign.id, feed.url, verdict.entry, seen.get(verdict.entry.digest), now)
+                self._remember(s, campaign.id, feed.url, verdict, seen.get(verdict.entry.digest), now)
                 if verdict.posts:
                     for use in feed.channels:
                         if queue(s, campaign.id, feed.url, use.channel, verdict, queued_at):
@@ -276,20 +337,29 @@ class FeedPoller:
             s.commit()
         posted = [v for v in verdicts if v.posts]
         filtered = [v for v in verdicts if v.reason.startswith("filtered out")]
+        skipped = [v for v in verdicts if v.action == "skip"]
         event("feed.polled", campaign=campaign.id, url=feed.url, entries=len(entries),
               first_poll=first or None, queued=len(posted), filtered=len(filtered) or None,
-              next_poll=state.next_poll_at)
+              skipped=len(skipped) or None, next_poll=state.next_poll_at)
         for verdict in posted:
             event("feed.entry_queued", campaign=campaign.id, url=feed.url, entry=verdict.entry.identity,
                   title=verdict.entry.title, event=verdict.event, reason=verdict.reason)
         for verdict in filtered:
             event("feed.entry_filtered", campaign=campaign.id, url=feed.url, entry=verdict.entry.identity,
                   reason=verdict.reason)
+        for verdict in skipped:
+            event("feed.entry_skipped", logging.WARNING, campaign=campaign.id, url=feed.url,
+                  entry=verdict.entry.identity, title=verdict.entry.title or None, reason=verdict.reason)
         return result
 
     @staticmethod
-    def _remember(s: Session, campaign: str, url: str, entry: FeedEntry, row: SeenEntry | None, now: datetime) -> None:
-        fingerprint = json.dumps(entry.fingerprint())
+    def _remember(s: Session, campaign: str, url: str, verdict: Verdict, row: SeenEntry | None,
+                  now: datetime) -> None:
+        entry = verdict.entry
+        # a skipped entry's reason stays with it (for `feeds status`): a seen entry is never posted later
+        skipped = verdict.reason if verdict.action == "skip" else json.loads(row.fingerprint or "{}").get(SKIPPED) \
+            if row is not None else None
+        fingerprint = json.dumps({**entry.fingerprint(), **({SKIPPED: skipped} if skipped else {})})
         if row is None:
             s.add(SeenEntry(campaign=campaign, url=url, digest=entry.digest, identity=entry.identity,
                             title=entry.title, link=entry.url, fingerprint=fingerprint, first_seen_at=now,
