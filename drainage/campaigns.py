@@ -227,6 +227,8 @@ class FeedFilters(Strict):
 
 
 RepostEvent = Literal["price_drop", "price_change"]
+FEED_TIMEOUT_MAX = timedelta(minutes=2)
+"""Longest `timeout` a feed may have: a feed that takes longer is broken, and polls of it stay bounded."""
 
 
 class FeedSource(Strict):
@@ -247,7 +249,7 @@ class FeedSource(Strict):
     repost_on: list[RepostEvent] = Field(
         default_factory=list, description="Changes that announce an already posted entry again: price_drop, "
                                           "price_change. Other edits (a fixed typo) never repost.")
-    timeout: str = Field(default="20s", description="How long one fetch of the feed may take.")
+    timeout: str = Field(default="20s", description="How long one fetch of the feed may take (at most 2m).")
 
     @field_validator("url")
     @classmethod
@@ -270,7 +272,8 @@ class FeedSource(Strict):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, v: str) -> str:
-        parse_duration(v)
+        if not timedelta(0) < parse_duration(v) <= FEED_TIMEOUT_MAX:
+            raise ValueError(f"'{v}' is not between 1s and the longest feed timeout, 2m")
         return v
 
     @property

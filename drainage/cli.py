@@ -115,6 +115,10 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
     """Check config, campaigns, templates, links and post lengths; report every problem with file:line."""
     with friendly_errors():
         project = load_project(config, paths or None)
+        from drainage.feeds.check import off_host_feeds
+
+        for warning in off_host_feeds(project):
+            out.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
         problems = check_rendering(project)
         if problems:
             raise ProblemsFound(problems)
@@ -515,6 +519,11 @@ def feeds_status(config: ConfigOpt = DEFAULT_CONFIG) -> None:
             if state.error:
                 out.print(Text(f"  FAILING: {state.error} ({state.errors} failed poll(s) in a row; the last good "
                                "state is kept)", style="red"), soft_wrap=True)
+            if row.skipped:
+                out.print(Text(f"  {row.skipped} entr{'y' if row.skipped == 1 else 'ies'} skipped, never posted "
+                               "(newest first):", style="yellow"), soft_wrap=True)
+                for title, reason in row.latest_skipped:
+                    out.print(Text(f"    {title}: {reason}"), soft_wrap=True)
         if engine is None:
             out.print(Text("no database yet: no feed has been polled"))
 

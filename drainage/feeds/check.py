@@ -8,8 +8,10 @@ slot, after the entries already waiting, so that the entries beyond the cap show
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
@@ -19,8 +21,9 @@ from drainage.errors import DrainageError, Problem, ProblemsFound
 from drainage.feeds.entries import Document, defect
 from drainage.feeds.fetch import FeedError, fetch, new_client
 from drainage.feeds.filters import rejection
-from drainage.feeds.poller import Verdict, assess, load_seen, screened
+from drainage.feeds.poller import SKIPPED, Verdict, assess, load_seen, screened
 from drainage.feeds.sandbox import ParserPool
+from drainage.links import host_allowed
 from drainage.posts import FeedRef, PlannedPost, feed_post, feed_slots
 from drainage.project import Project
 from drainage.schedule import parse_duration
@@ -28,6 +31,8 @@ from drainage.store.db import session
 from drainage.store.models import FeedState, QueuedEntry, SeenEntry
 
 HORIZONS = (timedelta(days=1), timedelta(days=32), timedelta(days=400))
+SKIPPED_SHOWN = 5
+"""How many of a feed's skipped entries `feeds status` lists (the newest)."""
 
 
 @dataclass
@@ -164,6 +169,8 @@ class FeedStatus:
     state: FeedState | None
     seen: int = 0
     waiting: int = 0
+    skipped: int = 0
+    latest_skipped: list[tuple[str, str]] = field(default_factory=list)  # (title or identity, reason), newest first
 
 
 def feed_statuses(project: Project, engine: Engine | None) -> list[FeedStatus]:
@@ -180,5 +187,33 @@ def feed_statuses(project: Project, engine: Engine | None) -> list[FeedStatus]:
                     status.waiting = int(s.exec(select(func.count()).select_from(QueuedEntry).where(
                         QueuedEntry.campaign == campaign.id, QueuedEntry.url == feed.url,
                         col(QueuedEntry.released_at).is_(None))).one())
+                    skipped = (SeenEntry.campaign == campaign.id, SeenEntry.url == feed.url,
+                               col(SeenEntry.fingerprint).contains(f'"{SKIPPED}": '))
+                    status.skipped = int(s.exec(select(func.count()).select_from(SeenEntry).where(*skipped)).one())
+                    rows = s.exec(select(SeenEntry).where(*skipped).order_by(
+                        col(SeenEntry.first_seen_at).desc()).limit(SKIPPED_SHOWN)).all()
+                    status.latest_skipped = [(r.title or r.identity, str(json.loads(r.fingerprint).get(SKIPPED)))
+                                             for r in rows]
             out.append(status)
+    return out
+
+
+def off_host_feeds(project: Project) -> list[Problem]:
+    """A warning for each feed URL whose host is not one of the store's hosts (`validate` prints them).
+
+    Only a warning: a feed may be served from elsewhere (a feed proxy, a CDN) while its entries link to the
+    store; but an entry linking off the store's hosts fails at its posting slot, so this is usually a mistake.
+    """
+    store = project.config.config.store
+    hosts = store.allowed_hosts()
+    out = []
+    for campaign in sorted(project.campaigns.values(), key=lambda c: c.id):
+        for index, feed in enumerate(campaign.model.feeds):
+            host = urlsplit(feed.url).hostname or ""
+            if not host_allowed(host, hosts):
+                out.append(campaign.positions.problem(
+                    ("feeds", index, "url"), f"feed host '{host}' is not one of the store's hosts "
+                    f"({', '.join(hosts)}): its entries' posts fail if their links point there too",
+                    "if the feed and its links are yours, add the host to store.link_hosts in "
+                    f"{project.config.shown_as}"))
     return out
