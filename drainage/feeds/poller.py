@@ -17,7 +17,11 @@ Decisions for each entry (`assess`, also what `drainage feeds check` shows):
 - later polls: an entry not seen before is posted if it passes the filters (a filtered one is recorded and
   never posted); an entry seen before is never posted again, whatever changed in it, unless the change is one
   the feed's `repost_on` names (price_drop: a lower price than last seen; price_change: any other price),
-  which is posted once per new price.
+  which is posted once per new price;
+- an entry that would be posted but cannot make a good post is skipped: recorded with the reason (shown by
+  `feeds check` and `feeds status`), never posted. That is an entry without a title or without an http(s)
+  link (`entries.defect`), or one whose templates would print a missing value as 'None' or make an empty post
+  (`trial.template_defect`).
 
 Queued entries wait in `feed_queue`, one row per channel, for `drainage.feeds.release`.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -51,6 +56,9 @@ from drainage.schedule import parse_duration
 from drainage.store.db import session
 from drainage.store.models import Delivery, FeedState, QueuedEntry, SeenEntry
 
+MAX_POLLS = 8
+"""Feeds fetched and parsed at the same time; the others wait their turn (their `timeout` starts then). Eight
+feeds that are all slow at once can delay a ninth, never one alone."""
 BACKOFF_MAX = timedelta(hours=24)
 """Longest wait between polls of a failing feed (longer only if the feed's Retry-After asks for it)."""
 
@@ -106,15 +114,17 @@ def assess(entries: list[FeedEntry], seen: dict[str, SeenEntry], feed: FeedSourc
     """What a poll does with each entry of a good document (see the module docstring)."""
     backfill: set[str] = set()
     if first and feed.backfill:
-        newest = sorted((e for e in entries if e.digest not in seen and defect(e) is None), key=lambda e: e.order,
-                        reverse=True)
+        newest = sorted((e for e in entries if e.digest not in seen), key=lambda e: e.order, reverse=True)
         backfill = {e.digest for e in [e for e in newest if rejection(e, feed.filters) is None][:feed.backfill]}
     out: list[Verdict] = []
     for entry in entries:
         old = seen.get(entry.digest)
         reason = rejection(entry, feed.filters)
         if old is None and first:
-            if entry.digest in backfill:
+            flaw = defect(entry) if entry.digest in backfill else None
+            if flaw:
+                out.append(Verdict(entry, "skip", f"skipped: {flaw}"))
+            elif entry.digest in backfill:
                 out.append(Verdict(entry, "post", f"first poll: one of the newest {feed.backfill} (backfill)"))
             elif reason:
                 out.append(Verdict(entry, "record", f"filtered out: {reason}"))
@@ -203,6 +213,8 @@ class FeedPoller:
         self._parser = parser
         self._running: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[PollResult]] = set()
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
 
     @property
     def parser(self) -> ParserPool:
@@ -255,14 +267,20 @@ class FeedPoller:
         return list(await asyncio.gather(*(self.poll(project, c, f) for c, f in due)))
 
     async def poll(self, project: Project, campaign: LoadedCampaign, feed: FeedSource) -> PollResult:
-        """Fetch one campaign's feed and record what it holds."""
+        """Fetch one campaign's feed and record what it holds (at most MAX_POLLS at once)."""
         key = (campaign.id, feed.url)
         self._running.add(key)
         try:
-            async with new_client() as client:
+            async with self._gate(), new_client() as client:
                 return await self._poll(client, project, campaign, feed)
         finally:
             self._running.discard(key)
+
+    def _gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()  # a semaphore belongs to one event loop
+        if loop not in self._gates:
+            self._gates[loop] = asyncio.Semaphore(MAX_POLLS)
+        return self._gates[loop]
 
     async def _poll(self, client: httpx.AsyncClient, project: Project, campaign: LoadedCampaign,
                     feed: FeedSource) -> PollResult:

@@ -132,6 +132,7 @@ class FeedServer:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 1024  # hundreds of feeds are polled at once in the corpus test
 
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a client that hung up mid-answer is part of the timeout tests
