@@ -337,6 +337,15 @@ def sample_entries(project: Project, feed: FeedSource, feed_index: int) -> list[
     return refs
 
 
+def missing_values(planned: PlannedPost) -> list[str]:
+    """The values a planned post's template sees as None ('entry.price', 'item.image')."""
+    found = [f"item.{k}" for k, v in item_context(planned.item).items() if v is None]
+    if planned.feed is not None:
+        found += [f"entry.{k}" for k, v in planned.feed.fields.items() if v is None]
+        found += [] if planned.item.url else ["entry.link"]
+    return found
+
+
 def _day_in(spec: str, probe: datetime) -> datetime:
     if len(spec) == 10:
         return datetime.fromisoformat(spec + "T12:00").replace(tzinfo=UTC)
@@ -366,7 +375,8 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
         line, col = campaign.positions.at((*planned.use_loc, "subject"))
         return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
     except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
-        problem = project.renderer.template_problem(exc, planned.template, where, names)
+        problem = project.renderer.template_problem(exc, planned.template, where, names,
+                                                    missing=missing_values(planned))
         if planned.feed is not None and planned.feed.digest == "sample-sparse" and not problem.hint:
             problem = replace(problem, hint="a feed entry may have no price, image, categories or date: "
                                             "test them first, e.g. {% if entry.categories %}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -264,10 +264,11 @@ class Renderer:
             raise InlineTemplateError(exc) from exc
 
     def template_problem(self, exc: Exception, name: str, where: str, context_names: list[str],
-                         inline: str | None = None) -> Problem:
+                         inline: str | None = None, missing: Iterable[str] = ()) -> Problem:
         """Explain a rendering error at the template's file:line, saying which post it was rendering.
 
         For an `inline` template (its source, e.g. a subject line) the caller knows where it was written.
+        `missing` names the values that are None ('entry.price'), to say which one a `MissingValue` printed.
         """
         shown = f"{self.dir.name}/{name}"
         line, file = self._template_line(exc, shown)
@@ -286,7 +287,7 @@ class Renderer:
             return Problem(file, exc.lineno or 0, 0, f"template syntax error: {message}", hint)
         message = str(exc).rstrip(".")
         if isinstance(exc, MissingValue):
-            return self._missing_problem(file, line, where, inline)
+            return self._missing_problem(file, line, where, inline, list(missing))
         if isinstance(exc, SecurityError):
             message = f"not allowed in a template: {message}"
         hint = ""
@@ -299,9 +300,11 @@ class Renderer:
                 message = f"'{expression}' is undefined"
         return Problem(file, line, 0, f"{message} (while rendering {where})", hint)
 
-    def _missing_problem(self, file: str, line: int, where: str, inline: str | None) -> Problem:
+    def _missing_problem(self, file: str, line: int, where: str, inline: str | None, missing: list[str]) -> Problem:
         source = inline if inline is not None else self._source_line(file, line)
         printed = [e.strip() for e in re.findall(r"\{\{-?(.+?)-?\}\}", source)]
+        suspects = [e for e in printed if any(re.search(rf"(?<![\w.]){re.escape(m)}(?!\w)", e) for m in missing)]
+        printed = suspects if len(suspects) == 1 else printed
         if len(printed) == 1:
             test = printed[0].split("|")[0].strip()
             return Problem(file, line, 0, f"'{printed[0]}' is missing here and would print 'None' (while rendering "

@@ -49,12 +49,13 @@ def defuse(content: bytes, content_type: str | None = None) -> bytes:
     data = convert_to_utf8({"content-type": content_type or "application/xml"}, content, scratch)
     if not scratch.get("encoding"):  # undecodable: feedparser reads the bytes with its loose parser
         data = content
-    parts = _OPAQUE.split(data)
-    markup = parts[0::2]  # split() with one group: markup, opaque, markup, ...
-    if any(_DECLARATION.search(part) for part in markup):
+    # NULs dropped: a UTF-16 or UTF-32 document that passed for UTF-8 still shows its declarations
+    probe = data.replace(b"\x00", b"") if b"\x00" in data else data
+    if any(_DECLARATION.search(part) for part in _OPAQUE.split(probe)[0::2]):  # markup, opaque, markup, ...
         raise FeedError("the document declares entities (<!ENTITY ...>): refused, as entity expansion can "
                         "exhaust memory; no RSS or Atom feed needs one")
-    parts[0::2] = [_NAMED.sub(_character_reference, part) for part in markup]
+    parts = _OPAQUE.split(data)
+    parts[0::2] = [_NAMED.sub(_character_reference, part) for part in parts[0::2]]
     return b"".join(parts)
 
 

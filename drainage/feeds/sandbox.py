@@ -35,6 +35,8 @@ PARSE_TIMEOUT = 30.0
 """Longest time one document may take to parse (a 10 MB feed of plain entries takes a few seconds)."""
 PARSE_MEMORY = 512 * 2**20
 """Memory a worker may add beyond its start-up size while parsing (a 10 MB feed needs well under half)."""
+STARTUP_TIMEOUT = 60.0
+"""Longest wait for a new worker to be ready (its imports), not counted in any document's time limit."""
 MAX_WORKERS = 3
 """Documents parsed at the same time; more wait for a free worker."""
 
@@ -100,7 +102,15 @@ class ParserPool:
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                       close_fds=True)
             self._all.add(worker)
-            return worker
+        try:  # outside the lock: a start takes a moment, other parses may take idle workers meanwhile
+            assert worker.stdout is not None
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            header = _read_exactly(worker.stdout.fileno(), HEADER.size, deadline, STARTUP_TIMEOUT)
+            pickle.loads(_read_exactly(worker.stdout.fileno(), HEADER.unpack(header)[0], deadline, STARTUP_TIMEOUT))
+        except FeedError:
+            self._discard(worker)
+            raise FeedError("internal error: the parser worker did not start") from None
+        return worker
 
     def _give_back(self, worker: subprocess.Popen[bytes]) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ from datetime import datetime
 from drainage.campaigns import LoadedCampaign
 from drainage.feeds.entries import FeedEntry
 from drainage.posts import FeedRef, feed_post
-from drainage.project import Project
+from drainage.project import Project, missing_values
 from drainage.render import MissingValue
 
 
@@ -28,7 +28,8 @@ def template_defect(project: Project, campaign: LoadedCampaign, feed_index: int,
         try:
             text = project.compose(planned).post.text
         except MissingValue as exc:
-            problem = project.renderer.template_problem(exc, planned.template, f"the post for {use.channel}", [])
+            problem = project.renderer.template_problem(exc, planned.template, f"the post for {use.channel}", [],
+                                                        missing=missing_values(planned))
             where = f"{problem.file}:{problem.line}" if problem.line else problem.file
             return f"{where}: {problem.message.split(' (while rendering')[0]}"
         except Exception:  # any other error fails the delivery at its slot, with the reason

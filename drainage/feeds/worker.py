@@ -2,7 +2,8 @@
 
 It caps its own address space (RLIMIT_AS: its size after start-up plus MEMORY_BYTES), then reads requests
 from stdin and writes answers to stdout, each a 4-byte big-endian length and a pickle:
-request `(content, url, content_type)`, answer `("ok", Document)` or `("refused", reason)`. It exits at the
+request `(content, url, content_type)`, answer `("ok", Document)` or `("refused", reason)`; a first answer
+`("ready", None)` says it has started. It exits at the
 end of stdin, and after running out of memory (its heap may be in pieces). Only this process's own parent
 writes to its stdin, and only the parent reads its answers.
 """
@@ -58,6 +59,7 @@ def cap_memory(extra: int) -> None:
 def serve(memory: int, stdin: BinaryIO, stdout: BinaryIO) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the daemon's terminal is the daemon's to handle
     cap_memory(memory)
+    write_frame(stdout, ("ready", None))  # imports done: the parent's deadlines time parsing only
     while True:
         frame = read_frame(stdin)
         if frame is None:

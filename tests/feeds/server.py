@@ -2,8 +2,8 @@
 
 Each path serves one document (swap it with `serve` to simulate the store publishing something); the ETag is
 the document's hash and Last-Modified moves forward with each new version, so conditional GETs behave as a
-real store's would. `fail` makes a path answer an HTTP error, `delay` makes it slow (for timeouts). Every
-request is recorded with its headers.
+real store's would. `fail` makes a path answer an HTTP error, `delay` makes it slow (for timeouts), `hold`
+makes it wait until the test lets it answer. Every request is recorded with its headers.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    held: threading.Event | None = None  # set: answer; unset: the request waits (at most a minute)
 
 
 @dataclass
@@ -91,6 +92,11 @@ class FeedServer:
     def delay(self, path: str, seconds: float) -> None:
         self.routes[path].delay = seconds
 
+    def hold(self, path: str) -> threading.Event:
+        """Make requests to `path` wait until the returned event is set (or a minute passes)."""
+        self.routes[path].held = threading.Event()
+        return self.routes[path].held
+
     def statuses(self, path: str) -> list[int]:
         return [r.status for r in self.requests if r.path == path]
 
@@ -104,6 +110,8 @@ class FeedServer:
                 status = 404 if route is None else route.status
                 if route is not None and route.delay:
                     time.sleep(route.delay)
+                if route is not None and route.held is not None:
+                    route.held.wait(60)
                 if route is not None and status == 200 and _not_modified(route, self.headers):
                     status = 304
                 server.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, status))
