@@ -159,6 +159,7 @@ class Daemon:
             if still:
                 event("daemon.shutdown_timeout", logging.WARNING, unfinished=len(still),
                       note="their deliveries stay 'sending' and are settled at the next start")
+        self.dispatcher.feeds.close()  # the feed parser workers
         if self.tracker is not None:
             await self.tracker.stop()
         await self._close()

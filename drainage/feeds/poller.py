@@ -47,7 +47,7 @@ from drainage.clock import Clock
 from drainage.feeds.entries import FeedEntry, defect, fields_to_json
 from drainage.feeds.fetch import FeedError, fetch, new_client
 from drainage.feeds.filters import rejection
-from drainage.feeds.sandbox import ParserPool, shared_pool
+from drainage.feeds.sandbox import ParserPool, close_shared_pool, shared_pool
 from drainage.feeds.trial import template_defect
 from drainage.logs import event
 from drainage.posts import feed_delivery_key, poll_rule
@@ -218,9 +218,8 @@ class FeedPoller:
 
     @property
     def parser(self) -> ParserPool:
-        if self._parser is None:
-            self._parser = shared_pool()
-        return self._parser
+        """The parser pool given, else this process's (a new one after the shared one was closed)."""
+        return self._parser if self._parser is not None else shared_pool()
 
     def due(self, project: Project, now: datetime) -> list[tuple[LoadedCampaign, FeedSource]]:
         """Feeds of active, not yet ended campaigns whose next poll has come."""
@@ -254,6 +253,13 @@ class FeedPoller:
             event("feeds.error", logging.ERROR, error=f"{task.exception().__class__.__name__}: {task.exception()}")
             return
         done(task.result())
+
+    def close(self) -> None:
+        """Stop the parser workers (at the daemon's stop; a parse still running fails at once)."""
+        if self._parser is not None:
+            self._parser.close()
+        else:
+            close_shared_pool()
 
     def in_flight(self) -> list[asyncio.Task[PollResult]]:
         """Polls still running (the daemon's shutdown waits for them)."""

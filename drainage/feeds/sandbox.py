@@ -10,7 +10,8 @@ that misses its deadline, or dies, is killed and replaced, and the feed's poll f
 Workers are started when first needed and reused (a start costs about as much as parsing a few hundred
 entries); at most `MAX_WORKERS` parse at once, in threads of the pool's own, so a slow document never
 holds up the event loop or another feed's parse for longer than it takes the other worker to get free.
-One pool per process (`shared_pool`), closed at exit.
+One pool per process (`shared_pool`), closed when the daemon stops (a parse still running then fails at
+once, so the stop never waits for it) and at exit.
 """
 
 from __future__ import annotations
@@ -133,6 +134,10 @@ class ParserPool:
                     stream.close()
         worker.wait()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def pids(self) -> list[int]:
         """Process ids of the live workers (for tests and diagnostics)."""
         with self._lock:
@@ -177,7 +182,14 @@ def shared_pool() -> ParserPool:
     """This process's parser pool, started on first use and closed at exit."""
     global _shared
     with _shared_lock:
-        if _shared is None:
+        if _shared is None or _shared.closed:
             _shared = ParserPool()
             atexit.register(_shared.close)
         return _shared
+
+
+def close_shared_pool() -> None:
+    """Close this process's pool if it was started (the next `shared_pool()` starts a new one)."""
+    with _shared_lock:
+        if _shared is not None:
+            _shared.close()
