@@ -37,6 +37,8 @@ def main(rounds: int) -> None:
     print(f"first document through a new worker (its start included): {first * 1000:.0f} ms")
     for name, values in timings.items():
         print(f"{name}: median {statistics.median(values) * 1000:.1f} ms per document ({rounds} rounds)")
+    ratio = statistics.median(timings["worker"]) / statistics.median(timings["in-process"])
+    print(f"worker / in-process: {ratio:.2f}")
 
 
 if __name__ == "__main__":
