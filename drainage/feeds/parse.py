@@ -3,9 +3,10 @@
 A feed is data from the internet, so before feedparser sees it the document is decoded to UTF-8 the way
 feedparser itself decodes it (`feedparser.encodings.convert_to_utf8`) and then:
 
-- a document that declares entities (`<!ENTITY ...>` outside CDATA sections and comments) is refused, the
-  way defusedxml refuses them: expat rejects an expansion bomb, but feedparser then falls back to its loose
-  parser, which expands it (one entity referenced 20,000 times is gigabytes). No store feed needs one;
+- a document that declares entities (`<!ENTITY ...>` before its first element, or outside CDATA sections
+  and comments after it) is refused, the way defusedxml refuses them: expat rejects an expansion bomb, but
+  feedparser then falls back to its loose parser, which expands it (one entity referenced 20,000 times is
+  gigabytes). No store feed needs one;
 - HTML named entities (`&nbsp;`, `&eacute;`), which XML does not define, become character references, so the
   strict parser reads them the way feedparser's loose parser would instead of failing the document.
 
@@ -31,6 +32,7 @@ XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _OPAQUE = re.compile(rb"(<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z))", re.DOTALL)
 """CDATA sections and comments: their text is not markup, so nothing inside them is declared or replaced."""
 _DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
+_FIRST_ELEMENT = re.compile(rb"<\w")
 _NAMED = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
 
 
@@ -51,7 +53,11 @@ def defuse(content: bytes, content_type: str | None = None) -> bytes:
         data = content
     # NULs dropped: a UTF-16 or UTF-32 document that passed for UTF-8 still shows its declarations
     probe = data.replace(b"\x00", b"") if b"\x00" in data else data
-    if any(_DECLARATION.search(part) for part in _OPAQUE.split(probe)[0::2]):  # markup, opaque, markup, ...
+    # before the first element, even a commented declaration counts: feedparser's loose parser finds
+    # declarations there by pattern, comments or not
+    start = _FIRST_ELEMENT.search(probe)
+    head, body = (probe[:start.start()], probe[start.start():]) if start else (probe, b"")
+    if _DECLARATION.search(head) or any(_DECLARATION.search(part) for part in _OPAQUE.split(body)[0::2]):
         raise FeedError("the document declares entities (<!ENTITY ...>): refused, as entity expansion can "
                         "exhaust memory; no RSS or Atom feed needs one")
     parts = _OPAQUE.split(data)

@@ -34,6 +34,18 @@ def test_a_document_declaring_entities_is_refused_before_any_parser_expands_them
         read_document(utf16, URL)
 
 
+def test_a_declaration_commented_out_before_the_first_element_is_refused_too() -> None:
+    # expat skips the comment, then feedparser's loose parser would find the declaration by its pattern
+    body = entity_bomb(10).replace(b'<!ENTITY big "', b'<!--\n<!ENTITY big "').replace(b'\n<!ENTITY lol0',
+                                                                                        b'-->\n<!ENTITY lol0')
+    assert b"<!--\n<!ENTITY big" in body
+    with pytest.raises(FeedError, match=re.escape(REFUSED)):
+        read_document(body, URL)
+    hidden = b"<![CDATA[\n" + entity_bomb(10)
+    with pytest.raises(FeedError, match=re.escape(REFUSED)):
+        read_document(hidden, URL)
+
+
 def test_an_entity_declaration_quoted_in_cdata_or_a_comment_is_only_text() -> None:
     body = rss(item("p1", "XXE explained").replace(
         "</item>", "<description><![CDATA[<p>Write <!ENTITY x \"y\"> in a DTD</p>]]></description></item>"),
