@@ -57,7 +57,7 @@ def none_forbidden() -> Iterator[None]:
 
 
 def _finalize(value: Any) -> Any:
-    if value is None and _NONE_FORBIDDEN.get():
+    if value is None:
         raise MissingValue()
     return value
 
@@ -220,12 +220,17 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            finalize=_finalize,
         )
         self.env.filters["price"] = lambda v, c=None, loc=None: format_price(
             v, c, loc, default_currency=currency, default_locale=locale)
         self.env.filters["hashtags"] = hashtags
         self.env.filters["shorten"] = shorten
+        # inside `none_forbidden`: the same templates, but printing None raises (an environment of its own, so
+        # that the usual one keeps no finalize step, which the email fan-out's slot compiler relies on)
+        self.strict_env = self.env.overlay(finalize=_finalize)
+
+    def _env(self) -> SandboxedEnvironment:
+        return self.strict_env if _NONE_FORBIDDEN.get() else self.env
 
     def exists(self, name: str) -> bool:
         try:
@@ -254,12 +259,12 @@ class Renderer:
 
     def render(self, name: str, context: dict[str, Any]) -> str:
         """Render template `name`; raises jinja2/LinkError errors (see `template_problem`)."""
-        return self.env.get_template(name).render(context).strip()
+        return self._env().get_template(name).render(context).strip()
 
     def render_string(self, source: str, context: dict[str, Any]) -> str:
         """Render a template written inline (a subject line); its errors come as `InlineTemplateError`."""
         try:
-            return self.env.from_string(source).render(context).strip()
+            return self._env().from_string(source).render(context).strip()
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
             raise InlineTemplateError(exc) from exc
 
