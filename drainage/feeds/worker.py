@@ -71,7 +71,7 @@ def serve(memory: int, stdin: BinaryIO, stdout: BinaryIO) -> None:
             write_frame(stdout, ("refused", str(exc)))
         except MemoryError:
             del content, frame
-            write_frame(stdout, ("refused", f"parsing the document needed more than {memory // 2**20} MB"))
+            write_frame(stdout, ("refused", f"parsing the document needed more than {memory // 2**20} MB: refused"))
             return
         except RecursionError:
             write_frame(stdout, ("refused", "the document is nested too deeply to parse"))
