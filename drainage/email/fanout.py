@@ -228,7 +228,8 @@ class Fanout:
                 return
             marked: list[asyncio.Future[bool]] = []
 
-            def gate(row_id: int = job.claimed.row_id) -> asyncio.Future[bool]:
+            def gate(row_id: int = job.claimed.row_id, marked: list[asyncio.Future[bool]] = marked
+                     ) -> asyncio.Future[bool]:
                 marked.append(recorder.mark(row_id))
                 return marked[-1]
 

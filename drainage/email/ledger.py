@@ -13,8 +13,9 @@ worker id and a claim number) and its time on them, and only the rows that carry
 senders can never claim the same recipient. A claimed row is rendered and waits for an open SMTP session; only
 then, right before the session's MAIL/RCPT/DATA, is it marked `sending` (`write`), in the same transaction that
 records the outcome of that session's previous message: nothing of a `claimed` row has reached the relay, and a
-sender has at most one `sending` row per SMTP session. That is what lets several daemons share one fan-out: each claim is
-a chunk of at most `in_flight` recipients, and any daemon can claim the next one (`drainage.email.fanout`). The
+sender has at most one `sending` row per SMTP session. Claims are what lets several daemons share one fan-out:
+each claim is a chunk of at most `in_flight` recipients, and any daemon can claim the next one
+(`drainage.email.fanout`). The
 suppression list is joined at claim time, so an unsubscribe or bounce is honoured from the next claim on.
 
 A sender renews the time of its leases while it works. Rows whose sender is gone (a process of this host that
