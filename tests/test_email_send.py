@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +18,7 @@ from sqlmodel import select
 from drainage.config import load_config
 from drainage.email import suppression
 from drainage.email.subscribers import ImportReport, import_subscribers, read_csv
+from drainage.logs import LOGGER
 from drainage.store.db import session
 from drainage.store.email_models import Subscriber, Suppression
 from drainage.store.models import Delivery, Link
@@ -127,8 +129,28 @@ def test_unsubscribe_by_one_click_post_through_the_tracker_then_the_next_send_sk
     assert [r.recipient for r in smtp.received] == ["ann@example.com"]
 
 
+@pytest.fixture
+def events() -> Iterator[list[logging.LogRecord]]:
+    """The drainage events logged during the test (`drainage send` does not set up logging itself)."""
+    logger = logging.getLogger(LOGGER)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def _done_event(records: list[logging.LogRecord]) -> dict[str, object]:
+    [done] = [r for r in records if r.getMessage() == "email.fanout_done"]
+    return done.fields  # type: ignore[attr-defined,no-any-return]
+
+
 def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
-        tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object]) -> None:
+        tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object], events: list[logging.LogRecord]) -> None:
     write_project(tmp_path, smtp.port)  # type: ignore[attr-defined]
     engine = engine_for(tmp_path)
     addresses = [f"user{i}@example.com" for i in range(12)]
@@ -146,6 +168,8 @@ def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
     assert [a for a, _ in smtp.attempts].count("user2@example.com") == 2
     states = ledger(engine)
     assert states["user4@example.com"] == states["user5@example.com"] == "bounced"
+    # 421 (user1) and 454 (user3's second reply) concern the session: the relay slows; 451/450/452 do not
+    assert _done_event(events)["relay_slowed"] == 2
     assert {(s.email, s.reason, s.source) for s in _suppressions(engine)} == {
         ("user4@example.com", "bounced", "smtp"), ("user5@example.com", "bounced", "smtp")}
     from sqlmodel import Session, select
@@ -154,6 +178,28 @@ def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
 
     with Session(engine) as s:  # the recipients reached: the denominator of the email CTR in reports
         assert [d.recipients for d in s.exec(select(Delivery)).all()] == [10]
+
+
+def test_greylisting_at_rcpt_retries_each_recipient_on_its_own_and_never_slows_the_relay(
+        tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object], events: list[logging.LogRecord]) -> None:
+    """30 consecutive recipients answer 451 once at RCPT (greylisting): each waits its own short backoff, the
+    relay keeps its rate (halving it 30 times would leave 0.2 msg/s), and all 300 get the message once."""
+    write_project(tmp_path, smtp.port, connections=2, in_flight=20,  # type: ignore[attr-defined]
+                  channel_extra="rate: 100/second\n")
+    engine = engine_for(tmp_path)
+    addresses = [f"user{i:03d}@example.com" for i in range(300)]
+    subscribe(engine, addresses)
+    greylisted = addresses[100:130]
+    for address in greylisted:
+        smtp.rcpt_replies[address] = ["451 4.7.1 greylisted, try again later"]
+    result = send(cli, tmp_path)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "300 sent" in result.output  # type: ignore[attr-defined]
+    assert sorted(r.recipient for r in smtp.received) == addresses  # each exactly once
+    assert sorted(a for a, _ in smtp.attempts) == greylisted  # one deferral each
+    assert set(ledger(engine).values()) == {"sent"}
+    done = _done_event(events)
+    assert (done["retried"], done["relay_slowed"]) == (30, 0)
 
 
 def test_a_recipient_that_keeps_deferring_fails_after_max_attempts(

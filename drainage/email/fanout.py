@@ -146,7 +146,7 @@ class Fanout:
         found = await asyncio.to_thread(ledgers.counts, engine, fanout.id)
         await asyncio.to_thread(ledger.set_status, FanoutStatus.DONE)
         event("email.fanout_done", campaign=post.campaign, channel=self.channel.name, key=post.key,
-              result=ledgers.summary(found))
+              result=ledgers.summary(found), retried=self.stats["retried"], relay_slowed=self.relay.pace.slowed)
         return _receipt(found)
 
     async def assist(self, post: Post) -> int:

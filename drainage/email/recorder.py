@@ -26,6 +26,7 @@ class Recorder:
         self._flushes: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -61,8 +62,8 @@ class Recorder:
         return future
 
     async def flush(self) -> None:
-        """Until everything asked so far is written."""
-        if not self._results and not self._marks:
+        """Until everything asked so far is written (including a write under way)."""
+        if not self._results and not self._marks and not self._busy:
             return
         future = asyncio.get_running_loop().create_future()
         self._flushes.append(future)
@@ -81,13 +82,17 @@ class Recorder:
             results, self._results = self._results, []
             marks, self._marks = self._marks, {}
             flushes, self._flushes = self._flushes, []
+            self._busy = True
             try:
-                marked = await asyncio.to_thread(self.ledger.write, results, list(marks))
+                marked = await asyncio.to_thread(self.ledger.write, results, list(marks)) \
+                    if results or marks else set()
             except Exception as exc:  # the database: nothing is sent; the outcomes are written with the next step
                 event("email.ledger_write_failed", logging.ERROR, campaign=self.ledger.campaign,
                       error=f"{exc.__class__.__name__}: {exc}"[:300])
                 self._results[:0] = results
                 marked = set()
+            finally:
+                self._busy = False
             for row_id, future in marks.items():
                 if not future.done():
                     future.set_result(row_id in marked)
