@@ -231,19 +231,27 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
          channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
          at: Annotated[str | None, typer.Option(help="Send the slot due at this local time (default: now).")] = None,
          dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and show, send nothing.")] = False,
-         force: Annotated[bool, typer.Option("--force", help="Send even if this slot was sent.")] = False,
+         force: Annotated[bool, typer.Option("--force", help="Send even if this slot was sent (email: to those "
+                                                             "not reached yet).")] = False,
+         include_sent: Annotated[bool, typer.Option("--include-sent", help="With --force on email: mail again "
+                                                                           "those who got this slot.")] = False,
          config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Render each channel's current slot and send it now; a slot already sent is refused unless --force."""
     from drainage.sending import send_campaign
 
+    if include_sent and not force:
+        err.print("--include-sent goes with --force (it says whom a forced email send mails again)")
+        raise typer.Exit(2)
     with friendly_errors():
         project = load_project(config)
         loaded = project.campaign(campaign)
         engine = open_engine(project, create=True)
         assert engine is not None  # create=True always opens
         outcomes = _run(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
-                                      dry_run=dry_run, force=force), project)
-        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "paused": "red", "dry run": "cyan"}
+                                      dry_run=dry_run, force=force, include_sent=include_sent,
+                                      say=lambda line: out.print(line, soft_wrap=True)), project)
+        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "paused": "red", "dry run": "cyan",
+                  "interrupted": "red", "sending": "yellow"}
         for o in outcomes:
             p = o.composed.planned
             line = Text(f"{o.status:<12}", style=styles.get(o.status, ""))
@@ -254,7 +262,7 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         if dry_run:
             for o in outcomes:
                 _show_post(project, o.composed.planned)
-        if any(o.status in ("failed", "paused") for o in outcomes):
+        if any(o.status in ("failed", "paused", "interrupted") for o in outcomes):
             raise typer.Exit(1)
 
 

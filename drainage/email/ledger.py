@@ -92,8 +92,12 @@ def _parse(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, lists: Sequence[str]) -> Fanout:
-    """The fan-out of a delivery; created with its frozen audience the first time (one transaction)."""
+def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, lists: Sequence[str],
+                exclude_sent_of: Sequence[str] = ()) -> Fanout:
+    """The fan-out of a delivery; created with its frozen audience the first time (one transaction).
+
+    `exclude_sent_of`: delivery keys of earlier fan-outs whose `sent` recipients are left out of the audience
+    (a forced send of a slot never mails again who got it, unless asked)."""
     with session(engine) as s:
         found = s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one_or_none()
         if found is not None:
@@ -107,13 +111,18 @@ def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, 
                 {"key": delivery_key, "campaign": campaign, "channel": channel, "lists": ",".join(lists),
                  "status": FanoutStatus.RUNNING, "now": now}).scalar_one()
             names = {f"l{i}": name for i, name in enumerate(lists)}
+            earlier = {f"e{i}": key for i, key in enumerate(exclude_sent_of)}
+            already = ("AND NOT EXISTS (SELECT 1 FROM email_recipients e JOIN email_fanouts g ON g.id = e.fanout_id "
+                       f"WHERE e.subscriber_id = s.id AND e.status = :sent AND g.delivery_key IN "
+                       f"({', '.join(':' + k for k in earlier)})) ") if earlier else ""
             conn.execute(text(
                 "INSERT INTO email_recipients (fanout_id, subscriber_id, status, attempts) "
                 "SELECT :f, s.id, :queued, 0 FROM subscribers s "
                 f"WHERE s.status = :active AND s.id IN (SELECT subscriber_id FROM list_members WHERE list_name IN "
                 f"({', '.join(':' + k for k in names)})) "
-                "AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = s.email) ORDER BY s.id"),
-                {"f": fanout_id, "queued": R.QUEUED, "active": SubscriberStatus.ACTIVE, **names})
+                f"AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = s.email) {already}ORDER BY s.id"),
+                {"f": fanout_id, "queued": R.QUEUED, "active": SubscriberStatus.ACTIVE, "sent": R.SENT, **names,
+                 **earlier})
             conn.execute(text("UPDATE email_fanouts SET total = (SELECT count(*) FROM email_recipients WHERE "
                               "fanout_id = :f) WHERE id = :f"), {"f": fanout_id})
     except IntegrityError:  # another sender created it at the same moment
