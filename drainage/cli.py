@@ -35,8 +35,10 @@ app.add_typer(feeds_app, name="feeds")
 
 def _add_email_commands() -> None:
     from drainage.email.commands import subscribers_app
+    from drainage.unknown_commands import resolve
 
     app.add_typer(subscribers_app, name="subscribers")
+    app.command("resolve")(resolve)
 
 
 _add_email_commands()
@@ -321,13 +323,21 @@ def tracker_command(host: Annotated[str | None, typer.Option(help="Bind address 
 
 @app.command()
 def status(config: ConfigOpt = DEFAULT_CONFIG,
-           days: Annotated[float, typer.Option(help="Look back this many days for counts and failures.")] = 7) -> None:
+           days: Annotated[float, typer.Option(help="Look back this many days for counts and failures.")] = 7,
+           unknown: Annotated[bool, typer.Option("--unknown", help="List every post and email recipient whose "
+                                                               "outcome is unknown, with how to resolve it.")] = False,
+           fmt: Annotated[str, typer.Option("--format", help="With --unknown: text or csv.")] = "text") -> None:
     """Next runs per campaign and channel, recent deliveries, failures with reasons, paused channels."""
     from drainage.status import collect
 
     with friendly_errors():
         project = load_project(config)
         engine = open_engine(project, create=False)
+        if unknown:
+            from drainage.unknown_commands import show_unknown
+
+            show_unknown(project, engine, fmt)
+            return
         now = datetime.now(UTC)
         st = collect(project, engine, now, since=timedelta(days=days))
         if st.paused:
@@ -380,7 +390,8 @@ def _show_email(reports: list[Any]) -> None:
         if unknown:
             more = f" and {unknown - len(report.unknown)} more" if unknown > len(report.unknown) else ""
             out.print(Text(f"    {unknown} recipient(s) with an unknown outcome (in flight when the sender stopped; "
-                           f"not resent): {', '.join(report.unknown)}{more}", style="yellow"), soft_wrap=True)
+                           f"not resent): {', '.join(report.unknown)}{more}; `drainage status --unknown` lists "
+                           "them all with how to resolve each", style="yellow"), soft_wrap=True)
 
 
 @app.command()
