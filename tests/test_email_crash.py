@@ -116,6 +116,7 @@ def _sending(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM email_recipients WHERE status = 'sending'")).scalar_one())
 
 
+@pytest.mark.timeout(600)  # 21 daemon starts on a loaded two-core runner
 def test_twenty_kills_of_the_daemon_mid_fan_out_leave_at_most_connections_unknown_each(tmp_path: Path) -> None:
     """SIGKILL a real daemon 20 times mid fan-out against a slow relay: each kill leaves at most `connections`
     recipients whose outcome is unknown (the rest it had claimed go back to the queue); nobody gets two."""
