@@ -45,10 +45,10 @@ class EmailOptions(ChannelOptions):
     connections: int = Field(default=4, ge=1, le=64, description="SMTP sessions kept open to the relay; each "
                                                                   "sends one message at a time.")
     in_flight: int = Field(default=100, ge=1, le=10_000,
-                           description="Most recipients claimed at once; a hard kill leaves at most this many "
-                                       "with an unknown outcome.")
+                           description="Most recipients claimed (rendered ahead) at once; a hard kill puts them "
+                                       "back in the queue, except at most `connections` whose outcome is unknown.")
     rate: str | None = Field(default=None, description="Messages per relay, e.g. '14/second' (token bucket; "
-                                                       "halved on 4xx throttling replies, then recovers).")
+                                                       "halved on session-level 4xx replies, then recovers).")
     window: str | None = Field(default=None, description="Optional quota over a sliding window, e.g. '10000/hour' "
                                                          "(counts what earlier runs sent).")
     timeout: str = Field(default="30s", description="SMTP command timeout.")

@@ -35,8 +35,10 @@ app.add_typer(feeds_app, name="feeds")
 
 def _add_email_commands() -> None:
     from drainage.email.commands import subscribers_app
+    from drainage.unknown_commands import resolve
 
     app.add_typer(subscribers_app, name="subscribers")
+    app.command("resolve")(resolve)
 
 
 _add_email_commands()
@@ -235,19 +237,27 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
          channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
          at: Annotated[str | None, typer.Option(help="Send the slot due at this local time (default: now).")] = None,
          dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and show, send nothing.")] = False,
-         force: Annotated[bool, typer.Option("--force", help="Send even if this slot was sent.")] = False,
+         force: Annotated[bool, typer.Option("--force", help="Send even if this slot was sent (email: to those "
+                                                             "not reached yet).")] = False,
+         include_sent: Annotated[bool, typer.Option("--include-sent", help="With --force on email: mail again "
+                                                                           "those who got this slot.")] = False,
          config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Render each channel's current slot and send it now; a slot already sent is refused unless --force."""
     from drainage.sending import send_campaign
 
+    if include_sent and not force:
+        err.print("--include-sent goes with --force (it says whom a forced email send mails again)")
+        raise typer.Exit(2)
     with friendly_errors():
         project = load_project(config)
         loaded = project.campaign(campaign)
         engine = open_engine(project, create=True)
         assert engine is not None  # create=True always opens
         outcomes = _run(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
-                                      dry_run=dry_run, force=force), project)
-        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "paused": "red", "dry run": "cyan"}
+                                      dry_run=dry_run, force=force, include_sent=include_sent,
+                                      say=lambda line: out.print(line, soft_wrap=True)), project)
+        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "paused": "red", "dry run": "cyan",
+                  "interrupted": "red", "sending": "yellow"}
         for o in outcomes:
             p = o.composed.planned
             line = Text(f"{o.status:<12}", style=styles.get(o.status, ""))
@@ -258,7 +268,7 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         if dry_run:
             for o in outcomes:
                 _show_post(project, o.composed.planned)
-        if any(o.status in ("failed", "paused") for o in outcomes):
+        if any(o.status in ("failed", "paused", "interrupted") for o in outcomes):
             raise typer.Exit(1)
 
 
@@ -317,13 +327,21 @@ def tracker_command(host: Annotated[str | None, typer.Option(help="Bind address 
 
 @app.command()
 def status(config: ConfigOpt = DEFAULT_CONFIG,
-           days: Annotated[float, typer.Option(help="Look back this many days for counts and failures.")] = 7) -> None:
+           days: Annotated[float, typer.Option(help="Look back this many days for counts and failures.")] = 7,
+           unknown: Annotated[bool, typer.Option("--unknown", help="List every post and email recipient whose "
+                                                               "outcome is unknown, with how to resolve it.")] = False,
+           fmt: Annotated[str, typer.Option("--format", help="With --unknown: text or csv.")] = "text") -> None:
     """Next runs per campaign and channel, recent deliveries, failures with reasons, paused channels."""
     from drainage.status import collect
 
     with friendly_errors():
         project = load_project(config)
         engine = open_engine(project, create=False)
+        if unknown:
+            from drainage.unknown_commands import show_unknown
+
+            show_unknown(project, engine, fmt)
+            return
         now = datetime.now(UTC)
         st = collect(project, engine, now, since=timedelta(days=days))
         if st.paused:
@@ -376,7 +394,8 @@ def _show_email(reports: list[Any]) -> None:
         if unknown:
             more = f" and {unknown - len(report.unknown)} more" if unknown > len(report.unknown) else ""
             out.print(Text(f"    {unknown} recipient(s) with an unknown outcome (in flight when the sender stopped; "
-                           f"not resent): {', '.join(report.unknown)}{more}", style="yellow"), soft_wrap=True)
+                           f"not resent): {', '.join(report.unknown)}{more}; `drainage status --unknown` lists "
+                           "them all with how to resolve each", style="yellow"), soft_wrap=True)
 
 
 @app.command()

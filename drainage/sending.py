@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from drainage import journal
 from drainage.campaigns import LoadedCampaign
 from drainage.dispatch import post_to_json
+from drainage.email.manual import send_email
 from drainage.errors import AlreadySent, ChannelError, Paused, Problem, ProblemsFound
 from drainage.posts import PlannedPost, posts_for_slots, slots_for
 from drainage.project import Composed, Host, Project
@@ -67,8 +69,10 @@ def current_posts(project: Project, engine: Engine, campaign: LoadedCampaign, at
 
 
 async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampaign, at: datetime, *,
-                        channel: str | None = None, dry_run: bool = False, force: bool = False) -> list[Outcome]:
-    """Send each channel's current slot once; a slot already in the journal is refused unless `force`."""
+                        channel: str | None = None, dry_run: bool = False, force: bool = False,
+                        include_sent: bool = False, say: Callable[[str], None] = print) -> list[Outcome]:
+    """Send each channel's current slot once; a slot already in the journal is refused unless `force`.
+    Email fan-outs follow `drainage.email.manual` (resume, tell what is known, `include_sent`)."""
     if campaign.model.status != "active" and not force:
         raise ProblemsFound([campaign.positions.problem(
             ("status",), f"campaign '{campaign.id}' is {campaign.model.status}",
@@ -79,6 +83,11 @@ async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampai
         composed = project.compose(planned)
         if dry_run:
             outcomes.append(Outcome(composed, "dry run"))
+            continue
+        if project.channel(planned.channel).fans_out:
+            said = await send_email(project, engine, planned, composed, force=force, include_sent=include_sent,
+                                    say=say)
+            outcomes.append(Outcome(composed, said.status, said.detail))
             continue
         try:
             row = journal.claim(engine, planned, composed.post.text, composed.links, force=force,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
 from drainage.cli import app
+from drainage.logs import LOGGER
 from drainage.store.db import make_engine
 from tests import databases
 
@@ -50,6 +52,18 @@ def _dispose_engines() -> Iterator[None]:
     yield
     while _engines:
         _engines.pop().dispose()
+
+
+@pytest.fixture(autouse=True)
+def _restore_drainage_logger() -> Iterator[None]:
+    """An in-process `drainage run` points the drainage logger at the CliRunner's stderr, closed once it returns:
+    put the logger back as it was, so later tests' events do not print "Logging error" into their output."""
+    logger = logging.getLogger(LOGGER)
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture

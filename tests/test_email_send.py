@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, text
 from sqlmodel import select
 
 from drainage.config import load_config
 from drainage.email import suppression
 from drainage.email.subscribers import ImportReport, import_subscribers, read_csv
+from drainage.logs import LOGGER
 from drainage.store.db import session
 from drainage.store.email_models import Subscriber, Suppression
 from drainage.store.models import Delivery, Link
 from drainage.tracker.app import Tracker
 from tests.email_helpers import engine_for, fanouts, ledger, slot_arg, subscribe, write_project
-from tests.fakes.smtp import SmtpRecorder, smtp_server
+from tests.fakes.smtp import SmtpRecorder, free_port, smtp_server
 
 LINK = re.compile(r"https://go\.example\.com/c/[a-z2-7]{12}")
 UNSUBSCRIBE = re.compile(r"https://go\.example\.com/u/[A-Za-z0-9_~-]+")
@@ -122,13 +127,33 @@ def test_unsubscribe_by_one_click_post_through_the_tracker_then_the_next_send_sk
         ("bob@example.com", "unsubscribed", "one-click", "spring")]
     # the next campaign email (a forced resend of the slot: a new delivery) leaves bob out of its audience
     smtp.received.clear()
-    result = send(cli, tmp_path, "--force")
+    result = send(cli, tmp_path, "--force", "--include-sent")
     assert result.output.rstrip().endswith("| 1 sent")  # type: ignore[attr-defined]
     assert [r.recipient for r in smtp.received] == ["ann@example.com"]
 
 
+@pytest.fixture
+def events() -> Iterator[list[logging.LogRecord]]:
+    """The drainage events logged during the test (`drainage send` does not set up logging itself)."""
+    logger = logging.getLogger(LOGGER)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def _done_event(records: list[logging.LogRecord]) -> dict[str, object]:
+    [done] = [r for r in records if r.getMessage() == "email.fanout_done"]
+    return done.fields  # type: ignore[attr-defined,no-any-return]
+
+
 def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
-        tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object]) -> None:
+        tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object], events: list[logging.LogRecord]) -> None:
     write_project(tmp_path, smtp.port)  # type: ignore[attr-defined]
     engine = engine_for(tmp_path)
     addresses = [f"user{i}@example.com" for i in range(12)]
@@ -146,6 +171,8 @@ def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
     assert [a for a, _ in smtp.attempts].count("user2@example.com") == 2
     states = ledger(engine)
     assert states["user4@example.com"] == states["user5@example.com"] == "bounced"
+    # 421 (user1) and 454 (user3's second reply) concern the session: the relay slows; 451/450/452 do not
+    assert _done_event(events)["relay_slowed"] == 2
     assert {(s.email, s.reason, s.source) for s in _suppressions(engine)} == {
         ("user4@example.com", "bounced", "smtp"), ("user5@example.com", "bounced", "smtp")}
     from sqlmodel import Session, select
@@ -154,6 +181,28 @@ def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
 
     with Session(engine) as s:  # the recipients reached: the denominator of the email CTR in reports
         assert [d.recipients for d in s.exec(select(Delivery)).all()] == [10]
+
+
+def test_greylisting_at_rcpt_retries_each_recipient_on_its_own_and_never_slows_the_relay(
+        tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object], events: list[logging.LogRecord]) -> None:
+    """30 consecutive recipients answer 451 once at RCPT (greylisting): each waits its own short backoff, the
+    relay keeps its rate (halving it 30 times would leave 0.2 msg/s), and all 300 get the message once."""
+    write_project(tmp_path, smtp.port, connections=2, in_flight=20,  # type: ignore[attr-defined]
+                  channel_extra="rate: 100/second\n")
+    engine = engine_for(tmp_path)
+    addresses = [f"user{i:03d}@example.com" for i in range(300)]
+    subscribe(engine, addresses)
+    greylisted = addresses[100:130]
+    for address in greylisted:
+        smtp.rcpt_replies[address] = ["451 4.7.1 greylisted, try again later"]
+    result = send(cli, tmp_path)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "300 sent" in result.output  # type: ignore[attr-defined]
+    assert sorted(r.recipient for r in smtp.received) == addresses  # each exactly once
+    assert sorted(a for a, _ in smtp.attempts) == greylisted  # one deferral each
+    assert set(ledger(engine).values()) == {"sent"}
+    done = _done_event(events)
+    assert (done["retried"], done["relay_slowed"]) == (30, 0)
 
 
 def test_a_recipient_that_keeps_deferring_fails_after_max_attempts(
@@ -253,3 +302,119 @@ def test_html_is_autoescaped_and_the_text_part_can_be_converted_from_html(
 def _suppressions(engine) -> list[Suppression]:  # type: ignore[no-untyped-def]
     with session(engine) as s:
         return list(s.exec(select(Suppression)).all())
+
+
+def _said(output: str) -> list[str]:
+    """The lines `drainage send` printed (without log lines a warning may add to the captured output)."""
+    return [line for line in output.splitlines() if line.startswith(("resuming", "--force", "sent", "already",
+                                                                     "interrupted", "sending", "failed"))]
+
+
+def _crash_leftovers(engine: Engine) -> list[str]:
+    """Make the slot's finished fan-out look like its sender was killed mid-way: the delivery `sending` under a
+    dead process; of 10 recipients 4 sent, 2 `sending` (unknown), 1 claimed and 3 queued. Returns the addresses
+    that were never handed to the relay (claimed or queued)."""
+    dead = f"{socket.gethostname()}:{2**22 + 12345}:dead00"  # a pid that cannot exist here
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE deliveries SET status = 'sending', claimed_by = :dead, lease_until = NULL"),
+                     {"dead": dead})
+        conn.execute(text("UPDATE email_fanouts SET status = 'running', finished_at = NULL"))
+        ids = [row[0] for row in conn.execute(text("SELECT id FROM email_recipients ORDER BY id"))]
+        for state, chunk in (("sending", ids[4:6]), ("claimed", ids[6:7]), ("queued", ids[7:])):
+            conn.execute(text("UPDATE email_recipients SET status = :state, lease = :lease WHERE id = :id"),
+                         [{"state": state, "lease": None if state == "queued" else f"{dead}:1", "id": i}
+                          for i in chunk])
+        return list(conn.execute(text(
+            "SELECT s.email FROM email_recipients r JOIN subscribers s ON s.id = r.subscriber_id "
+            "WHERE r.status IN ('claimed', 'queued') ORDER BY r.id")).scalars())
+
+
+def test_send_after_a_crash_resumes_tells_what_is_known_and_force_never_remails_the_sent(
+        tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object]) -> None:
+    write_project(tmp_path, smtp.port)  # type: ignore[attr-defined]
+    engine = engine_for(tmp_path)
+    addresses = [f"user{i}@example.com" for i in range(10)]
+    subscribe(engine, addresses)
+    assert send(cli, tmp_path).exit_code == 0  # type: ignore[attr-defined]
+    left = _crash_leftovers(engine)
+    smtp.received.clear()
+    resumed = send(cli, tmp_path)
+    assert resumed.exit_code == 0, resumed.output  # type: ignore[attr-defined]
+    lines = _said(resumed.output)  # type: ignore[attr-defined]
+    assert lines[0] == ("resuming the fan-out: 4 sent, 2 unknown, 4 left (only the 4 left are mailed; unknown "
+                        "ones are not resent)")
+    assert lines[1].endswith("| 8 sent, 2 unknown (2 unknown: `drainage status --unknown` lists them)")
+    assert sorted(r.recipient for r in smtp.received) == sorted(left)  # the 4 never handed over, no one else
+    unknown = sorted(a for a, state in ledger(engine).items() if state == "unknown")
+    assert len(unknown) == 2
+    # sent: refused, with what is known and what to do; nothing is mailed
+    smtp.received.clear()
+    again = send(cli, tmp_path)
+    assert again.exit_code == 0  # type: ignore[attr-defined]
+    assert " ".join(_said(again.output)).split(" | ")[-1].split(" was already sent: ")[1].rstrip() == (  # type: ignore
+        "8 sent, 2 unknown, 0 left. `drainage status --unknown` lists the 2 whose outcome is unknown; "
+        "`drainage send spring --force` mails them (and anyone not reached), never the 8 sent; add --include-sent "
+        "to mail everyone again")
+    assert smtp.received == []
+    # --force: only who did not get it, said before mailing
+    forced = send(cli, tmp_path, "--force")
+    assert forced.exit_code == 0, forced.output  # type: ignore[attr-defined]
+    assert _said(forced.output)[0] == (  # type: ignore[attr-defined]
+        "--force: mailing 2 recipient(s); 8 who already got this slot are left out (--include-sent mails them too)")
+    assert sorted(r.recipient for r in smtp.received) == unknown
+    # --force --include-sent: everyone, said first too
+    smtp.received.clear()
+    everyone = send(cli, tmp_path, "--force", "--include-sent")
+    assert _said(everyone.output)[0] == "--force: mailing 10 recipient(s)"  # type: ignore[attr-defined]
+    assert sorted(r.recipient for r in smtp.received) == sorted(addresses)
+    lonely = send(cli, tmp_path, "--include-sent")
+    assert lonely.exit_code == 2  # type: ignore[attr-defined]
+
+
+def test_a_fan_out_stopped_by_a_relay_outage_resumes_under_send_and_run_once(
+        tmp_path: Path, cli: Callable[..., object]) -> None:
+    port = free_port()
+    config = write_project(tmp_path, port)
+    engine = engine_for(tmp_path)
+    addresses = [f"user{i:03d}@example.com" for i in range(200)]
+    subscribe(engine, addresses)
+    down = send(cli, tmp_path)  # nothing listens on the port: the relay is down
+    assert down.exit_code == 1  # type: ignore[attr-defined]
+    assert down.output.startswith("interrupted")  # type: ignore[attr-defined]
+    assert down.output.rstrip().endswith(  # type: ignore[attr-defined]
+        "0 sent, 0 unknown, 200 left: `drainage run` (or this command again) resumes it")
+    with session(engine) as s:
+        assert [(d.status, d.next_attempt_at is not None) for d in s.exec(select(Delivery)).all()] == [
+            ("retrying", True)]
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    try:
+        # the relay is back: the daemon picks the delivery up (retrying, due now) and resumes the fan-out
+        first = cli("run", "--once", "--config", str(config))
+        assert first.exit_code == 0, first.output  # type: ignore[attr-defined]
+    finally:
+        controller.stop()
+    assert sorted(r.recipient for r in recorder.received) == addresses
+    with session(engine) as s:
+        assert [d.status for d in s.exec(select(Delivery)).all()] == ["sent"]
+
+
+def test_send_again_resumes_a_fan_out_the_relay_interrupted(tmp_path: Path, cli: Callable[..., object]) -> None:
+    port = free_port()
+    write_project(tmp_path, port)
+    engine = engine_for(tmp_path)
+    addresses = [f"user{i:03d}@example.com" for i in range(50)]
+    subscribe(engine, addresses)
+    assert send(cli, tmp_path).exit_code == 1  # type: ignore[attr-defined]
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    try:
+        again = send(cli, tmp_path)
+    finally:
+        controller.stop()
+    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert _said(again.output)[0] == (  # type: ignore[attr-defined]
+        "resuming the fan-out: 0 sent, 0 unknown, 50 left (only the 50 left are mailed; unknown ones are not resent)")
+    assert sorted(r.recipient for r in recorder.received) == addresses

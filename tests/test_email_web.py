@@ -90,7 +90,8 @@ def test_bounce_webhook_generic_and_ses_shapes_suppress_hard_bounces_and_complai
     generic = json.dumps({"events": [
         {"type": "bounce", "email": "Hard@Example.com", "detail": "550 5.1.1 user unknown"},
         {"type": "bounce", "email": "soft@example.com", "hard": False},
-        {"type": "complaint", "email": "angry@example.com"}]}).encode()
+        {"type": "complaint", "email": "angry@example.com"},
+        {"type": "bounce", "email": "IDN@Bücher.example"}]}).encode()  # stored as idn@xn--bcher-kva.example
     ses = json.dumps({"Type": "Notification", "Message": json.dumps({
         "notificationType": "Bounce",
         "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
@@ -113,7 +114,7 @@ def test_bounce_webhook_generic_and_ses_shapes_suppress_hard_bounces_and_complai
             assert suppressions(loaded) == []
             ok = await client.post("/hooks/bounce", content=generic,
                                    headers={"x-drainage-signature": sign_generic(BOUNCE_SECRET, generic, now)})
-            assert ok.status_code == 200 and ok.json() == {"events": 3, "suppressed": 2, "ignored_soft": 1}
+            assert ok.status_code == 200 and ok.json() == {"events": 4, "suppressed": 3, "ignored_soft": 1}
             wrong_key = await client.post("/hooks/bounce?key=nope", content=ses)
             assert wrong_key.status_code == 401
             for body in (ses, complaint):  # SNS cannot sign: it posts to a URL carrying the secret
@@ -132,6 +133,7 @@ def test_bounce_webhook_generic_and_ses_shapes_suppress_hard_bounces_and_complai
     assert suppressions(loaded) == [("angry@example.com", "complained", "webhook"),
                                     ("gone@example.com", "bounced", "webhook"),
                                     ("hard@example.com", "bounced", "webhook"),
+                                    ("idn@xn--bcher-kva.example", "bounced", "webhook"),
                                     ("spam@example.com", "complained", "webhook")]
 
 

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from drainage.email.addresses import comparable
 from drainage.store.email_models import SuppressionReason
 
 
@@ -90,4 +91,4 @@ def _address(value: Any) -> str:
         raise BadBounce("each event needs an email address")
     if "<" in text and text.endswith(">"):  # 'Name <addr>'
         text = text[text.rindex("<") + 1:-1]
-    return text.lower()
+    return comparable(text)

@@ -7,14 +7,18 @@ The daemon sees one delivery; this sends it to the whole audience and returns wh
         since the last one, claim recipients (at most `in_flight` outstanding)  ->  hand the rendered messages
         to `connections` SMTP sessions, paced by the relay  ->  render the claimed recipients
 
-- 4xx replies re-queue the recipient with exponential backoff (same relay) and halve the relay's rate;
-  after `max_attempts` it fails. 5xx at RCPT/DATA is a hard bounce: recorded and suppressed.
+- A recipient is claimed, rendered and waits for a ready SMTP session; it becomes `sending` only right before
+  its transaction (see `recorder`), so a hard kill leaves at most `connections` recipients unknown.
+- 4xx replies re-queue the recipient with its own exponential backoff; only session-level signals (421, 454,
+  4xx at MAIL FROM, a lost connection) also halve the relay's rate. After `max_attempts` it fails.
+  5xx at RCPT/DATA is a hard bounce: recorded and suppressed.
 - When failures and bounces pass `pause_failure_rate` (after `pause_min_sample` messages), the fan-out stops
   claiming, is marked paused with the reason, and raises `Paused` (the daemon waits for `drainage resume`).
 - A relay that cannot be reached raises `RelayDown` (transient: the daemon retries the delivery later; claimed
   recipients go back to the queue). A host shutting down stops claiming, lets in-flight messages finish,
   releases the rest and raises `RateLimited(retry_after=0)`, so the next start resumes at once.
-- A hard kill leaves at most `in_flight` recipients `sending`: the unknown window (see `ledger`).
+- A hard kill leaves at most `connections` recipients `sending` (the unknown window) and up to `in_flight`
+  `claimed`, which go back to the queue (see `ledger`).
 
 Several daemons share a fan-out: the one that owns the delivery runs `run`; the others `assist` (claim chunks
 of queued recipients, send them, record them, return when none is ready). The owner finishes once no recipient
@@ -40,6 +44,7 @@ from drainage.email import ledger as ledgers
 from drainage.email import mime
 from drainage.email.compose import Composer, Subscriber, planned_for
 from drainage.email.ledger import Claimed, Ledger, Result
+from drainage.email.recorder import Recorder
 from drainage.email.smtp import Connection, Outcome, RelayDown, RelaySettings
 from drainage.email.throttle import RelayPace
 from drainage.email.tokens import Tokens, token_key
@@ -141,7 +146,7 @@ class Fanout:
         found = await asyncio.to_thread(ledgers.counts, engine, fanout.id)
         await asyncio.to_thread(ledger.set_status, FanoutStatus.DONE)
         event("email.fanout_done", campaign=post.campaign, channel=self.channel.name, key=post.key,
-              result=ledgers.summary(found))
+              result=ledgers.summary(found), retried=self.stats["retried"], relay_slowed=self.relay.pace.slowed)
         return _receipt(found)
 
     async def assist(self, post: Post) -> int:
@@ -214,20 +219,36 @@ class Fanout:
         return render
 
     # -- the send loop -------------------------------------------------------------------------------------------
-    async def _worker(self, connection: Connection, queue: asyncio.Queue[Job | None]) -> None:
+    async def _worker(self, connection: Connection, queue: asyncio.Queue[Job | None], recorder: Recorder) -> None:
+        """One SMTP session: paced, connected, then the recipient is marked `sending` (with this session's
+        previous outcome, in one transaction) before DATA; the outcome goes to the recorder."""
         while True:
             job = await queue.get()
             if job is None:
                 return
+            marked: list[asyncio.Future[bool]] = []
+
+            def gate(row_id: int = job.claimed.row_id, marked: list[asyncio.Future[bool]] = marked
+                     ) -> asyncio.Future[bool]:
+                marked.append(recorder.mark(row_id))
+                return marked[-1]
+
             outcome: Outcome | None
             try:
                 await self.relay.pace.acquire()
-                outcome = await connection.send(self.settings.sender, job.claimed.email, job.message)
+                outcome = await connection.send(self.settings.sender, job.claimed.email, job.message, gate=gate)
             except (RelayDown, AuthError) as exc:
                 self._relay_error = self._relay_error or exc
                 outcome = None  # never reached the relay: back to the queue
             except Exception as exc:  # a bug must not lose track of the recipient: report it, never resend it
                 outcome = Outcome("unknown", None, f"internal error while sending: {exc.__class__.__name__}")
+            if marked:
+                await marked[0]  # the mark is written before this outcome is
+            if outcome is not None and outcome.kind == "withdrawn":
+                outcome = None  # taken over by another sender (released only if still this sender's)
+            result = self._outcome(job, outcome)
+            if result is not None:
+                recorder.record(result)
             self._results.append((job, outcome))
             self._wake.set()
 
@@ -243,7 +264,9 @@ class Fanout:
         settings = self.settings
         render = self._renderer(composer, delivery_key)
         queue: asyncio.Queue[Job | None] = asyncio.Queue()
-        workers = [asyncio.create_task(self._worker(c, queue)) for c in self.relay.connections]
+        recorder = Recorder(ledger)
+        recorder.start()
+        workers = [asyncio.create_task(self._worker(c, queue, recorder)) for c in self.relay.connections]
         claimed: deque[Claimed] = deque()  # claimed, not rendered yet
         ready: list[Job] = []  # rendered, links not stored yet
         failed: list[Result] = []  # could not be rendered
@@ -264,8 +287,8 @@ class Fanout:
                 if outstanding > len(ready) + len(failed) + len(claimed) and not starving:
                     await self._wait_for_results(max(1, min(settings.in_flight // 4, outstanding // 2)))
                 done, self._results = self._results, []
-                records, released = self._outcomes(done)
-                records += failed
+                records = failed  # the sessions' outcomes go through the recorder
+                released = [job.claimed.row_id for job, outcome in done if outcome is None]
                 self.stats[R.FAILED] += len(failed)
                 outstanding -= len(done) + len(failed)
                 failed = []
@@ -294,6 +317,7 @@ class Fanout:
                 outstanding += len(fresh)
                 if outstanding > 0:
                     continue
+                await recorder.flush()
                 if self._relay_error is not None:
                     raise self._relay_error
                 if paused is not None:
@@ -321,9 +345,10 @@ class Fanout:
             # cut off: record what finished, release what never started; in-flight rows stay `sending` (unknown)
             for task in workers:
                 task.cancel()
+            recorder.cancel()
             done, self._results = self._results, []
-            records, released = self._outcomes(done)
-            await asyncio.to_thread(ledger.step, records + failed, [], 0)
+            released = [job.claimed.row_id for job, outcome in done if outcome is None]
+            await asyncio.to_thread(ledger.step, recorder.unwritten() + failed, [], 0)
             unsent = _drain(queue) + [job.claimed.row_id for job in ready] + [c.row_id for c in claimed]
             await asyncio.to_thread(ledger.release, released + unsent)
             raise
@@ -331,6 +356,7 @@ class Fanout:
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers, return_exceptions=True)
+            await recorder.stop()
 
     async def _wait_for_results(self, target: int) -> None:
         """Until one message finished, then up to BATCH_WAIT more for `target` (one transaction for many)."""
@@ -349,38 +375,35 @@ class Fanout:
             except TimeoutError:
                 return
 
-    def _outcomes(self, done: list[tuple[Job, Outcome | None]]) -> tuple[list[Result], list[int]]:
-        """Ledger results of finished messages; the row ids of messages that never reached the relay."""
-        records, released = [], []
-        pace = self.relay.pace
-        for job, outcome in done:
-            c = job.claimed
-            if outcome is None:
-                released.append(c.row_id)
-                continue
-            if outcome.kind == "sent":
-                pace.accepted()
-                records.append(Result(c.row_id, R.SENT, c.email, code=outcome.code))
-            elif outcome.kind == "retry":
-                if outcome.throttled:
-                    pace.slow_down()
-                if c.attempts >= self.settings.max_attempts:
-                    records.append(Result(c.row_id, R.FAILED, c.email, outcome.code,
-                                          f"gave up after {c.attempts} attempts: {outcome.message}"))
-                else:
-                    delay = min(self.settings.retry_backoff_max, self.settings.retry_backoff * 2 ** (c.attempts - 1))
-                    later = datetime.now(UTC) + timedelta(seconds=self._rng.uniform(delay / 2, delay))
-                    records.append(Result(c.row_id, R.QUEUED, c.email, outcome.code, outcome.message, later))
-                    self.stats["retried"] += 1
-                    continue
-            elif outcome.kind == "bounce":
-                records.append(Result(c.row_id, R.BOUNCED, c.email, outcome.code, outcome.message))
-            elif outcome.kind == "unknown":
-                records.append(Result(c.row_id, R.UNKNOWN, c.email, outcome.code, outcome.message))
+    def _outcome(self, job: Job, outcome: Outcome | None) -> Result | None:
+        """The ledger result of a finished message (None: it never reached the relay), paced and counted.
+
+        A retry waits with the recipient's own backoff; only a session-level signal slows the relay."""
+        c, pace = job.claimed, self.relay.pace
+        if outcome is None:
+            return None
+        if outcome.kind == "sent":
+            pace.accepted()
+            result = Result(c.row_id, R.SENT, c.email, code=outcome.code)
+        elif outcome.kind == "retry":
+            if outcome.throttled:
+                pace.slow_down()
+            if c.attempts >= self.settings.max_attempts:
+                result = Result(c.row_id, R.FAILED, c.email, outcome.code,
+                                f"gave up after {c.attempts} attempts: {outcome.message}")
             else:
-                records.append(Result(c.row_id, R.FAILED, c.email, outcome.code, outcome.message))
-            self.stats[records[-1].status] += 1
-        return records, released
+                delay = min(self.settings.retry_backoff_max, self.settings.retry_backoff * 2 ** (c.attempts - 1))
+                later = datetime.now(UTC) + timedelta(seconds=self._rng.uniform(delay / 2, delay))
+                self.stats["retried"] += 1
+                return Result(c.row_id, R.QUEUED, c.email, outcome.code, outcome.message, later)
+        elif outcome.kind == "bounce":
+            result = Result(c.row_id, R.BOUNCED, c.email, outcome.code, outcome.message)
+        elif outcome.kind == "unknown":
+            result = Result(c.row_id, R.UNKNOWN, c.email, outcome.code, outcome.message)
+        else:
+            result = Result(c.row_id, R.FAILED, c.email, outcome.code, outcome.message)
+        self.stats[result.status] += 1
+        return result
 
     def _failure_rate_exceeded(self) -> str | None:
         bad = self.stats[R.FAILED] + self.stats[R.BOUNCED]

@@ -6,23 +6,29 @@ and unconfirmed addresses). Then, in one transaction per step, the sender record
 messages, stores the tracked links of the messages it rendered (before they are sent) and claims the next
 recipients:
 
-    queued -> sending -> sent | failed | bounced      (suppressed: skipped at claim time; unknown: see below)
+    queued -> claimed -> sending -> sent | failed | bounced   (suppressed: skipped at claim time; unknown: below)
 
 A claim picks queued ids, then a conditional UPDATE (`... AND status = 'queued'`) stamps a lease (the sender's
 worker id and a claim number) and its time on them, and only the rows that carry this lease are read back: two
-senders can never claim the same recipient. That is what lets several daemons share one fan-out: each claim is
-a chunk of at most `in_flight` recipients, and any daemon can claim the next one (`drainage.email.fanout`). The
+senders can never claim the same recipient. A claimed row is rendered and waits for an open SMTP session; only
+then, right before the session's MAIL/RCPT/DATA, is it marked `sending` (`write`), in the same transaction that
+records the outcome of that session's previous message: nothing of a `claimed` row has reached the relay, and a
+sender has at most one `sending` row per SMTP session. Claims are what lets several daemons share one fan-out:
+each claim is a chunk of at most `in_flight` recipients, and any daemon can claim the next one
+(`drainage.email.fanout`). The
 suppression list is joined at claim time, so an unsubscribe or bounce is honoured from the next claim on.
 
-A sender renews the time of its leases while it works. Rows still `sending` whose sender is gone (a process of
-this host that no longer exists, or a lease not renewed for `daemon.lease`) belong to a sender that died:
-whether the relay accepted them is unknown. They become `unknown` (reported by `drainage status`, never resent
-silently), or are queued again when the campaign says `on_unknown: resend`. A sender never has more than
-`in_flight` rows `sending`. Final rows keep their lease: it says which worker sent each recipient.
+A sender renews the time of its leases while it works. Rows whose sender is gone (a process of this host that
+no longer exists, or a lease not renewed for `daemon.lease`) are settled: `claimed` ones go back to the queue
+(they never reached the relay); for `sending` ones whether the relay accepted them is unknown. They become
+`unknown` (reported by `drainage status --unknown`, never resent silently), or are queued again when the
+campaign says `on_unknown: resend`. A dead sender leaves at most `connections` rows `unknown` (and at most
+`in_flight` claimed ones, re-queued). Final rows keep their lease: it says which worker sent each recipient.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,8 +92,12 @@ def _parse(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, lists: Sequence[str]) -> Fanout:
-    """The fan-out of a delivery; created with its frozen audience the first time (one transaction)."""
+def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, lists: Sequence[str],
+                exclude_sent_of: Sequence[str] = ()) -> Fanout:
+    """The fan-out of a delivery; created with its frozen audience the first time (one transaction).
+
+    `exclude_sent_of`: delivery keys of earlier fan-outs whose `sent` recipients are left out of the audience
+    (a forced send of a slot never mails again who got it, unless asked)."""
     with session(engine) as s:
         found = s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one_or_none()
         if found is not None:
@@ -101,13 +111,18 @@ def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, 
                 {"key": delivery_key, "campaign": campaign, "channel": channel, "lists": ",".join(lists),
                  "status": FanoutStatus.RUNNING, "now": now}).scalar_one()
             names = {f"l{i}": name for i, name in enumerate(lists)}
+            earlier = {f"e{i}": key for i, key in enumerate(exclude_sent_of)}
+            already = ("AND NOT EXISTS (SELECT 1 FROM email_recipients e JOIN email_fanouts g ON g.id = e.fanout_id "
+                       f"WHERE e.subscriber_id = s.id AND e.status = :sent AND g.delivery_key IN "
+                       f"({', '.join(':' + k for k in earlier)})) ") if earlier else ""
             conn.execute(text(
                 "INSERT INTO email_recipients (fanout_id, subscriber_id, status, attempts) "
                 "SELECT :f, s.id, :queued, 0 FROM subscribers s "
                 f"WHERE s.status = :active AND s.id IN (SELECT subscriber_id FROM list_members WHERE list_name IN "
                 f"({', '.join(':' + k for k in names)})) "
-                "AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = s.email) ORDER BY s.id"),
-                {"f": fanout_id, "queued": R.QUEUED, "active": SubscriberStatus.ACTIVE, **names})
+                f"AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = s.email) {already}ORDER BY s.id"),
+                {"f": fanout_id, "queued": R.QUEUED, "active": SubscriberStatus.ACTIVE, "sent": R.SENT, **names,
+                 **earlier})
             conn.execute(text("UPDATE email_fanouts SET total = (SELECT count(*) FROM email_recipients WHERE "
                               "fanout_id = :f) WHERE id = :f"), {"f": fanout_id})
     except IntegrityError:  # another sender created it at the same moment
@@ -128,18 +143,24 @@ class Ledger:
         self.lease = lease
         self.stamp = stamper(engine)
         self._claims = 0
+        self._writing = threading.Lock()  # one write transaction of this sender at a time (SQLite: no busy waits)
         self.status: str = FanoutStatus.RUNNING
         """The fan-out's status when last read (`step(..., check=True)`): another sender may pause it."""
 
     # -- senders that are gone -------------------------------------------------------------------------------------
     def settle_orphans(self, resend: bool) -> int:
-        """Rows `sending` whose sender is gone (see the module doc): `unknown`, or queued again when `resend`."""
+        """Rows of senders that are gone (see the module doc): `claimed` ones are queued again; `sending` ones
+        become `unknown`, or are queued again when `resend`. Returns the number of `sending` rows settled."""
         gone = self._gone_leases()
         if not gone:
             return 0
         marks = ", ".join(f":l{i}" for i in range(len(gone)))
         leases = {f"l{i}": lease for i, lease in enumerate(gone)}
-        with self.engine.begin() as conn:
+        with self._writing, self.engine.begin() as conn:
+            conn.execute(text(
+                "UPDATE email_recipients SET status = :queued, lease = NULL, attempts = attempts - 1, "
+                f"updated_at = :now WHERE fanout_id = :f AND status = :claimed AND lease IN ({marks})"),
+                {"queued": R.QUEUED, "claimed": R.CLAIMED, "f": self.fanout_id, "now": self.stamp(_now()), **leases})
             if resend:
                 result = conn.execute(text(
                     "UPDATE email_recipients SET status = :queued, lease = NULL, error = :why, updated_at = :now "
@@ -159,8 +180,9 @@ class Ledger:
         """The leases of rows `sending` for another sender that died or stopped renewing."""
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT lease, max(leased_at) FROM email_recipients WHERE fanout_id = :f AND status = :sending "
-                "GROUP BY lease"), {"f": self.fanout_id, "sending": R.SENDING}).all()
+                "SELECT lease, max(leased_at) FROM email_recipients WHERE fanout_id = :f "
+                "AND status IN (:claimed, :sending) GROUP BY lease"),
+                {"f": self.fanout_id, "claimed": R.CLAIMED, "sending": R.SENDING}).all()
         stale = _now() - self.lease
         gone = []
         for lease, leased_at in rows:
@@ -171,12 +193,12 @@ class Ledger:
         return gone
 
     def others_sending(self) -> int:
-        """Rows another (live) sender has in flight: the fan-out is not finished while there are any."""
+        """Rows another (live) sender has claimed or in flight: the fan-out is not finished while there are any."""
         with self.engine.connect() as conn:
             return int(conn.execute(text(
-                "SELECT count(*) FROM email_recipients WHERE fanout_id = :f AND status = :sending "
+                "SELECT count(*) FROM email_recipients WHERE fanout_id = :f AND status IN (:claimed, :sending) "
                 "AND (lease IS NULL OR substr(lease, 1, :n) <> :mine)"),
-                {"f": self.fanout_id, "sending": R.SENDING, **self._mine()}).scalar_one())
+                {"f": self.fanout_id, "claimed": R.CLAIMED, "sending": R.SENDING, **self._mine()}).scalar_one())
 
     def _mine(self) -> dict[str, Any]:
         """Parameters `n` and `mine` that match this sender's leases (`substr(lease, 1, :n) = :mine`)."""
@@ -193,13 +215,13 @@ class Ledger:
         removed or unconfirmed since the audience was drawn).
         """
         now = self.stamp(_now())
-        with self.engine.begin() as conn:
+        with self._writing, self.engine.begin() as conn:
             self._record(conn, results, now)
             if check:
                 conn.execute(text(
-                    "UPDATE email_recipients SET leased_at = :now WHERE fanout_id = :f AND status = :sending "
-                    "AND substr(lease, 1, :n) = :mine"),
-                    {"now": now, "f": self.fanout_id, "sending": R.SENDING, **self._mine()})
+                    "UPDATE email_recipients SET leased_at = :now WHERE fanout_id = :f "
+                    "AND status IN (:claimed, :sending) AND substr(lease, 1, :n) = :mine"),
+                    {"now": now, "f": self.fanout_id, "claimed": R.CLAIMED, "sending": R.SENDING, **self._mine()})
                 self.status = conn.execute(text("SELECT status FROM email_fanouts WHERE id = :f"),
                                            {"f": self.fanout_id}).scalar_one()
                 if self.status != FanoutStatus.RUNNING:
@@ -228,7 +250,7 @@ class Ledger:
             marks = ", ".join("?" * len(candidates))
             raw.one(f"UPDATE email_recipients SET status = ?, lease = ?, leased_at = ?, attempts = attempts + 1, "
                     f"updated_at = ? WHERE id IN ({marks}) AND status = ?",
-                    (R.SENDING, lease, now, now, *candidates, R.QUEUED))  # only rows nobody claimed meanwhile
+                    (R.CLAIMED, lease, now, now, *candidates, R.QUEUED))  # only rows nobody claimed meanwhile
             rows = raw.all(
                 "SELECT r.id, r.attempts, s.ref, s.email, s.name, s.locale, s.attributes, x.reason, s.status "
                 "FROM email_recipients r LEFT JOIN subscribers s ON s.id = r.subscriber_id "
@@ -258,15 +280,34 @@ class Ledger:
                  [(r.email, SuppressionReason.BOUNCED, (r.error or "")[:500], self.campaign, now)
                   for r in results if r.status == R.BOUNCED and r.email])
 
+    def write(self, results: Sequence[Result], marks: Sequence[int]) -> set[int]:
+        """One transaction: record `results`, then mark the claimed rows `marks` (this sender's) `sending`.
+
+        Returns the ids marked: a row missing from it is no longer this sender's (its lease was taken over by
+        another sender after this one stalled) and must not be sent.
+        """
+        now = self.stamp(_now())
+        with self._writing, self.engine.begin() as conn:
+            self._record(conn, results, now)
+            if not marks:
+                return set()
+            rows = RawCursor(conn).all(
+                f"UPDATE email_recipients SET status = ?, leased_at = ?, updated_at = ? WHERE id IN "
+                f"({', '.join('?' * len(marks))}) AND status = ? AND substr(lease, 1, ?) = ? RETURNING id",
+                (R.SENDING, now, now, *marks, R.CLAIMED, len(self.owner) + 1, self.owner + ":"))
+        return {row[0] for row in rows}
+
     def release(self, row_ids: Sequence[int]) -> None:
-        """Claimed rows that were never handed to the relay go back to the queue (a graceful stop)."""
+        """This sender's rows that were never handed to the relay go back to the queue (a graceful stop, a relay
+        that cannot be reached)."""
         if not row_ids:
             return
-        with self.engine.begin() as conn:
+        with self._writing, self.engine.begin() as conn:
             conn.execute(text(
                 "UPDATE email_recipients SET status = :queued, lease = NULL, attempts = attempts - 1 "
-                "WHERE id = :id AND status = :sending"),
-                [{"queued": R.QUEUED, "sending": R.SENDING, "id": i} for i in row_ids])
+                "WHERE id = :id AND status IN (:claimed, :sending) AND substr(lease, 1, :n) = :mine"),
+                [{"queued": R.QUEUED, "claimed": R.CLAIMED, "sending": R.SENDING, "id": i, **self._mine()}
+                 for i in row_ids])
 
     # -- state -------------------------------------------------------------------------------------------------
     def next_due(self) -> datetime | None:
@@ -305,7 +346,7 @@ def counts(engine: Engine, fanout_id: int) -> Counter[str]:
 
 def summary(found: Counter[str]) -> str:
     """'1998 sent, 1 bounced, 1 unknown' (states with recipients, in lifecycle order)."""
-    order = [R.SENT, R.BOUNCED, R.FAILED, R.SUPPRESSED, R.UNKNOWN, R.QUEUED, R.SENDING]
+    order = [R.SENT, R.BOUNCED, R.FAILED, R.SUPPRESSED, R.UNKNOWN, R.QUEUED, R.CLAIMED, R.SENDING]
     return ", ".join(f"{found[k]} {k}" for k in order if found.get(k)) or "no recipients"
 
 

@@ -4,16 +4,22 @@ and what each reply means for the recipient.
 | what happened                                   | outcome   | the fan-out then                          |
 |-------------------------------------------------|-----------|-------------------------------------------|
 | 250 after DATA                                  | `sent`    | records it                                |
-| 4xx anywhere (421, 450, 451, 452, 454...)       | `retry`   | re-queues it with backoff, slows the rate |
+| 4xx at RCPT or DATA (450, 451, 452: one mailbox)| `retry`   | re-queues the recipient with its backoff  |
+| 421 anywhere, 454, any 4xx at MAIL FROM         | `retry`   | re-queues it and slows the relay (session)|
 | 5xx at RCPT or DATA                             | `bounce`  | records a hard bounce, suppresses address |
 | 5xx at MAIL FROM (our sender refused)           | `failed`  | records the failure (counts to auto-pause)|
-| connection lost before DATA                     | `retry`   | re-queues it                              |
+| connection lost before DATA                     | `retry`   | re-queues it and slows the relay (session)|
 | connection lost during DATA (no reply)          | `unknown` | reports it, never resends it silently     |
-| cannot connect / log in                          | relay-level error: the whole fan-out waits      |
+| cannot connect / greet / log in                 | relay-level error: the whole fan-out waits      |
+
+A transaction is opened only on a ready session; `send(..., gate=...)` calls `gate` once the session is open
+and awaits its answer before DATA, so the caller can record "its bytes may now reach the relay" (and withdraw
+the message when the answer is False).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -48,13 +54,19 @@ class RelaySettings:
 class Outcome:
     """What the relay said about one recipient."""
 
-    kind: str  # sent | retry | bounce | failed | unknown
+    kind: str  # sent | retry | bounce | failed | unknown | withdrawn (the gate said no: nothing was sent)
     code: int | None = None
     message: str = ""
+    session: bool = False
+    """A session- or relay-level signal (421, 454, a 4xx at MAIL FROM, a lost connection): slows the relay.
+    A 4xx at RCPT or after DATA concerns one mailbox (greylisting, a full mailbox): only that recipient waits."""
 
     @property
     def throttled(self) -> bool:
-        return self.kind == "retry" and self.code is not None and 400 <= self.code < 500
+        return self.kind == "retry" and self.session
+
+SESSION_CODES = frozenset({421, 454})
+"""4xx replies that concern the session or the relay wherever they come (421 closing, 454 TLS/auth/throttling)."""
 
 
 class RelayDown(TransientError):
@@ -90,10 +102,13 @@ class Connection:
         self.client = client
         return client
 
-    async def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
+    async def send(self, sender: str, recipient: str, message: bytes,
+                   gate: Callable[[], Awaitable[bool]] | None = None) -> Outcome:
         """One SMTP transaction (MAIL, RCPT, DATA) for one recipient. Raises RelayDown / AuthError only when
-        no session can be opened."""
+        no session can be opened (then `gate` was not called). `gate` is called once the session is ready; DATA
+        waits for its answer (False: the transaction is reset and the outcome is `withdrawn`)."""
         client = await self._ensure()
+        allowed = gate() if gate is not None else None
         phase = "MAIL"
         try:
             # MAIL and RCPT through execute_command: the addresses were validated and normalised at import, and
@@ -105,20 +120,23 @@ class Connection:
             reply = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode("ascii") + b">")
             if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
                 raise SMTPRecipientRefused(reply.code, reply.message, recipient)
+            if allowed is not None and not await allowed:
+                await self._reset(0)
+                return Outcome("withdrawn", None, "not sent: this sender no longer holds the recipient")
             phase = "DATA"
             await client.data(message)
         except SMTPResponseException as exc:
             await self._reset(exc.code)
             text = f"{exc.code} at {phase}: {_short(exc.message)}"
             if 400 <= exc.code < 500:
-                return Outcome("retry", exc.code, text)
+                return Outcome("retry", exc.code, text, session=phase == "MAIL" or exc.code in SESSION_CODES)
             return Outcome("failed" if phase == "MAIL" else "bounce", exc.code, text)
         except (SMTPServerDisconnected, SMTPTimeoutError, OSError) as exc:
             await self.close()
             if phase == "DATA":
                 return Outcome("unknown", None, f"connection lost during DATA ({exc.__class__.__name__}): the relay "
                                                 "may have accepted the message")
-            return Outcome("retry", None, f"connection lost at {phase} ({exc.__class__.__name__})")
+            return Outcome("retry", None, f"connection lost at {phase} ({exc.__class__.__name__})", session=True)
         return Outcome("sent", 250)
 
     async def _reset(self, code: int) -> None:

@@ -1,9 +1,11 @@
 """Subscribers: CSV import with consent and address validation, export, per-list counts, removal.
 
 An import never mails anyone; it only records who agreed to be mailed. A row without consent evidence
-(`consent_source` and `consent_at`) is refused and counted, an address that email-validator rejects too.
-Addresses are normalised (email-validator's form, then lower case) and merged: the same address twice (in
-the file, or already stored) is one subscriber, whose non-empty fields are updated and attributes merged.
+(`consent_source` and a `consent_at` not in the future) is refused and counted, an address that email-validator
+rejects too. An optional `consent` column must say yes (`yes`, `y`, `true`, `1`, `on`, any case): a value that
+means no (`no`, `n`, `false`, `0`, `off`, empty) or anything else refuses the row, whatever its date says.
+Addresses are normalised (`drainage.email.addresses`) and merged: the same address twice (in the file, or
+already stored) is one subscriber, whose non-empty fields are updated and attributes merged.
 Rows are read and written in batches, so a file of any size takes constant memory.
 """
 
@@ -14,38 +16,29 @@ import json
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Engine, case, delete, func, insert, select, update
 
+from drainage.email.addresses import comparable, normalize
 from drainage.store.db import session
 from drainage.store.email_models import ListMember, Subscriber, SubscriberStatus, Suppression
 from drainage.store.models import utcnow
 
 BATCH = 1000
-KNOWN = ("email", "name", "locale", "consent_source", "consent_at", "attributes")
+KNOWN = ("email", "name", "locale", "consent", "consent_source", "consent_at", "attributes")
+CONSENT_YES = frozenset({"yes", "y", "true", "1", "on"})
+CONSENT_NO = frozenset({"no", "n", "false", "0", "off", ""})
+CLOCK_SKEW = timedelta(minutes=5)
+"""A `consent_at` later than now by more than this is refused (consent cannot be given in the future)."""
 REFUSED_SHOWN = 20
 """How many refused rows an import report lists by line (all are counted)."""
 
 
 class BadSubscriberFile(ValueError):
     """The file cannot be imported at all (no header, no email column)."""
-
-
-def normalize(address: str) -> str:
-    """The canonical form of an address: ASCII (an international domain in its IDNA form), lower case.
-
-    ValueError with the reason if it is not a valid address; addresses whose local part is not ASCII need
-    SMTPUTF8, which most relays do not offer, and are refused too.
-    """
-    try:
-        result = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
-    return (result.ascii_email or result.normalized).lower()
 
 
 def parse_consent_time(text: str) -> datetime:
@@ -119,6 +112,12 @@ def read_csv(stream: TextIO, report: ImportReport) -> Iterator[Incoming]:
             report.invalid += 1
             report.refuse(line, f"invalid address: {exc}")
             continue
+        if "consent" in row and row["consent"].lower() not in CONSENT_YES:
+            report.no_consent += 1
+            said = row["consent"][:40]
+            report.refuse(line, f"{email}: consent is '{said}'" + (
+                ", which means no" if said.lower() in CONSENT_NO else ", which is not a yes (yes, true, 1, y, on)"))
+            continue
         source, when = row.get("consent_source", ""), row.get("consent_at", "")
         if not source or not when:
             report.no_consent += 1
@@ -129,6 +128,10 @@ def read_csv(stream: TextIO, report: ImportReport) -> Iterator[Incoming]:
         except ValueError:
             report.no_consent += 1
             report.refuse(line, f"{email}: consent_at '{when[:40]}' is not an ISO 8601 date or time")
+            continue
+        if consent_at > datetime.now(UTC) + CLOCK_SKEW:
+            report.no_consent += 1
+            report.refuse(line, f"{email}: consent_at {when[:40]} is in the future")
             continue
         attributes = {k: v for k, v in row.items() if k not in KNOWN and v}
         if row.get("attributes"):
@@ -276,12 +279,7 @@ def _count_if(condition: Any) -> Any:
 
 def remove(engine: Engine, emails: Iterable[str], list_name: str | None = None) -> int:
     """Remove addresses from one list, or (no list) delete the subscribers altogether; return how many."""
-    keys = []
-    for address in emails:
-        try:
-            keys.append(normalize(address))
-        except ValueError:
-            keys.append(address.strip().lower())
+    keys = [comparable(address) for address in emails]
     with session(engine) as s:
         ids = list(s.execute(select(Subscriber.id).where(Subscriber.email.in_(keys))).scalars())  # type: ignore
         if not ids:

@@ -1,6 +1,7 @@
 """The suppression list: addresses never mailed again (unsubscribed, hard-bounced, complained).
 
-It is checked on every send (the ledger claims no suppressed address) and survives re-imports: importing an
+Addresses are kept in their normal form (`drainage.email.addresses`), whatever form they arrive in. It is
+checked on every send (the ledger claims no suppressed address) and survives re-imports: importing an
 address that is on it again does not lift it.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from drainage.email.addresses import comparable
 from drainage.store.db import session
 from drainage.store.email_models import Subscriber, Suppression, SuppressionReason
 
@@ -17,7 +19,7 @@ def suppress(engine: Engine, email: str, reason: str, *, source: str, detail: st
              campaign: str | None = None) -> bool:
     """Put `email` on the list; False when it was already there (the first reason is kept, except that a
     complaint or hard bounce is never downgraded to an unsubscribe)."""
-    email = email.strip().lower()
+    email = comparable(email)
     with session(engine) as s:
         row = s.get(Suppression, email)
         if row is not None:
@@ -48,14 +50,14 @@ def unsubscribe_ref(engine: Engine, ref: str, *, source: str, campaign: str | No
 def is_suppressed(engine: Engine, email: str) -> str | None:
     """The reason `email` is suppressed, or None."""
     with session(engine) as s:
-        row = s.get(Suppression, email.strip().lower())
+        row = s.get(Suppression, comparable(email))
         return row.reason if row else None
 
 
 def lift(engine: Engine, email: str) -> bool:
     """Take an address off the list (e.g. it re-subscribed through a confirmed double opt-in)."""
     with session(engine) as s:
-        result = s.execute(delete(Suppression).where(Suppression.email == email.strip().lower()))
+        result = s.execute(delete(Suppression).where(Suppression.email == comparable(email)))
         s.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -26,7 +26,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from drainage.email import bounces, suppression
-from drainage.email.subscribers import ImportReport, Incoming, import_subscribers, normalize, set_status
+from drainage.email.addresses import normalize
+from drainage.email.subscribers import ImportReport, Incoming, import_subscribers, set_status
 from drainage.email.tokens import Tokens, token_key
 from drainage.logs import event
 from drainage.registry import channel_types

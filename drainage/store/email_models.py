@@ -90,9 +90,14 @@ class Fanout(SQLModel, table=True):
 
 
 class RecipientStatus:
-    """queued -> sending -> sent | failed | bounced; suppressed (skipped); unknown (a crash mid-send)."""
+    """queued -> claimed -> sending -> sent | failed | bounced; suppressed (skipped); unknown (a crash mid-send).
+
+    `claimed`: leased by a sender that renders it and opens a session; nothing reached the relay yet (a crash
+    puts it back in the queue). `sending`: its bytes may be at the relay (a crash leaves the outcome unknown).
+    """
 
     QUEUED = "queued"
+    CLAIMED = "claimed"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
@@ -105,8 +110,9 @@ class RecipientStatus:
 class Recipient(SQLModel, table=True):
     """The ledger: one row per (fan-out, subscriber), so that each recipient is sent to at most once.
 
-    A row is `sending` from its claim (a conditional UPDATE that stamps `lease` and `leased_at`) until its
-    outcome is written; rows still `sending` when no live process holds their lease are the unknown window.
+    A row is `claimed` from its claim (a conditional UPDATE that stamps `lease` and `leased_at`), `sending` from
+    just before its message is handed to the relay until its outcome is written; rows still `sending` when no
+    live process holds their lease are the unknown window (at most one per SMTP session of the dead sender).
     """
 
     __tablename__ = "email_recipients"

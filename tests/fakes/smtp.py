@@ -9,6 +9,7 @@ JSON line per accepted message to a file (for crash tests, where the sender is k
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
 import time
@@ -49,6 +50,8 @@ class SmtpRecorder:
     data_replies: dict[str, list[str]] = field(default_factory=dict)
     attempts: list[tuple[str, str]] = field(default_factory=list)  # (address, reply) of every scripted reply
     sink: Any = None
+    delay: float = 0.0
+    """Seconds each DATA waits before its reply (a slow relay: widens the window a crash can land in)."""
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: Any) -> str:
@@ -67,6 +70,8 @@ class SmtpRecorder:
             reply = replies.pop(0)
             self.attempts.append((recipient, reply))
             return reply
+        if self.delay:
+            await asyncio.sleep(self.delay)
         data = envelope.original_content or envelope.content
         if self.sink is not None:
             message = message_from_bytes(data, policy=policy.default)
@@ -97,9 +102,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="An SMTP sink that appends one JSON line per message.")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="Seconds each DATA waits before its reply.")
     args = parser.parse_args()
     with args.out.open("a", encoding="utf-8") as sink:
-        controller = Controller(SmtpRecorder(sink=sink), hostname="127.0.0.1", port=args.port, ready_timeout=10)
+        controller = Controller(SmtpRecorder(sink=sink, delay=args.delay), hostname="127.0.0.1", port=args.port,
+                                ready_timeout=10)
         controller.start()
         try:
             while True:
