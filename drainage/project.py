@@ -102,6 +102,8 @@ class Project:
         post = Post(key=planned.key, campaign=campaign.id, channel=use.channel, item=planned.item.key,
                     variant=planned.variant_name, slot=planned.slot, text=text, subject=subject, html=html,
                     image_url=planned.item.image, links=[link.url for link in links.made])
+        if planned.item.images:
+            post.extra["images"] = list(planned.item.images)
         return Composed(planned, post, list(links.made), limits.count(text), limits.max_length, truncated)
 
     def link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:
@@ -378,4 +380,9 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
                         f"{UNITS[project.channel(planned.channel).limits.counting]}, over the channel's limit of "
                         f"{composed.limit}",
                         "shorten the template, or set 'truncate: true' on the channel to cut it; links are kept")]
+    refused = project.channel(planned.channel).limits.problems(composed.post)
+    if refused:
+        line, col = campaign.positions.at(planned.use_loc)
+        return [Problem(campaign.shown_as, line, col, f"post for {where.split(': ', 1)[1]} {text}")
+                for text in refused]
     return []
