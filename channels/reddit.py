@@ -45,8 +45,9 @@ class RedditOptions(ChannelOptions):
                                                                       "text as body) or a text post.")
     flair_id: str | None = Field(default=None, description="Id of a post flair template of the subreddit.")
     flair_text: str | None = Field(default=None, description="Text of an editable flair (needs flair_id).")
-    min_interval: str = Field(default="1d", pattern=r"^[1-9]\d*[smhd]$", description="Shortest time between two posts to this subreddit, "
-                                                        "e.g. '12h' (shared by every instance posting there).")
+    min_interval: str = Field(default="1d", pattern=r"^[1-9]\d*[smhd]$",
+                              description="Shortest time between two posts to this subreddit, e.g. '12h' (shared "
+                                          "by every instance posting there).")
     daily_cap: int = Field(default=5, ge=1, le=100, description="Most posts this account makes in a day, across "
                                                                 "all its reddit instances.")
     check_removal: bool = Field(default=True, description="Look at the post right after submitting: one removed "
