@@ -403,6 +403,7 @@ class Dispatcher:
             wait = exc.retry_after if exc.retry_after is not None else self.backoff.delay(attempt)
             now = self.clock.now()
             for bucket in self.buckets(channel):
+                bucket.give_back()  # nothing was posted: a subreddit's minimum interval does not restart
                 bucket.block(now + timedelta(seconds=wait))
             self._finish(row.id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
                          error=f"rate_limited: {exc}")
