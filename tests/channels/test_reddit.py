@@ -12,7 +12,6 @@ from drainage.store.models import DeliveryStatus as S
 from tests.channels.helpers import SLOT, START, ChannelRun
 from tests.daemon_helpers import make_dispatcher
 from tests.fake_platform import FakePlatform
-from tests.fake_platform import faults as F
 from tests.fake_platform import reddit as R
 
 SECRET = "RedditAppSecretNeverLogged"
