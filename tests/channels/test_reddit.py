@@ -150,6 +150,20 @@ def test_expired_token_pauses_the_channel(tmp_path, fake, monkeypatch) -> None:
     assert state is not None and state.reason.startswith("auth: Reddit rejected the token: received 401")
 
 
+def test_validate_requires_a_title_of_at_most_300_characters(tmp_path, fake, monkeypatch, cli) -> None:
+    reddit(tmp_path, fake, monkeypatch)
+    campaign = tmp_path / "campaigns" / "c.yaml"
+    text = campaign.read_text()
+    campaign.write_text(text.replace('subject: "New in the shop: {{ item.name }}"', 'subject: "{{ item.name * 20 }}"'))
+    result = cli("validate", "--config", str(tmp_path / "config.yaml"))
+    assert result.exit_code == 2
+    assert "has a title (subject) of 340 characters, over the channel's limit of 300" in result.output
+    campaign.write_text(text.replace('    subject: "New in the shop: {{ item.name }}"\n', ""))
+    result = cli("validate", "--config", str(tmp_path / "config.yaml"))
+    assert result.exit_code == 2
+    assert "has no title: set `subject:` on this channel in the campaign" in result.output
+
+
 def test_min_interval_per_subreddit_and_daily_cap_per_account(tmp_path, fake, monkeypatch) -> None:
     """Four instances of one account: two post to r/ShopTalk (at least 6 h apart), one to r/Crafts, one to r/Deals;
     the account posts at most 2 a day. All four slots are due at once: two are sent, two wait."""
