@@ -8,7 +8,8 @@ Reddit's rules on self-promotion make pacing essential: `min_interval` spaces po
 every instance that posts there) and `daily_cap` caps what one account posts (across its instances); the
 dispatcher enforces both as shared rate limits, next to the instance's own `rate_limit`. Reddit's `RATELIMIT`
 answer ("take a break for 9 minutes") waits that long; a post Reddit refuses (no self-posts, bad flair, a
-banned domain...) or removes at once (spam filter, AutoModerator) fails with Reddit's reason.
+banned domain...) or removes at once (spam filter, AutoModerator) fails with Reddit's reason. After a crash the
+plugin looks among the account's newest posts for one to this subreddit with the post's title, made since the slot.
 
 `oauth_url`, `reddit_url` and `short_url` are PRAW's own settings, given here so a proxy or a test server can
 stand in for Reddit.
@@ -110,6 +111,23 @@ class RedditChannel(Channel):
             return await asyncio.to_thread(self._submit, post)
         except (PRAWException, prawcore.PrawcoreException) as exc:
             raise _map(exc, self.opts.subreddit) from None
+
+    async def lookup(self, post: Post) -> Receipt | None:
+        """The account's post to this subreddit with exactly this title, made at or after the slot (None: none)."""
+        try:
+            return await asyncio.to_thread(self._find, post)
+        except (PRAWException, prawcore.PrawcoreException) as exc:
+            raise _map(exc, self.opts.subreddit) from None
+
+    def _find(self, post: Post) -> Receipt | None:
+        opts = self.opts
+        since = post.slot.timestamp()
+        for found in self._reddit().redditor(opts.username).submissions.new(limit=25):
+            if (str(found.subreddit).lower() == opts.subreddit.lower() and found.title == (post.subject or "").strip()
+                    and float(found.created_utc) >= since):
+                return Receipt(remote_id=str(found.id),
+                               url=f"https://www.reddit.com/r/{opts.subreddit}/comments/{found.id}/")
+        return None
 
     def _submit(self, post: Post) -> Receipt:
         opts = self.opts

@@ -150,6 +150,32 @@ def test_expired_token_pauses_the_channel(tmp_path, fake, monkeypatch) -> None:
     assert state is not None and state.reason.startswith("auth: Reddit rejected the token: received 401")
 
 
+@pytest.mark.parametrize("published", [True, False])
+def test_crash_is_settled_by_looking_the_title_up(tmp_path, fake, monkeypatch, published) -> None:
+    run = reddit(tmp_path, fake, monkeypatch)
+    run.crash_after_claim(published)
+    run.run()
+    row = run.row()
+    assert row.status == S.SENT
+    (post,) = fake.posts("reddit")  # found and not resent, or not found and sent once
+    assert row.remote_id == f"fk{post['id']}"
+    if published:
+        assert row.error == "found on the platform after a crash"
+    assert [(r.path, r.query.get("sort")) for r in fake.received("reddit-info") if "submitted" in r.path] == [
+        ("/user/shopkeeper/submitted", "new")]
+
+
+def test_lookup_ignores_an_older_post_with_the_same_title(tmp_path, fake, monkeypatch) -> None:
+    run = reddit(tmp_path, fake, monkeypatch)
+    run.crash_after_claim(published=False)
+    fake.publish("reddit", {"sr": "ShopTalk", "title": "New in the shop: Socks & <Scarves>", "name": "t3_old1",
+                            "created_utc": run.clock.now().timestamp() - 86400, "removed_by_category": None})
+    run.run()
+    row = run.row()
+    assert row.status == S.SENT and row.remote_id != "old1"
+    assert len(fake.posts("reddit")) == 2
+
+
 def test_validate_requires_a_title_of_at_most_300_characters(tmp_path, fake, monkeypatch, cli) -> None:
     reddit(tmp_path, fake, monkeypatch)
     campaign = tmp_path / "campaigns" / "c.yaml"

@@ -64,7 +64,8 @@ def routes(state: FakeState, record: Record, create: Create) -> list[Route]:
         post = state.publish("reddit", {key: form.get(key) for key in ("sr", "kind", "title", "text", "url",
                                                                        "flair_id", "flair_text", "nsfw",
                                                                        "spoiler")}
-                             | {"removed_by_category": removal.json["category"] if removal else None})
+                             | {"removed_by_category": removal.json["category"] if removal else None,
+                                "created_utc": state.now()})
         post["name"] = f"t3_fk{post['id']}"
         url = f"https://www.reddit.com/r/{form.get('sr')}/comments/fk{post['id']}/title/"
         return JSONResponse({"json": {"errors": [], "data": {"url": url, "drafts_count": 0, "id": f"fk{post['id']}",
@@ -84,10 +85,22 @@ def routes(state: FakeState, record: Record, create: Create) -> list[Route]:
         return JSONResponse({"kind": "Listing", "data": {"after": None, "before": None, "dist": len(children),
                                                          "children": children}})
 
+    async def submitted(request: Request) -> Response:
+        entry = await record(request, "reddit-info")
+        if not authorized(entry):
+            return JSONResponse({"message": "Unauthorized", "error": 401}, 401, headers=INVALID_TOKEN)
+        children = [{"kind": "t3", "data": {"id": p["name"][3:], "name": p["name"], "title": p["title"],
+                                            "subreddit": p["sr"], "created_utc": p["created_utc"],
+                                            "author": request.path_params["user"]}}
+                    for p in reversed(state.posts("reddit"))]
+        return JSONResponse({"kind": "Listing", "data": {"after": None, "before": None, "dist": len(children),
+                                                         "children": children}})
+
     return [
         Route("/api/v1/access_token", access_token, methods=["POST"]),
         Route("/api/submit/", submit, methods=["POST"]),
         Route("/api/info/", info, methods=["GET"]),
+        Route("/user/{user}/submitted{rest:path}", submitted, methods=["GET"]),
     ]
 
 
