@@ -7,11 +7,13 @@ host, which an app uses until Pinterest grants it standard access.
 
 Pinterest's official SDK (pinterest-api-sdk) is not used: at import it reads `.env` files and JSON configs
 into process-wide settings, takes its host and token from the environment rather than per client, and pins
-`six==1.16.0`; one small JSON endpoint is simpler and safer with httpx.
+`six==1.16.0`; two small JSON endpoints are simpler and safer with httpx. After a crash the plugin looks for
+a pin of the board with exactly the post's description, created since the slot.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, cast
 
 import httpx
@@ -86,6 +88,33 @@ class PinterestChannel(Channel):
         except (ValueError, KeyError, TypeError):
             raise TransientError(f"Pinterest answered HTTP {response.status_code} without a pin id") from None
         return Receipt(remote_id=pin_id, url=f"https://www.pinterest.com/pin/{pin_id}/")
+
+    async def lookup(self, post: Post) -> Receipt | None:
+        """The board's pin with exactly this description, created at or after the slot (None: not there)."""
+        since = post.slot.astimezone(UTC).replace(tzinfo=None)
+        try:
+            async with self._client() as http:
+                response = await http.get(f"/v5/boards/{self.opts.board_id}/pins", params={"page_size": 50})
+        except httpx.HTTPError as exc:
+            raise TransientError(f"Pinterest unreachable: {exc.__class__.__name__}") from None
+        if response.status_code >= 300:
+            raise _map(response)
+        try:
+            pins = response.json().get("items") or []
+        except (ValueError, AttributeError):
+            raise TransientError("Pinterest answered its board's pins without JSON") from None
+        for pin in pins:
+            if pin.get("description") == post.text and _created(pin) >= since:
+                return Receipt(remote_id=str(pin["id"]), url=f"https://www.pinterest.com/pin/{pin['id']}/")
+        return None
+
+
+def _created(pin: dict[str, Any]) -> datetime:
+    """A pin's `created_at` ('2026-03-01T11:00:05', UTC); unreadable: long ago."""
+    try:
+        return datetime.fromisoformat(str(pin.get("created_at"))).replace(tzinfo=None)
+    except ValueError:
+        return datetime.min
 
 
 def _map(response: httpx.Response) -> ChannelError:

@@ -38,7 +38,7 @@ def test_pin_with_image_title_description_and_tracked_link(tmp_path, fake, monke
     assert pin == {"id": pin["id"], "board_id": "549755885175", "board_section_id": None,
                    "title": "New in the shop: Socks & <Scarves>", "link": link,
                    "description": f"Socks & <Scarves>: 10% off this week with code WARM10. {link}",
-                   "image_url": fake.image_url("scarf.png")}
+                   "image_url": fake.image_url("scarf.png"), "created_at": "2026-03-01T11:00:00"}
     (request,) = fake.received("pinterest")
     assert (request.method, request.path, request.headers["authorization"]) == ("POST", "/v5/pins",
                                                                                 f"Bearer {TOKEN}")
@@ -110,6 +110,31 @@ def test_missing_scope_pauses_the_channel(tmp_path, fake, monkeypatch) -> None:
     run.run()
     state = run.paused()
     assert state is not None and state.reason.startswith("auth: Pinterest error 29 (HTTP 403): You are not")
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_crash_is_settled_by_looking_the_pin_up(tmp_path, fake, monkeypatch, published) -> None:
+    run = pinterest(tmp_path, fake, monkeypatch)
+    run.crash_after_claim(published)
+    run.run()
+    row = run.row()
+    assert row.status == S.SENT
+    (pin,) = fake.posts("pinterest")  # found and not pinned again, or not found and pinned once
+    assert row.remote_id == str(pin["id"])
+    calls = [(r.method, r.path) for r in fake.received("pinterest")]
+    assert calls == [("POST", "/v5/pins"), ("GET", "/v5/boards/549755885175/pins")] if published else \
+        [("GET", "/v5/boards/549755885175/pins"), ("POST", "/v5/pins")]
+    if published:
+        assert row.error == "found on the platform after a crash"
+
+
+def test_lookup_ignores_an_older_pin_with_the_same_description(tmp_path, fake, monkeypatch) -> None:
+    run = pinterest(tmp_path, fake, monkeypatch)
+    run.crash_after_claim(published=False)
+    fake.publish("pinterest", {"board_id": "549755885175", "description": run.row().text, "link": None,
+                               "created_at": "2026-02-28T11:00:00"})
+    run.run()
+    assert run.row().status == S.SENT and len(fake.posts("pinterest")) == 2
 
 
 def test_validate_requires_an_image_and_a_title_of_at_most_100_characters(tmp_path, fake, monkeypatch, cli) -> None:

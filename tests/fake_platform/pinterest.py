@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,12 +43,24 @@ def routes(state: FakeState, record: Record, create: Create) -> list[Route]:
             return pinterest_error(400, 1, "Invalid request: description: is too long (maximum 800 characters)")
         pin = state.publish("pinterest", {key: body.get(key) for key in ("board_id", "board_section_id", "title",
                                                                           "description", "link")}
-                            | {"image_url": source["url"]})
+                            | {"image_url": source["url"],
+                               "created_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(state.now()))})
         return JSONResponse({"id": str(pin["id"]), "board_id": pin["board_id"], "title": pin["title"],
                              "description": pin["description"], "link": pin["link"],
-                             "created_at": "2026-03-01T11:00:00"}, 201)
+                             "created_at": pin["created_at"]}, 201)
 
-    return [Route("/v5/pins", pins, methods=["POST"])]
+    async def board_pins(request: Request) -> Response:
+        entry = await record(request, "pinterest")
+        auth = entry.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or state.is_revoked(auth[len("Bearer "):]):
+            return pinterest_error(401, 2, "Authentication failed.")
+        board = request.path_params["board"]
+        items = [{"id": str(p["id"]), "board_id": board, "description": p["description"], "link": p["link"],
+                  "created_at": p["created_at"]} for p in reversed(state.posts("pinterest")) if p["board_id"] == board]
+        return JSONResponse({"items": items[:int(entry.query.get("page_size", 25))], "bookmark": None})
+
+    return [Route("/v5/pins", pins, methods=["POST"]),
+            Route("/v5/boards/{board}/pins", board_pins, methods=["GET"])]
 
 
 def pinterest_rate_limited(retry_after: int | None) -> Fault:
