@@ -1,4 +1,5 @@
-"""The `reddit` channel: a link or text post to one subreddit through PRAW (run in a thread: PRAW is sync).
+"""The `reddit` channel: a link or text post to one subreddit through PRAW (run in a thread: PRAW is sync;
+asyncpraw, as well kept, would bring aiohttp as a second HTTP stack for a few requests a day).
 
 A channel instance is one account posting to one subreddit. The post's title is the channel use's `subject`
 (at most 300 characters), its body the rendered text; a `link` post also carries the first tracked link as
