@@ -99,6 +99,8 @@ class Item(Strict):
     name: str = Field(description="What it is called in posts.")
     url: str = Field(description="Store path ('/products/x') or absolute URL on an allowed host.")
     image: str | None = Field(default=None, description="Image URL for channels that post media.")
+    images: list[str] = Field(default_factory=list, description="More image URLs, after `image` (an Instagram "
+                                                                "carousel).")
     price: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Price, formatted with `| price`.")
     currency: str | None = Field(default=None, description="ISO currency code (default: store.currency).")
     discount_code: str | None = Field(default=None, description="A discount code to mention.")

@@ -10,6 +10,7 @@ A plugin is one class in `channels/<name>.py`, registered under the `drainage.ch
 
         async def send(self, post: Post) -> Receipt: ...
         async def lookup(self, post: Post) -> Receipt | None: ...   # optional
+        def shared_rates(self) -> dict[str, str]: ...              # optional: {"reddit:u/shop": "5/day"}
 
 `send` returns a `Receipt` or raises one of the `ChannelError`s from `drainage.errors`. Retries, throttling
 and pauses are the dispatcher's job, never the plugin's.
@@ -22,6 +23,7 @@ templates with a sample recipient). Other plugins never see either.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -41,17 +43,49 @@ Counting = Literal["chars", "utf16", "x-weighted"]
 Kind = Literal["social", "forum", "email"]
 
 
+HASHTAG = re.compile(r"(?<![\w&/#])#\w+")
+"""A hashtag as Instagram and most networks count one: '#' then word characters, not inside a word or URL."""
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What a platform accepts: text length (and how it is counted) and media support."""
+    """What a platform accepts: text length (and how it is counted), media support, and what a post must have.
+
+    `validate` checks every rendered post against these, so a limit declared here is a limit enforced.
+    """
 
     max_length: int | None = None
     counting: Counting = "chars"
     media: bool = False
+    requires_media: bool = False
+    """A post without an image cannot be published (Instagram, Pinterest)."""
+    max_hashtags: int | None = None
+    """Most hashtags a post's text may carry (Instagram: 30)."""
+    requires_subject: bool = False
+    """The post needs a title: the channel use's `subject` (Pinterest pin title, Reddit post title)."""
+    max_subject: int | None = None
+    """Longest title, in characters."""
 
     def count(self, text: str) -> int:
         """Length of `text` as the platform counts it."""
         return count_length(text, self.counting)
+
+    def problems(self, post: Post) -> list[str]:
+        """What in `post` this platform would refuse, besides its length (empty: nothing)."""
+        found = []
+        if self.requires_media and not post.image_url:
+            found.append("has no image, and this channel publishes only posts with one: give the item an "
+                         "`image`")
+        if self.max_hashtags is not None:
+            tags = len(HASHTAG.findall(post.text))
+            if tags > self.max_hashtags:
+                found.append(f"has {tags} hashtags, over the channel's limit of {self.max_hashtags}")
+        if self.requires_subject and not (post.subject or "").strip():
+            found.append("has no title: set `subject:` on this channel in the campaign")
+        if self.max_subject is not None and post.subject and len(post.subject) > self.max_subject:
+            found.append(f"has a title (subject) of {len(post.subject)} characters, over the channel's limit of "
+                         f"{self.max_subject}")
+        return found
 
 
 class ChannelOptions(BaseModel):
@@ -148,6 +182,11 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, post: Post) -> Receipt:
         """Publish `post`; return its receipt or raise a `ChannelError`."""
+
+    def shared_rates(self) -> dict[str, str]:
+        """Rate limits this instance shares with others, by key (e.g. one Reddit account's daily cap across the
+        instances that post as it): the dispatcher paces a send by these too, next to `rate_limit`."""
+        return {}
 
     async def lookup(self, post: Post) -> Receipt | None:
         """Find `post` on the platform after a crash (None: not published). Optional."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import timedelta
 from functools import cache
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from drainage.channel import ChannelOptions
 from drainage.errors import Problem
@@ -22,6 +23,8 @@ from drainage.sources import (
     load_yaml,
     problems_from_validation,
 )
+
+BIO_PAGE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 class Strict(BaseModel):
@@ -211,6 +214,19 @@ class EmailConfig(Strict):
     signup: SignupConfig = Field(default_factory=SignupConfig, description="The /subscribe form.")
 
 
+class BioPageConfig(Strict):
+    """A link-in-bio page the tracker serves at /l/{name}: what a channel's posts currently promote."""
+
+    channel: str = Field(description="The channel instance whose posts the page lists (e.g. an instagram one); "
+                                     "clicks and orders from the page are credited to it.")
+    title: str | None = Field(default=None, description="Heading of the page (default: the store's name).")
+    intro: str | None = Field(default=None, description="A line of text under the heading.")
+    days: int = Field(default=30, ge=1, le=366, description="List items posted on the channel in this many days.")
+    max_items: int = Field(default=24, ge=1, le=200, description="Most items listed, newest first.")
+    cache_seconds: int = Field(default=60, ge=0, le=86400,
+                               description="How long CDNs and browsers may keep the page (Cache-Control max-age).")
+
+
 class Config(Strict):
     """The whole config.yaml."""
 
@@ -224,8 +240,26 @@ class Config(Strict):
     email: EmailConfig = Field(default_factory=EmailConfig, description="Subscribers' links, bounces, sign-ups.")
     channels: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named channel instances: {name: {type: outbox|telegram|..., options}}.")
+    bio_pages: dict[str, BioPageConfig] = Field(
+        default_factory=dict, description="Link-in-bio pages served by the tracker at /l/{name}, one per brand or "
+                                          "market: {name: {channel: ..., title: ...}}.")
 
     _check_tz = field_validator("timezone")(check_timezone)
+
+    @field_validator("bio_pages")
+    @classmethod
+    def _bio_pages_name_channels(cls, pages: dict[str, BioPageConfig],
+                                 info: ValidationInfo) -> dict[str, BioPageConfig]:
+        channels = info.data.get("channels") or {}
+        for name, page in pages.items():
+            if not BIO_PAGE_NAME.fullmatch(name):
+                raise Invalid(f"bio page name '{name}' is not a URL path segment",
+                              "use lower-case letters, digits and '-': it is served at /l/{name}", loc=(name,))
+            if page.channel not in channels:
+                raise Invalid(f"no channel '{page.channel}' in channels",
+                              did_you_mean(page.channel, channels) or "channels: " + ", ".join(sorted(channels)),
+                              loc=(name, "channel"))
+        return pages
 
 
 class LoadedConfig:

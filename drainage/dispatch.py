@@ -111,6 +111,7 @@ class Dispatcher:
         self.in_flight: set[int] = set()
         self.worker = worker_id()
         self._buckets: dict[str, TokenBucket] = {}
+        self._shared: dict[str, TokenBucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._backoff = backoff
         self.feeds = FeedPoller(engine, clock)
@@ -147,6 +148,15 @@ class Dispatcher:
             count, period = parse_rate(rate)
             self._buckets[channel.name] = TokenBucket(count, period)
         return self._buckets[channel.name]
+
+    def buckets(self, channel: Channel) -> list[TokenBucket]:
+        """The instance's own bucket and those it shares with other instances (`Channel.shared_rates`)."""
+        found = [bucket] if (bucket := self.bucket(channel)) is not None else []
+        for key, rate in channel.shared_rates().items():
+            if key not in self._shared:
+                self._shared[key] = TokenBucket(*parse_rate(rate))
+            found.append(self._shared[key])
+        return found
 
     async def run_all(self) -> None:
         """Poll the due feeds, then one pass over every channel, channels in parallel."""
@@ -342,13 +352,13 @@ class Dispatcher:
                 return
             if self._expired(row, now):
                 continue
-            bucket = self.bucket(channel)
-            if bucket is not None:
-                wait = bucket.wait_time(now)
-                if wait > 0:
-                    event("channel.throttled", channel=name, wait_seconds=round(wait, 3))
-                    await self.clock.sleep(wait)
-                    continue
+            buckets = self.buckets(channel)
+            wait = max((bucket.wait_time(now) for bucket in buckets), default=0.0)
+            if wait > 0:
+                event("channel.throttled", channel=name, wait_seconds=round(wait, 3))
+                await self.clock.sleep(wait)
+                continue
+            for bucket in buckets:
                 bucket.take(now)
             await self._send_one(channel, row)
 
@@ -402,8 +412,8 @@ class Dispatcher:
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else self.backoff.delay(attempt)
             now = self.clock.now()
-            bucket = self.bucket(channel)
-            if bucket is not None:
+            for bucket in self.buckets(channel):
+                bucket.give_back()  # nothing was posted: a subreddit's minimum interval does not restart
                 bucket.block(now + timedelta(seconds=wait))
             self._finish(row.id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
                          error=f"rate_limited: {exc}")

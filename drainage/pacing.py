@@ -44,7 +44,8 @@ class TokenBucket:
     def _refill(self, now: datetime) -> None:
         if self.updated is not None:
             rate = self.capacity / self.period.total_seconds()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated).total_seconds() * rate)
+            # rounded: a bucket of 1 per day must hold exactly 1 token again after a day, not 0.9999999999999999
+            self.tokens = min(self.capacity, round(self.tokens + (now - self.updated).total_seconds() * rate, 9))
         self.updated = now
 
     def wait_time(self, now: datetime) -> float:
@@ -57,6 +58,10 @@ class TokenBucket:
     def take(self, now: datetime) -> None:
         self._refill(now)
         self.tokens -= 1
+
+    def give_back(self) -> None:
+        """Return the token of a send the platform refused to make (rate-limited): nothing was posted."""
+        self.tokens = min(float(self.capacity), self.tokens + 1)
 
     def block(self, until: datetime) -> None:
         if self.blocked_until is None or until > self.blocked_until:

@@ -105,6 +105,10 @@ class Project:
         post = Post(key=planned.key, campaign=campaign.id, channel=use.channel, item=planned.item.key,
                     variant=planned.variant_name, slot=planned.slot, text=text, subject=subject, html=html,
                     image_url=planned.item.image, links=[link.url for link in links.made])
+        if planned.item.images:
+            post.extra["images"] = list(planned.item.images)
+        if any(page.channel == use.channel for page in self.config.config.bio_pages.values()):
+            post.extra["bio"] = bio_entry(planned, links)  # its link is saved with the post's own links
         return Composed(planned, post, list(links.made), limits.count(text), limits.max_length, truncated)
 
     def link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:
@@ -391,4 +395,20 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
                         f"{UNITS[project.channel(planned.channel).limits.counting]}, over the channel's limit of "
                         f"{composed.limit}",
                         "shorten the template, or set 'truncate: true' on the channel to cut it; links are kept")]
+    post = composed.post
+    if planned.feed is not None and planned.feed.digest == "sample-sparse" and not post.image_url:
+        post = replace(post, image_url="-")  # a feed entry may have no image: that one entry fails when sent
+    refused = project.channel(planned.channel).limits.problems(post)
+    if refused:
+        line, col = campaign.positions.at(planned.use_loc)
+        return [Problem(campaign.shown_as, line, col, f"post for {where.split(': ', 1)[1]} {text}")
+                for text in refused]
     return []
+
+
+def bio_entry(planned: PlannedPost, links: LinkContext) -> dict[str, str | None]:
+    """What a link-in-bio page shows for a post: the item's name and image, and a tracked link to it made for
+    the post's channel (so the page's clicks and orders are credited to that channel)."""
+    item = planned.item
+    return {"item": item.key, "name": item.name, "image": item.image,
+            "link": links({"key": item.key, "url": item.url})}

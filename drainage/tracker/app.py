@@ -33,6 +33,7 @@ from drainage.logs import event
 from drainage.reports.web import ReportsPage
 from drainage.schedule import parse_duration
 from drainage.store.retention import prune_raw_clicks
+from drainage.tracker.bio import BioPages
 from drainage.tracker.clickids import ClickIds
 from drainage.tracker.linkcache import LinkCache
 from drainage.tracker.metrics import TrackerMetrics
@@ -85,12 +86,14 @@ class Tracker:
         self._counts = self.metrics.redirects
         self._cached = self.links.cached  # bound once: the redirect path calls them per click
         self._next_click_id = self._click_ids.next
+        self.bio = BioPages(config, engine, self.metrics.registry)
         routes: list[BaseRoute] = [
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
             Route("/hooks/order", self.order_hook, methods=["POST"]),
             Route("/hooks/order/{platform}", self.order_hook, methods=["POST"]),
             Route("/reports", ReportsPage(engine, reports_token).respond, methods=["GET"]),
+            Route("/l/{page}", self.bio.respond, methods=["GET", "HEAD"]),
             *email_routes(self),
             *extra_routes,
         ]

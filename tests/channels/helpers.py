@@ -68,13 +68,15 @@ class ChannelRun:
     """A project with one channel instance `name`, a dispatcher on a fake clock, and its log lines."""
 
     def __init__(self, root: Path, fake: FakePlatform, name: str, options: str, *, image: bool = False,
-                 on_unknown: str = "skip", template: str = TEMPLATE, item_name: str = ITEM_NAME) -> None:
+                 on_unknown: str = "skip", template: str = TEMPLATE, item_name: str = ITEM_NAME,
+                 item_lines: str = "", config_extra: str = "") -> None:
         (root / "campaigns").mkdir(parents=True, exist_ok=True)
         (root / "templates").mkdir(exist_ok=True)
         config = root / "config.yaml"
         options = textwrap.indent(textwrap.dedent(options).strip(), "    ")
-        config.write_text(CONFIG.format(name=name, database_url=database_url(root), options=options))
+        config.write_text(CONFIG.format(name=name, database_url=database_url(root), options=options) + config_extra)
         image_line = f"    image: {fake.image_url('scarf.png')}" if image else ""
+        image_line += f"\n    {item_lines}" if item_lines else ""
         (root / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(name=name, on_unknown=on_unknown,
                                                                    image=image_line, item_name=item_name))
         (root / "templates" / "post.j2").write_text(template)

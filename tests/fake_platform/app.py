@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.fake_platform import instagram, pinterest, reddit
 from tests.fake_platform.state import FakeState, Fault, Recorded
 
 PNG = bytes.fromhex(
@@ -225,6 +226,9 @@ def create_app(state: FakeState) -> Starlette:
         Route("/t/external_id/{external_id}.json", discourse_by_external_id),
         Route("/t/{slug}/{topic_id:int}.json", discourse_topic),
         Route("/img/{name}", image),
+        *pinterest.routes(state, record, create),
+        *instagram.routes(state, record, create),  # before the Graph routes of Facebook Pages
+        *reddit.routes(state, record, create),
         Route("/v{version}/{node}/{edge}", graph, methods=["GET", "POST"]),
     ])
 

@@ -56,6 +56,7 @@ class FakeState:
             self.revoked: set[str] = set()
             self.counter = 1000
             self.now: Callable[[], float] = time.time  # the platform's clock (post times), settable by tests
+            self.settings: dict[str, Any] = {}  # per-platform behaviour a test sets (e.g. 'ig_polls')
 
     # -- used by tests -------------------------------------------------------------------------------------
     def inject(self, platform: str, fault: Fault, times: int = 1) -> None:
