@@ -21,9 +21,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, update
+from sqlalchemy import case as sa_case
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from drainage.campaigns import LoadedCampaign
 from drainage.channel import Channel, Receipt, post_from_json, post_to_json
 from drainage.clock import Clock
 from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited, TransientError
@@ -33,7 +35,7 @@ from drainage.journal import new_delivery, prior_counter, save_links
 from drainage.logs import event
 from drainage.metrics import Metrics
 from drainage.pacing import Backoff, TokenBucket, parse_rate
-from drainage.posts import posts_for_slots, slots_for
+from drainage.posts import PriorCount, posts_for_slots, slots_for
 from drainage.project import Host, Project
 from drainage.schedule import parse_duration
 from drainage.store.db import session
@@ -176,21 +178,40 @@ class Dispatcher:
 
     # -- 1. settle ---------------------------------------------------------------------------------------------
     async def settle_unknown(self, name: str) -> None:
-        """Rows `sending` that no live worker owns: a crash left their outcome unknown.
+        """Rows `sending` that no live worker owns: a crash left their outcome unknown. Rows `preparing` that no
+        live worker owns never reached the platform: they are released for sending, nothing to settle.
 
         A row is another worker's while its lease runs, unless that worker is a dead process of this host.
         """
         now = self.clock.now()
         with session(self.engine) as s:
-            rows = s.exec(select(Delivery).where(Delivery.channel == name, Delivery.status == S.SENDING)).all()
+            rows = s.exec(select(Delivery).where(
+                Delivery.channel == name, col(Delivery.status).in_([S.PREPARING, S.SENDING]))).all()
         for row in rows:
             if row.id in self.in_flight:
                 continue
             lease_over = row.lease_until is None or _aware(row.lease_until) < now
             if row.claimed_by != self.worker and not lease_over and not is_dead_here(row.claimed_by):
                 continue  # a live daemon is sending it
-            if self._take_over(row, now):
+            if row.status == S.PREPARING:
+                self._release(row, now)
+            elif self._take_over(row, now):
                 await self._settle(row)
+
+    def _release(self, row: Delivery, now: datetime) -> None:
+        """A crash interrupted the preparation of a post: it is claimable again (the attempt does not count)."""
+        with session(self.engine) as s:
+            owner = col(Delivery.claimed_by)
+            released = s.execute(update(Delivery).where(
+                col(Delivery.id) == row.id, Delivery.status == S.PREPARING,
+                owner.is_(None) if row.claimed_by is None else owner == row.claimed_by)
+                .values(status=S.RETRYING, next_attempt_at=now, claimed_by=None, lease_until=None,
+                        attempts=sa_case((Delivery.attempts > 0, Delivery.attempts - 1), else_=0),
+                        updated_at=utcnow()))
+            s.commit()
+        if released.rowcount == 1:  # type: ignore[attr-defined]
+            event("delivery.released", **self._fields(row), previous_worker=row.claimed_by or "-",
+                  note="interrupted before it could reach the platform")
 
     def _take_over(self, row: Delivery, now: datetime) -> bool:
         """Claim a leftover row for settling; False when another daemon claimed it first."""
@@ -247,26 +268,12 @@ class Dispatcher:
             if not uses:
                 continue
             with session(self.engine) as s:
-                cursor = s.get(Cursor, (campaign.id, name))
-                if cursor is None:  # first sight: start from now, never backfill history
-                    s.add(Cursor(campaign=campaign.id, channel=name, until=until))
-                    s.commit()
-                    event("cursor.started", campaign=campaign.id, channel=name, at=until)
-                    continue
-                start = _aware(cursor.until)
-                if start >= until:
-                    continue
-                if campaign.model.status == "active":
-                    for index in uses:
-                        slots = slots_for(campaign, campaign.model.channels[index], start, until)
-                        for planned in posts_for_slots(campaign, index, slots, prior):
-                            self._plan_row(s, planned, now)
-                cursor.until = until
-                s.add(cursor)
                 try:
-                    s.commit()
-                except IntegrityError:  # another process planned the same slots first
+                    self._plan_campaign(s, campaign, name, uses, until, now, prior)
+                except IntegrityError:  # another daemon planned the same slots first: its rows stand
                     s.rollback()
+                    event("plan.raced", logging.DEBUG, campaign=campaign.id, channel=name,
+                          note="another daemon planned these slots first")
         self.plan_feeds(name)
 
     def plan_feeds(self, name: str) -> None:
@@ -280,13 +287,37 @@ class Dispatcher:
             if not uses:
                 continue
             with session(self.engine) as s:
-                for feed_index, use_index in uses:
-                    for planned in release_due(s, campaign, feed_index, use_index, now):
-                        self._plan_row(s, planned, now)
                 try:
+                    for feed_index, use_index in uses:
+                        for planned in release_due(s, campaign, feed_index, use_index, now):
+                            self._plan_row(s, planned, now)
                     s.commit()
-                except IntegrityError:  # another process released the same entries first
+                except IntegrityError:  # another daemon released the same entries first: its rows stand
                     s.rollback()
+                    event("plan.raced", logging.DEBUG, campaign=campaign.id, channel=name,
+                          note="another daemon released these feed entries first")
+
+    def _plan_campaign(self, s: Session, campaign: LoadedCampaign, name: str, uses: list[int], until: datetime,
+                       now: datetime, prior: PriorCount) -> None:
+        """Plan one campaign's slots on one channel and move its cursor, in one transaction (IntegrityError
+        when another daemon planned them first)."""
+        cursor = s.get(Cursor, (campaign.id, name))
+        if cursor is None:  # first sight: start from now, never backfill history
+            s.add(Cursor(campaign=campaign.id, channel=name, until=until))
+            s.commit()
+            event("cursor.started", campaign=campaign.id, channel=name, at=until)
+            return
+        start = _aware(cursor.until)
+        if start >= until:
+            return
+        if campaign.model.status == "active":
+            for index in uses:
+                slots = slots_for(campaign, campaign.model.channels[index], start, until)
+                for planned in posts_for_slots(campaign, index, slots, prior):
+                    self._plan_row(s, planned, now)
+        cursor.until = until
+        s.add(cursor)
+        s.commit()
 
     def _plan_row(self, s: Session, planned, now: datetime) -> None:  # type: ignore[no-untyped-def]
         if s.exec(select(Delivery.id).where(Delivery.key == planned.key)).first() is not None:
@@ -372,11 +403,16 @@ class Dispatcher:
         return False
 
     async def _send_one(self, channel: Channel, row: Delivery) -> None:
+        """Claim the row (`preparing`), let the plugin prepare, and only then mark it `sending` and publish.
+
+        A crash while preparing leaves a `preparing` row that the next pass releases for sending (nothing can
+        have reached the platform); only a crash while publishing leaves an outcome to settle.
+        """
         assert row.id is not None and row.payload is not None  # rows come from the journal with a payload
         with session(self.engine) as s:
             claimed = s.execute(update(Delivery).where(
                 col(Delivery.id) == row.id, col(Delivery.status).in_([S.PENDING, S.RETRYING]))
-                .values(status=S.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow(),
+                .values(status=S.PREPARING, attempts=Delivery.attempts + 1, updated_at=utcnow(),
                         claimed_by=self.worker, lease_until=self.clock.now() + self.lease))
             s.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -388,7 +424,11 @@ class Dispatcher:
         renewal = asyncio.ensure_future(self._renew_lease(row.id))
         started = self.clock.now()
         try:
-            receipt = await channel.send(post)
+            async with channel.prepare(post) as publish:
+                if not self._mark_sending(row.id):
+                    event("delivery.claim_lost", logging.WARNING, **self._fields(row))
+                    return
+                receipt = await publish()
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else self.backoff.delay(attempt)
             now = self.clock.now()
@@ -428,9 +468,18 @@ class Dispatcher:
             await asyncio.sleep(max(self.lease.total_seconds() / 3, 0.05))
             with session(self.engine) as s:
                 s.execute(update(Delivery).where(col(Delivery.id) == row_id, Delivery.claimed_by == self.worker,
-                                                 Delivery.status == S.SENDING)
+                                                 col(Delivery.status).in_([S.PREPARING, S.SENDING]))
                           .values(lease_until=self.clock.now() + self.lease))
                 s.commit()
+
+    def _mark_sending(self, row_id: int) -> bool:
+        """The post is prepared: from now on its bytes may reach the platform. False if the claim was lost."""
+        with session(self.engine) as s:
+            marked = s.execute(update(Delivery).where(
+                col(Delivery.id) == row_id, Delivery.claimed_by == self.worker, Delivery.status == S.PREPARING)
+                .values(status=S.SENDING, updated_at=utcnow()))
+            s.commit()
+        return marked.rowcount == 1  # type: ignore[attr-defined]
 
     def _retry_or_fail(self, row: Delivery, attempt: int, exc: Exception) -> None:
         kind = exc.kind if isinstance(exc, ChannelError) else "transient"

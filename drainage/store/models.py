@@ -14,9 +14,14 @@ def utcnow() -> datetime:
 
 
 class DeliveryStatus:
-    """States of a delivery: pending -> sending -> sent | retrying | failed | missed (and unknown)."""
+    """States of a delivery: pending -> preparing -> sending -> sent | retrying | failed | missed (and unknown).
+
+    `preparing`: claimed, the plugin is getting ready (client, token check, media upload); nothing has reached
+    the platform, so a crash here releases the row for sending. `sending`: its bytes may reach the platform.
+    """
 
     PENDING = "pending"
+    PREPARING = "preparing"
     SENDING = "sending"
     SENT = "sent"
     RETRYING = "retrying"
