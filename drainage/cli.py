@@ -243,7 +243,8 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         assert engine is not None  # create=True always opens
         outcomes = _run(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
                                       dry_run=dry_run, force=force), project)
-        styles = {"sent": "green", "already sent": "yellow", "failed": "red", "paused": "red", "dry run": "cyan"}
+        styles = {"sent": "green", "already sent": "yellow", "unknown": "red", "failed": "red", "paused": "red",
+                  "dry run": "cyan"}
         for o in outcomes:
             p = o.composed.planned
             line = Text(f"{o.status:<12}", style=styles.get(o.status, ""))
@@ -254,7 +255,7 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         if dry_run:
             for o in outcomes:
                 _show_post(project, o.composed.planned)
-        if any(o.status in ("failed", "paused") for o in outcomes):
+        if any(o.status in ("failed", "paused", "unknown") for o in outcomes):
             raise typer.Exit(1)
 
 

@@ -232,20 +232,26 @@ class Dispatcher:
         channel = self.project.channel(row.channel)
         post = post_from_json(row.payload) if row.payload else None
         campaign = self.project.campaigns.get(row.campaign)
+        cannot_ask = ""
         if channel.can_lookup and post is not None:
+            post.key = row.key
             try:
                 receipt = await channel.lookup(post)
-            except ChannelError as exc:
+            except (PermanentError, AuthError) as exc:  # asking will never work (e.g. an API tier that cannot read)
+                cannot_ask = f" ({exc.kind}: {exc})"
+                event("unknown.lookup_impossible", logging.WARNING, **self._fields(row), error=str(exc))
+            except ChannelError as exc:  # the next pass asks again
                 event("unknown.lookup_failed", logging.WARNING, **self._fields(row), error=str(exc))
                 return
-            if receipt is not None:
-                self._finish(row.id or 0, S.SENT, receipt=receipt, note="found on the platform after a crash")
-                event("unknown.found_sent", **self._fields(row), remote_id=receipt.remote_id)
             else:
-                self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
-                             error="crashed before the platform received it; sending again")
-                event("unknown.not_found_resend", **self._fields(row))
-            return
+                if receipt is not None:
+                    self._finish(row.id or 0, S.SENT, receipt=receipt, note="found on the platform after a crash")
+                    event("unknown.found_sent", **self._fields(row), remote_id=receipt.remote_id)
+                else:
+                    self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
+                                 error="crashed before the platform received it; sending again")
+                    event("unknown.not_found_resend", **self._fields(row))
+                return
         policy = campaign.model.on_unknown if campaign else "skip"
         if policy == "resend" and post is not None:
             self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
@@ -253,7 +259,7 @@ class Dispatcher:
             event("unknown.resend", logging.WARNING, **self._fields(row))
         else:
             self._finish(row.id or 0, S.UNKNOWN,
-                         error="outcome unknown after a crash and the platform cannot be asked; "
+                         error=f"outcome unknown after a crash and the platform cannot be asked{cannot_ask}; "
                                "not resent (on_unknown: skip)")
             event("unknown.skipped", logging.WARNING, **self._fields(row))
 

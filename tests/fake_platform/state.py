@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import defaultdict, deque
@@ -56,6 +57,8 @@ class FakeState:
             self.revoked: set[str] = set()
             self.counter = 1000
             self.now: Callable[[], float] = time.time  # the platform's clock (post times), settable by tests
+            self.delays: dict[str, float] = {}  # "telegram:getMe": seconds before answering (a slow platform)
+            self.x_can_read = True  # False: reading the timeline is refused, as on X's Free tier
 
     # -- used by tests -------------------------------------------------------------------------------------
     def inject(self, platform: str, fault: Fault, times: int = 1) -> None:
@@ -67,6 +70,21 @@ class FakeState:
         """Every request carrying this token or key is refused as the platform refuses a revoked one."""
         with self.lock:
             self.revoked.add(credential)
+
+    def set_delay(self, call: str, seconds: float) -> None:
+        """Answer `call` ("telegram:getMe", "telegram:sendMessage"...) only after `seconds`."""
+        with self.lock:
+            self.delays[call] = seconds
+
+    async def slow(self, call: str) -> None:
+        """Wait as long as `set_delay` asked for `call` (re-read while waiting: setting 0 releases it)."""
+        deadline = time.monotonic()
+        while True:
+            with self.lock:
+                wait = deadline + self.delays.get(call, 0.0) - time.monotonic()
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, 0.05))
 
     def received(self, platform: str, path_suffix: str = "") -> list[Recorded]:
         with self.lock:
