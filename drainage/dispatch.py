@@ -9,7 +9,8 @@ One pass over a channel instance does, in order:
    and the moved cursor are written in one transaction, so a crash re-plans the same slots, which the
    unique key turns into no-ops; queued store-feed entries whose posting slot has come become rows too
    (`drainage.feeds.release`, at most `cap` per slot);
-3. send the ready rows in slot order, paced by the channel's token bucket: transient errors retry with
+3. send the ready rows in slot order, paced by the channel's rate limit (shared by every daemon on the database,
+   `drainage.pacing.SharedLimit`): transient errors retry with
    exponential backoff and jitter up to `max_attempts`; a rate limit waits its retry-after (not counted as
    an attempt); a permanent error fails at once; an auth error pauses the channel until `drainage resume`.
 """
@@ -34,7 +35,7 @@ from drainage.feeds.release import release_due
 from drainage.journal import new_delivery, prior_counter, save_links
 from drainage.logs import event
 from drainage.metrics import Metrics
-from drainage.pacing import Backoff, TokenBucket, parse_rate
+from drainage.pacing import Backoff, SharedLimit, parse_rate
 from drainage.posts import PriorCount, posts_for_slots, slots_for
 from drainage.project import Host, Project
 from drainage.schedule import parse_duration
@@ -111,7 +112,7 @@ class Dispatcher:
         self.stopping = False
         self.in_flight: set[int] = set()
         self.worker = worker_id()
-        self._buckets: dict[str, TokenBucket] = {}
+        self._limits: dict[str, SharedLimit] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._backoff = backoff
         self.feeds = FeedPoller(engine, clock)
@@ -127,7 +128,7 @@ class Dispatcher:
         if self._backoff is None or self._backoff.base != parse_duration(cfg.backoff).total_seconds():
             self._backoff = Backoff(parse_duration(cfg.backoff).total_seconds(),
                                     parse_duration(cfg.backoff_max).total_seconds())
-        self._buckets = {k: v for k, v in self._buckets.items() if k in project.config.channels}
+        self._limits = {k: v for k, v in self._limits.items() if k in project.config.channels}
 
     @property
     def backoff(self) -> Backoff:
@@ -140,14 +141,16 @@ class Dispatcher:
         used |= {u.channel for c in self.project.campaigns.values() for f in c.model.feeds for u in f.channels}
         return sorted(used & set(self.project.config.channels))
 
-    def bucket(self, channel: Channel) -> TokenBucket | None:
+    def limit(self, channel: Channel) -> SharedLimit | None:
+        """The channel's rate limit, shared with every daemon on the database (None: unlimited)."""
         rate = channel.options.rate_limit or channel.default_rate_limit
         if rate is None:
             return None
-        if channel.name not in self._buckets:
-            count, period = parse_rate(rate)
-            self._buckets[channel.name] = TokenBucket(count, period)
-        return self._buckets[channel.name]
+        count, period = parse_rate(rate)
+        known = self._limits.get(channel.name)
+        if known is None or (known.count, known.period) != (count, period.total_seconds()):
+            self._limits[channel.name] = known = SharedLimit(self.engine, f"channel:{channel.name}", count, period)
+        return known
 
     async def run_all(self) -> None:
         """Poll the due feeds, then one pass over every channel, channels in parallel."""
@@ -369,15 +372,14 @@ class Dispatcher:
                 return
             if self._expired(row, now):
                 continue
-            bucket = self.bucket(channel)
-            if bucket is not None:
-                wait = bucket.wait_time(now)
-                if wait > 0:
-                    event("channel.throttled", channel=name, wait_seconds=round(wait, 3))
-                    await self.clock.sleep(wait)
-                    continue
-                bucket.take(now)
-            await self._send_one(channel, row)
+            limit = self.limit(channel)
+            wait = limit.take(now) if limit is not None else 0.0
+            if wait > 0:
+                event("channel.throttled", channel=name, wait_seconds=round(wait, 3))
+                await self.clock.sleep(wait)
+                continue
+            if not await self._send_one(channel, row) and limit is not None:
+                limit.give_back(now)
 
     async def assist(self, name: str) -> None:
         """Fan-out channels: with nothing of its own to send, help the fan-outs other daemons are sending."""
@@ -408,11 +410,12 @@ class Dispatcher:
             return True
         return False
 
-    async def _send_one(self, channel: Channel, row: Delivery) -> None:
+    async def _send_one(self, channel: Channel, row: Delivery) -> bool:
         """Claim the row (`preparing`), let the plugin prepare, and only then mark it `sending` and publish.
 
         A crash while preparing leaves a `preparing` row that the next pass releases for sending (nothing can
-        have reached the platform); only a crash while publishing leaves an outcome to settle.
+        have reached the platform); only a crash while publishing leaves an outcome to settle. False when another
+        process claimed the row first (nothing was sent).
         """
         assert row.id is not None and row.payload is not None  # rows come from the journal with a payload
         with session(self.engine) as s:
@@ -422,7 +425,7 @@ class Dispatcher:
                         claimed_by=self.worker, lease_until=self.clock.now() + self.lease))
             s.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return  # another process took it
+            return False  # another process took it
         attempt = row.attempts + 1
         post = post_from_json(row.payload)
         post.key = row.key
@@ -433,14 +436,14 @@ class Dispatcher:
             async with channel.prepare(post) as publish:
                 if not self._mark_sending(row.id):
                     event("delivery.claim_lost", logging.WARNING, **self._fields(row))
-                    return
+                    return True
                 receipt = await publish()
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else self.backoff.delay(attempt)
             now = self.clock.now()
-            bucket = self.bucket(channel)
-            if bucket is not None:
-                bucket.block(now + timedelta(seconds=wait))
+            limit = self.limit(channel)
+            if limit is not None:
+                limit.block(now + timedelta(seconds=wait))
             self._finish(row.id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
                          error=f"rate_limited: {exc}")
             event("delivery.rate_limited", logging.WARNING, **self._fields(row), retry_after=round(wait, 3))
@@ -467,6 +470,7 @@ class Dispatcher:
         finally:
             renewal.cancel()
             self.in_flight.discard(row.id)
+        return True
 
     async def _renew_lease(self, row_id: int) -> None:
         """Keep this worker's claim alive while a send lasts (every third of the lease)."""

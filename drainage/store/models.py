@@ -205,6 +205,17 @@ class ChannelState(SQLModel, table=True):
     paused_at: datetime | None = None
 
 
+class Pace(SQLModel, table=True):
+    """One rate limit shared by every daemon on the database: a channel instance's `rate_limit` or an email
+    relay's `rate` (see `drainage.pacing.SharedLimit`). Read and written under a row lock."""
+
+    __tablename__ = "pacing"
+
+    key: str = Field(primary_key=True, max_length=300, description="'channel:NAME' or 'relay:NAME'.")
+    sent: str = Field(default="[]", description="JSON list of the send times (epoch seconds) inside the period.")
+    blocked_until: float = Field(default=0.0, description="Epoch seconds before which nothing may go (Retry-After).")
+
+
 class Cursor(SQLModel, table=True):
     """How far the daemon has turned a campaign's schedule for one channel into deliveries."""
 
