@@ -22,7 +22,7 @@ from drainage.email.fanout import Fanout, FanoutSettings, Relay, message_id
 from drainage.email.smtp import Connection, RelaySettings
 from drainage.email.throttle import RelayPace
 from drainage.errors import ChannelError, PermanentError
-from drainage.pacing import parse_rate
+from drainage.pacing import SharedLimit, parse_rate
 from drainage.schedule import parse_duration
 from drainage.workers import worker_id
 
@@ -116,6 +116,9 @@ class EmailChannel(Channel):
 
     def bind(self, host: ChannelHost) -> None:
         self.host = host
+        if self._opts.rate:  # the relay's rate holds across every daemon on the database
+            count, period = parse_rate(self._opts.rate)
+            self.relay.pace.shared = SharedLimit(host.engine, f"relay:{self.name}", count, period).acquire
 
     def _fanout(self) -> Fanout:
         if self.host is None:

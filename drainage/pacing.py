@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -63,6 +64,11 @@ class SharedLimit:
             s.add(row)
             s.commit()
         return max(0.0, wait)
+
+    async def acquire(self) -> None:
+        """Wait, without blocking the event loop, until one send may go now, and take it."""
+        while (wait := await asyncio.to_thread(self.take, datetime.now(UTC))) > 0:
+            await asyncio.sleep(wait)
 
     def give_back(self, now: datetime) -> None:
         """Return a send taken at `now` that did not happen (another daemon claimed the post first)."""

@@ -23,6 +23,7 @@ class Recorded:
     form: dict[str, str] = field(default_factory=dict)
     json: Any = None
     files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # name: (filename, type, content)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
