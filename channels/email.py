@@ -116,9 +116,15 @@ class EmailChannel(Channel):
 
     def bind(self, host: ChannelHost) -> None:
         self.host = host
-        if self._opts.rate:  # the relay's rate holds across every daemon on the database
-            count, period = parse_rate(self._opts.rate)
-            self.relay.pace.shared = SharedLimit(host.engine, f"relay:{self.name}", count, period).acquire
+        limits = [SharedLimit(host.engine, f"relay:{self.name}:{what}", *parse_rate(rate))
+                  for what, rate in (("rate", self._opts.rate), ("window", self._opts.window)) if rate]
+        if limits:  # the relay's rate and window hold across every daemon on the database
+
+            async def shared() -> None:
+                for limit in limits:
+                    await limit.acquire()
+
+            self.relay.pace.shared = shared
 
     def _fanout(self) -> Fanout:
         if self.host is None:

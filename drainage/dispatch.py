@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from drainage.campaigns import LoadedCampaign
 from drainage.channel import Channel, Receipt, post_from_json, post_to_json
 from drainage.clock import Clock
-from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited, TransientError
+from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited
 from drainage.feeds.poller import FeedPoller, PollResult
 from drainage.feeds.release import release_due
 from drainage.journal import new_delivery, prior_counter, save_links
@@ -432,45 +432,53 @@ class Dispatcher:
         self.in_flight.add(row.id)
         renewal = asyncio.ensure_future(self._renew_lease(row.id))
         started = self.clock.now()
+        receipt: Receipt | None = None
         try:
             async with channel.prepare(post) as publish:
                 if not self._mark_sending(row.id):
                     event("delivery.claim_lost", logging.WARNING, **self._fields(row))
                     return True
                 receipt = await publish()
-        except RateLimited as exc:
+                self._finish(row.id, S.SENT, receipt=receipt)  # recorded before the plugin closes its client
+                self.metrics.sent(channel.name, (self.clock.now() - started).total_seconds())
+                event("delivery.sent", **self._fields(row), attempt=attempt, remote_id=receipt.remote_id)
+        except Exception as exc:
+            if receipt is None:
+                self._failed(channel, row, attempt, exc)
+            else:  # sent and recorded; only releasing the plugin's client failed
+                event("delivery.close_failed", logging.WARNING, **self._fields(row),
+                      error=f"{exc.__class__.__name__}: {exc}")
+        finally:
+            renewal.cancel()
+            self.in_flight.discard(row.id)
+        return True
+
+    def _failed(self, channel: Channel, row: Delivery, attempt: int, exc: Exception) -> None:
+        """Record what a failed send means: wait out a rate limit, pause, fail, or retry with backoff."""
+        row_id = row.id or 0
+        if isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else self.backoff.delay(attempt)
             now = self.clock.now()
             limit = self.limit(channel)
             if limit is not None:
                 limit.block(now + timedelta(seconds=wait))
-            self._finish(row.id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
+            self._finish(row_id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
                          error=f"rate_limited: {exc}")
             event("delivery.rate_limited", logging.WARNING, **self._fields(row), retry_after=round(wait, 3))
-        except AuthError as exc:
-            self._finish(row.id, S.RETRYING, next_at=None, count_attempt=False, error=f"auth: {exc}")
+        elif isinstance(exc, AuthError):
+            self._finish(row_id, S.RETRYING, next_at=None, count_attempt=False, error=f"auth: {exc}")
             pause_channel(self.engine, channel.name, f"auth: {exc}", self.clock.now())
             self.metrics.paused(channel.name)
             event("channel.paused", logging.ERROR, channel=channel.name, reason=f"auth: {exc}",
                   action=f"fix the credentials, then run `drainage resume {channel.name}` or reload the config")
-        except Paused as exc:  # e.g. an email campaign's failure rate: waits for `drainage resume CAMPAIGN`
-            self._finish(row.id, S.RETRYING, next_at=None, count_attempt=False, error=f"paused: {exc}")
+        elif isinstance(exc, Paused):  # e.g. an email campaign's failure rate: waits for `drainage resume CAMPAIGN`
+            self._finish(row_id, S.RETRYING, next_at=None, count_attempt=False, error=f"paused: {exc}")
             event("delivery.paused", logging.ERROR, **self._fields(row), reason=str(exc))
-        except PermanentError as exc:
-            self._finish(row.id, S.FAILED, error=f"permanent: {exc}")
+        elif isinstance(exc, PermanentError):
+            self._finish(row_id, S.FAILED, error=f"permanent: {exc}")
             event("delivery.failed", logging.ERROR, **self._fields(row), error=f"permanent: {exc}")
-        except (TransientError, ChannelError, OSError, TimeoutError) as exc:
+        else:  # transient, timeouts, OS errors, and plugin bugs (which must not kill the daemon): retried
             self._retry_or_fail(row, attempt, exc)
-        except Exception as exc:  # a plugin bug must not kill the daemon; it is retried like a transient error
-            self._retry_or_fail(row, attempt, exc)
-        else:
-            self._finish(row.id, S.SENT, receipt=receipt)
-            self.metrics.sent(channel.name, (self.clock.now() - started).total_seconds())
-            event("delivery.sent", **self._fields(row), attempt=attempt, remote_id=receipt.remote_id)
-        finally:
-            renewal.cancel()
-            self.in_flight.discard(row.id)
-        return True
 
     async def _renew_lease(self, row_id: int) -> None:
         """Keep this worker's claim alive while a send lasts (every third of the lease)."""

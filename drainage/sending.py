@@ -105,18 +105,22 @@ async def _send_one(project: Project, engine: Engine, composed: Composed, force:
     except AlreadySent as exc:
         return Outcome(composed, "already sent", f"{exc} (use --force to send it again)")
     composed.post.key = row.key
+    receipt = None
     try:
         async with channel.prepare(composed.post) as publish:
             if not journal.mark_sending(engine, row.id or 0):
                 return Outcome(composed, "already sent", "a daemon took this delivery over while it was prepared")
             receipt = await publish()
+            journal.record_sent(engine, row.id or 0, receipt)  # before the plugin closes its client
     except Paused as exc:  # the daemon carries on after `drainage resume CAMPAIGN`
-        journal.record_failed(engine, row.id or 0, exc, status=DeliveryStatus.RETRYING)
-        return Outcome(composed, "paused", str(exc))
+        if receipt is None:
+            journal.record_failed(engine, row.id or 0, exc, status=DeliveryStatus.RETRYING)
+            return Outcome(composed, "paused", str(exc))
     except ChannelError as exc:
-        journal.record_failed(engine, row.id or 0, exc)
-        return Outcome(composed, "failed", f"{exc.kind}: {exc}")
-    journal.record_sent(engine, row.id or 0, receipt)
+        if receipt is None:
+            journal.record_failed(engine, row.id or 0, exc)
+            return Outcome(composed, "failed", f"{exc.kind}: {exc}")
+    assert receipt is not None  # set, or an outcome was returned above
     return Outcome(composed, "sent", receipt.remote_id)
 
 

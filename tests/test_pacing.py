@@ -56,7 +56,7 @@ def test_an_email_relays_rate_is_shared_by_the_fan_outs_of_every_daemon(engines)
     paces = []
     for engine in engines:  # each daemon paces its own fan-out at the relay's rate, and takes from the shared one
         pace = RelayPace(3.0)
-        pace.shared = SharedLimit(engine, "relay:news", 3, timedelta(seconds=1)).acquire
+        pace.shared = SharedLimit(engine, "relay:news:rate", 3, timedelta(seconds=1)).acquire
         paces.append(pace)
 
     async def both() -> float:
