@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from drainage.schedule import parse_duration
@@ -93,7 +91,9 @@ class SharedLimit:
     def _locked(self, s: Session) -> Pace:
         dialect = self.engine.dialect.name
         if dialect in ("postgresql", "sqlite"):  # create the row once, without a race between daemons
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            from sqlalchemy.dialects import postgresql, sqlite  # on first use: keeps the daemon's start quick
+
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             s.execute(insert(Pace).values(key=self.key, sent="[]", blocked_until=0.0).on_conflict_do_nothing())
         elif s.get(Pace, self.key) is None:
             s.add(Pace(key=self.key))
