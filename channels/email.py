@@ -22,7 +22,7 @@ from drainage.email.fanout import Fanout, FanoutSettings, Relay, message_id
 from drainage.email.smtp import Connection, RelaySettings
 from drainage.email.throttle import RelayPace
 from drainage.errors import ChannelError, PermanentError
-from drainage.pacing import parse_rate
+from drainage.pacing import SharedLimit, parse_rate
 from drainage.schedule import parse_duration
 from drainage.workers import worker_id
 
@@ -116,6 +116,15 @@ class EmailChannel(Channel):
 
     def bind(self, host: ChannelHost) -> None:
         self.host = host
+        limits = [SharedLimit(host.engine, f"relay:{self.name}:{what}", *parse_rate(rate))
+                  for what, rate in (("rate", self._opts.rate), ("window", self._opts.window)) if rate]
+        if limits:  # the relay's rate and window hold across every daemon on the database
+
+            async def shared() -> None:
+                for limit in limits:
+                    await limit.acquire()
+
+            self.relay.pace.shared = shared
 
     def _fanout(self) -> Fanout:
         if self.host is None:

@@ -9,6 +9,8 @@ chat's history, so this plugin cannot look posts up after a crash: the campaign'
 from __future__ import annotations
 
 import html
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import ClassVar, Literal, cast
 
@@ -26,7 +28,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from drainage.channel import Channel, ChannelOptions, Limits, Post, Receipt
+from drainage.channel import Channel, ChannelOptions, Limits, Post, Publish, Receipt
 from drainage.errors import AuthError, ChannelError, PermanentError, RateLimited, TransientError
 
 CAPTION_LIMIT = 1024
@@ -67,14 +69,27 @@ class TelegramChannel(Channel):
         return Bot(self.opts.token.get_secret_value(), base_url=self.opts.base_url, request=request)
 
     async def send(self, post: Post) -> Receipt:
-        # One bot per send: each send may run in a different event loop (the CLI, the daemon), and the
-        # bot's connection pool belongs to one loop. `async with` checks the token (getMe) and closes the pool.
+        async with self.prepare(post) as publish:
+            return await publish()
+
+    @asynccontextmanager
+    async def prepare(self, post: Post) -> AsyncIterator[Publish]:
+        """Build the bot and check its token (getMe) first: only the sendMessage/sendPhoto call publishes.
+
+        One bot per send: each send may run in a different event loop (the CLI, the daemon), and the bot's
+        connection pool belongs to one loop. `async with` calls getMe and closes the pool.
+        """
+
         try:
             async with self._bot() as bot:
-                message = await self._deliver(bot, post)
+                async def publish() -> Receipt:
+                    message = await self._deliver(bot, post)
+                    return Receipt(remote_id=f"{message.chat.id}:{message.message_id}",
+                                   url=self._public_url(message))
+
+                yield publish
         except TelegramError as exc:
             raise self._map(exc) from None
-        return Receipt(remote_id=f"{message.chat.id}:{message.message_id}", url=self._public_url(message))
 
     async def _deliver(self, bot: Bot, post: Post) -> Message:
         text = post.html if post.html is not None else html.escape(post.text, quote=False)

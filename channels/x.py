@@ -5,20 +5,28 @@ user access token (`user_token`, sent as a bearer token with `user_auth=False`; 
 accept it, so such a channel posts text only). Length is X's weighted count: 280, where every URL counts 23
 and CJK characters and emoji weigh 2.
 
-No lookup after a crash: X rewrites every link of a post to t.co, so a post cannot be matched to its text,
-and reading a timeline needs a paid API tier. X refuses the same text twice, so a resend of a post that did
-go out fails as a duplicate instead of posting it twice.
+An image is fetched and uploaded while the post is prepared, before the delivery is marked `sending`: a crash
+then leaves the post claimable, not unknown. After a crash during `create_tweet` the plugin reads the account's
+posts since the slot (`get_users_tweets`) and matches the text with every link taken out (X rewrites links to
+t.co and escapes `&`); reading needs an API tier that allows it (Basic and up), else the campaign's `on_unknown`
+decides. X refuses the same text twice, so a resend of a post that did go out fails as a duplicate instead of
+posting it twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import importlib
 import io
 import mimetypes
+import re
 import time
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC
 from typing import Any, ClassVar, Literal, cast
 
 import httpx
@@ -26,13 +34,14 @@ import requests
 import tweepy
 from pydantic import Field, SecretStr, model_validator
 
-from drainage.channel import Channel, ChannelOptions, Limits, Post, Receipt
+from drainage.channel import Channel, ChannelOptions, Limits, Post, Publish, Receipt
 from drainage.errors import AuthError, ChannelError, PermanentError, RateLimited, TransientError
 from drainage.transport import route
 
 API_URL = "https://api.twitter.com"
 UPLOAD_URL = "https://upload.twitter.com"
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+URL = re.compile(r"https?://\S+")
 OAUTH1_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 
 
@@ -99,16 +108,46 @@ class XChannel(Channel):
         return cast(XOptions, self.options)
 
     async def send(self, post: Post) -> Receipt:
+        async with self.prepare(post) as publish:
+            return await publish()
+
+    @asynccontextmanager
+    async def prepare(self, post: Post) -> AsyncIterator[Publish]:
+        """Upload the image first; only `create_tweet` publishes."""
         try:
             media_ids = None
             if post.image_url and self.opts.images and self.api is not None:
                 media_ids = [await self._upload(post.image_url)]
-            response = await asyncio.to_thread(self.client.create_tweet, text=post.text, media_ids=media_ids,
-                                               user_auth=self.opts.oauth1)
         except (tweepy.TweepyException, requests.RequestException) as exc:
             raise _map(exc) from None
-        tweet_id = str(response.data["id"])
-        return Receipt(remote_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
+
+        async def publish() -> Receipt:
+            try:
+                response = await asyncio.to_thread(self.client.create_tweet, text=post.text, media_ids=media_ids,
+                                                   user_auth=self.opts.oauth1)
+            except (tweepy.TweepyException, requests.RequestException) as exc:
+                raise _map(exc) from None
+            return _receipt(str(response.data["id"]))
+
+        yield publish
+
+    async def lookup(self, post: Post) -> Receipt | None:
+        """The account's post with this text (links aside), created at or after the slot (None: not there)."""
+        wanted = _comparable(post.text)
+        try:
+            me = await asyncio.to_thread(self.client.get_me, user_auth=self.opts.oauth1)
+            response = await asyncio.to_thread(
+                self.client.get_users_tweets, me.data["id"], start_time=post.slot.astimezone(UTC),
+                max_results=100, exclude=["retweets", "replies"], user_auth=self.opts.oauth1)
+        except tweepy.Forbidden as exc:  # the Free tier cannot read posts
+            raise PermanentError(f"X does not let this app read the account's posts (a Basic tier or above can): "
+                                 f"{exc}") from None
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            raise _map(exc) from None
+        for tweet in response.data or []:
+            if _comparable(tweet["text"]) == wanted:
+                return _receipt(str(tweet["id"]))
+        return None
 
     async def _upload(self, image_url: str) -> int:
         try:
@@ -127,6 +166,16 @@ class XChannel(Channel):
         api = cast(tweepy.API, self.api)
         media = await asyncio.to_thread(api.media_upload, filename, file=io.BytesIO(image.content))
         return int(media.media_id)
+
+
+def _receipt(tweet_id: str) -> Receipt:
+    return Receipt(remote_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
+
+
+def _comparable(text: str) -> str:
+    """A post's text as X shows it and as it was sent, made equal: entities unescaped, links (t.co on X's side,
+    the tracked link on ours, plus the link X appends for media) taken out, whitespace collapsed."""
+    return " ".join(URL.sub(" ", html.unescape(text)).split())
 
 
 def _map(exc: Exception) -> ChannelError:

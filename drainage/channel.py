@@ -9,8 +9,14 @@ A plugin is one class in `channels/<name>.py`, registered under the `drainage.ch
         limits = Limits(max_length=500, counting="chars", media=True)
 
         async def send(self, post: Post) -> Receipt: ...
+        def prepare(self, post: Post) -> AbstractAsyncContextManager[Publish]: ...  # optional
         async def lookup(self, post: Post) -> Receipt | None: ...   # optional
         def shared_rates(self) -> dict[str, str]: ...              # optional: {"reddit:u/shop": "5/day"}
+
+`prepare` does everything that can fail or take time before a post may reach the platform (building a
+client, checking the token, uploading media) and yields the one call that publishes it. The host marks the
+delivery `sending` only between the two, so a crash during preparation leaves the post claimable, never
+"unknown". The default prepares nothing: the whole `send` is the publishing call.
 
 `send` returns a `Receipt` or raises one of the `ChannelError`s from `drainage.errors`. Retries, throttling
 and pauses are the dispatcher's job, never the plugin's.
@@ -25,6 +31,8 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +47,8 @@ if TYPE_CHECKING:
 
     from drainage.project import Project
 
+Publish = Callable[[], Awaitable["Receipt"]]
+"""The call that sends a prepared post's bytes to the platform (see `Channel.prepare`)."""
 Counting = Literal["chars", "utf16", "x-weighted"]
 Kind = Literal["social", "forum", "email"]
 
@@ -187,6 +197,13 @@ class Channel(ABC):
         """Rate limits this instance shares with others, by key (e.g. one Reddit account's daily cap across the
         instances that post as it): the dispatcher paces a send by these too, next to `rate_limit`."""
         return {}
+    def prepare(self, post: Post) -> AbstractAsyncContextManager[Publish]:
+        """Get ready to publish `post` and yield the call that publishes it. Optional.
+
+        Raise a `ChannelError` from preparing as from sending: nothing reached the platform yet. Plugins that
+        override this implement `send` as `async with self.prepare(post) as publish: return await publish()`.
+        """
+        return _unprepared(self, post)
 
     async def lookup(self, post: Post) -> Receipt | None:
         """Find `post` on the platform after a crash (None: not published). Optional."""
@@ -202,3 +219,11 @@ class Channel(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once when the instance is no longer used."""
+
+
+@asynccontextmanager
+async def _unprepared(channel: Channel, post: Post) -> AsyncIterator[Publish]:
+    async def publish() -> Receipt:
+        return await channel.send(post)
+
+    yield publish

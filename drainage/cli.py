@@ -257,7 +257,7 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
                                       dry_run=dry_run, force=force, include_sent=include_sent,
                                       say=lambda line: out.print(line, soft_wrap=True)), project)
         styles = {"sent": "green", "already sent": "yellow", "failed": "red", "paused": "red", "dry run": "cyan",
-                  "interrupted": "red", "sending": "yellow"}
+                  "interrupted": "red", "sending": "yellow", "unknown": "red"}
         for o in outcomes:
             p = o.composed.planned
             line = Text(f"{o.status:<12}", style=styles.get(o.status, ""))
@@ -268,7 +268,7 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         if dry_run:
             for o in outcomes:
                 _show_post(project, o.composed.planned)
-        if any(o.status in ("failed", "paused", "interrupted") for o in outcomes):
+        if any(o.status in ("failed", "paused", "interrupted", "unknown") for o in outcomes):
             raise typer.Exit(1)
 
 

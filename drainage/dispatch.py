@@ -9,7 +9,8 @@ One pass over a channel instance does, in order:
    and the moved cursor are written in one transaction, so a crash re-plans the same slots, which the
    unique key turns into no-ops; queued store-feed entries whose posting slot has come become rows too
    (`drainage.feeds.release`, at most `cap` per slot);
-3. send the ready rows in slot order, paced by the channel's token bucket: transient errors retry with
+3. send the ready rows in slot order, paced by the channel's rate limit (shared by every daemon on the database,
+   `drainage.pacing.SharedLimit`): transient errors retry with
    exponential backoff and jitter up to `max_attempts`; a rate limit waits its retry-after (not counted as
    an attempt); a permanent error fails at once; an auth error pauses the channel until `drainage resume`.
 """
@@ -22,19 +23,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, update
+from sqlalchemy import case as sa_case
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from drainage.campaigns import LoadedCampaign
 from drainage.channel import Channel, Receipt, post_from_json, post_to_json
 from drainage.clock import Clock
-from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited, TransientError
+from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited
 from drainage.feeds.poller import FeedPoller, PollResult
 from drainage.feeds.release import release_due
 from drainage.journal import new_delivery, prior_counter, save_links
 from drainage.logs import event
 from drainage.metrics import Metrics
-from drainage.pacing import Backoff, TokenBucket, parse_rate
-from drainage.posts import posts_for_slots, slots_for
+from drainage.pacing import Backoff, SharedLimit, parse_rate
+from drainage.posts import PriorCount, posts_for_slots, slots_for
 from drainage.project import Host, Project
 from drainage.schedule import parse_duration
 from drainage.store.db import session
@@ -110,8 +113,7 @@ class Dispatcher:
         self.stopping = False
         self.in_flight: set[int] = set()
         self.worker = worker_id()
-        self._buckets: dict[str, TokenBucket] = {}
-        self._shared: dict[str, TokenBucket] = {}
+        self._limits: dict[str, SharedLimit] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._backoff = backoff
         self.feeds = FeedPoller(engine, clock)
@@ -127,7 +129,7 @@ class Dispatcher:
         if self._backoff is None or self._backoff.base != parse_duration(cfg.backoff).total_seconds():
             self._backoff = Backoff(parse_duration(cfg.backoff).total_seconds(),
                                     parse_duration(cfg.backoff_max).total_seconds())
-        self._buckets = {k: v for k, v in self._buckets.items() if k in project.config.channels}
+        self._limits = {k: v for k, v in self._limits.items() if k in project.config.channels}
 
     @property
     def backoff(self) -> Backoff:
@@ -140,23 +142,31 @@ class Dispatcher:
         used |= {u.channel for c in self.project.campaigns.values() for f in c.model.feeds for u in f.channels}
         return sorted(used & set(self.project.config.channels))
 
-    def bucket(self, channel: Channel) -> TokenBucket | None:
-        rate = channel.options.rate_limit or channel.default_rate_limit
-        if rate is None:
-            return None
-        if channel.name not in self._buckets:
-            count, period = parse_rate(rate)
-            self._buckets[channel.name] = TokenBucket(count, period)
-        return self._buckets[channel.name]
-
-    def buckets(self, channel: Channel) -> list[TokenBucket]:
-        """The instance's own bucket and those it shares with other instances (`Channel.shared_rates`)."""
-        found = [bucket] if (bucket := self.bucket(channel)) is not None else []
-        for key, rate in channel.shared_rates().items():
-            if key not in self._shared:
-                self._shared[key] = TokenBucket(*parse_rate(rate))
-            found.append(self._shared[key])
+    def limits(self, channel: Channel) -> list[SharedLimit]:
+        """The channel's own rate limit and those it shares with other instances (`Channel.shared_rates`, e.g. a
+        subreddit's minimum interval), each shared with every daemon on the database."""
+        wanted: dict[str, str] = {}
+        if rate := channel.options.rate_limit or channel.default_rate_limit:
+            wanted[f"channel:{channel.name}"] = rate
+        wanted |= {f"shared:{key}": shared for key, shared in channel.shared_rates().items()}
+        found = []
+        for key, text in wanted.items():
+            count, period = parse_rate(text)
+            known = self._limits.get(key)
+            if known is None or (known.count, known.period) != (count, period.total_seconds()):
+                self._limits[key] = known = SharedLimit(self.engine, key, count, period)
+            found.append(known)
         return found
+
+    @staticmethod
+    def _take(limits: list[SharedLimit], now: datetime) -> float:
+        """Take one send from every limit now and return 0, or return the seconds to wait (nothing taken)."""
+        waits = [limit.take(now) for limit in limits]
+        if max(waits, default=0.0) > 0:
+            for limit, wait in zip(limits, waits, strict=True):
+                if wait == 0:
+                    limit.give_back(now)
+        return max(waits, default=0.0)
 
     async def run_all(self) -> None:
         """Poll the due feeds, then one pass over every channel, channels in parallel."""
@@ -196,21 +206,40 @@ class Dispatcher:
 
     # -- 1. settle ---------------------------------------------------------------------------------------------
     async def settle_unknown(self, name: str) -> None:
-        """Rows `sending` that no live worker owns: a crash left their outcome unknown.
+        """Rows `sending` that no live worker owns: a crash left their outcome unknown. Rows `preparing` that no
+        live worker owns never reached the platform: they are released for sending, nothing to settle.
 
         A row is another worker's while its lease runs, unless that worker is a dead process of this host.
         """
         now = self.clock.now()
         with session(self.engine) as s:
-            rows = s.exec(select(Delivery).where(Delivery.channel == name, Delivery.status == S.SENDING)).all()
+            rows = s.exec(select(Delivery).where(
+                Delivery.channel == name, col(Delivery.status).in_([S.PREPARING, S.SENDING]))).all()
         for row in rows:
             if row.id in self.in_flight:
                 continue
             lease_over = row.lease_until is None or _aware(row.lease_until) < now
             if row.claimed_by != self.worker and not lease_over and not is_dead_here(row.claimed_by):
                 continue  # a live daemon is sending it
-            if self._take_over(row, now):
+            if row.status == S.PREPARING:
+                self._release(row, now)
+            elif self._take_over(row, now):
                 await self._settle(row)
+
+    def _release(self, row: Delivery, now: datetime) -> None:
+        """A crash interrupted the preparation of a post: it is claimable again (the attempt does not count)."""
+        with session(self.engine) as s:
+            owner = col(Delivery.claimed_by)
+            released = s.execute(update(Delivery).where(
+                col(Delivery.id) == row.id, Delivery.status == S.PREPARING,
+                owner.is_(None) if row.claimed_by is None else owner == row.claimed_by)
+                .values(status=S.RETRYING, next_attempt_at=now, claimed_by=None, lease_until=None,
+                        attempts=sa_case((Delivery.attempts > 0, Delivery.attempts - 1), else_=0),
+                        updated_at=utcnow()))
+            s.commit()
+        if released.rowcount == 1:  # type: ignore[attr-defined]
+            event("delivery.released", **self._fields(row), previous_worker=row.claimed_by or "-",
+                  note="interrupted before it could reach the platform")
 
     def _take_over(self, row: Delivery, now: datetime) -> bool:
         """Claim a leftover row for settling; False when another daemon claimed it first."""
@@ -231,20 +260,26 @@ class Dispatcher:
         channel = self.project.channel(row.channel)
         post = post_from_json(row.payload) if row.payload else None
         campaign = self.project.campaigns.get(row.campaign)
+        cannot_ask = ""
         if channel.can_lookup and post is not None:
+            post.key = row.key
             try:
                 receipt = await channel.lookup(post)
-            except ChannelError as exc:
+            except (PermanentError, AuthError) as exc:  # asking will never work (e.g. an API tier that cannot read)
+                cannot_ask = f" ({exc.kind}: {exc})"
+                event("unknown.lookup_impossible", logging.WARNING, **self._fields(row), error=str(exc))
+            except ChannelError as exc:  # the next pass asks again
                 event("unknown.lookup_failed", logging.WARNING, **self._fields(row), error=str(exc))
                 return
-            if receipt is not None:
-                self._finish(row.id or 0, S.SENT, receipt=receipt, note="found on the platform after a crash")
-                event("unknown.found_sent", **self._fields(row), remote_id=receipt.remote_id)
             else:
-                self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
-                             error="crashed before the platform received it; sending again")
-                event("unknown.not_found_resend", **self._fields(row))
-            return
+                if receipt is not None:
+                    self._finish(row.id or 0, S.SENT, receipt=receipt, note="found on the platform after a crash")
+                    event("unknown.found_sent", **self._fields(row), remote_id=receipt.remote_id)
+                else:
+                    self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
+                                 error="crashed before the platform received it; sending again")
+                    event("unknown.not_found_resend", **self._fields(row))
+                return
         policy = campaign.model.on_unknown if campaign else "skip"
         if policy == "resend" and post is not None:
             self._finish(row.id or 0, S.RETRYING, next_at=now, count_attempt=False,
@@ -252,7 +287,7 @@ class Dispatcher:
             event("unknown.resend", logging.WARNING, **self._fields(row))
         else:
             self._finish(row.id or 0, S.UNKNOWN,
-                         error="outcome unknown after a crash and the platform cannot be asked; "
+                         error=f"outcome unknown after a crash and the platform cannot be asked{cannot_ask}; "
                                "not resent (on_unknown: skip)")
             event("unknown.skipped", logging.WARNING, **self._fields(row))
 
@@ -267,26 +302,12 @@ class Dispatcher:
             if not uses:
                 continue
             with session(self.engine) as s:
-                cursor = s.get(Cursor, (campaign.id, name))
-                if cursor is None:  # first sight: start from now, never backfill history
-                    s.add(Cursor(campaign=campaign.id, channel=name, until=until))
-                    s.commit()
-                    event("cursor.started", campaign=campaign.id, channel=name, at=until)
-                    continue
-                start = _aware(cursor.until)
-                if start >= until:
-                    continue
-                if campaign.model.status == "active":
-                    for index in uses:
-                        slots = slots_for(campaign, campaign.model.channels[index], start, until)
-                        for planned in posts_for_slots(campaign, index, slots, prior):
-                            self._plan_row(s, planned, now)
-                cursor.until = until
-                s.add(cursor)
                 try:
-                    s.commit()
-                except IntegrityError:  # another process planned the same slots first
+                    self._plan_campaign(s, campaign, name, uses, until, now, prior)
+                except IntegrityError:  # another daemon planned the same slots first: its rows stand
                     s.rollback()
+                    event("plan.raced", logging.DEBUG, campaign=campaign.id, channel=name,
+                          note="another daemon planned these slots first")
         self.plan_feeds(name)
 
     def plan_feeds(self, name: str) -> None:
@@ -300,13 +321,37 @@ class Dispatcher:
             if not uses:
                 continue
             with session(self.engine) as s:
-                for feed_index, use_index in uses:
-                    for planned in release_due(s, campaign, feed_index, use_index, now):
-                        self._plan_row(s, planned, now)
                 try:
+                    for feed_index, use_index in uses:
+                        for planned in release_due(s, campaign, feed_index, use_index, now):
+                            self._plan_row(s, planned, now)
                     s.commit()
-                except IntegrityError:  # another process released the same entries first
+                except IntegrityError:  # another daemon released the same entries first: its rows stand
                     s.rollback()
+                    event("plan.raced", logging.DEBUG, campaign=campaign.id, channel=name,
+                          note="another daemon released these feed entries first")
+
+    def _plan_campaign(self, s: Session, campaign: LoadedCampaign, name: str, uses: list[int], until: datetime,
+                       now: datetime, prior: PriorCount) -> None:
+        """Plan one campaign's slots on one channel and move its cursor, in one transaction (IntegrityError
+        when another daemon planned them first)."""
+        cursor = s.get(Cursor, (campaign.id, name))
+        if cursor is None:  # first sight: start from now, never backfill history
+            s.add(Cursor(campaign=campaign.id, channel=name, until=until))
+            s.commit()
+            event("cursor.started", campaign=campaign.id, channel=name, at=until)
+            return
+        start = _aware(cursor.until)
+        if start >= until:
+            return
+        if campaign.model.status == "active":
+            for index in uses:
+                slots = slots_for(campaign, campaign.model.channels[index], start, until)
+                for planned in posts_for_slots(campaign, index, slots, prior):
+                    self._plan_row(s, planned, now)
+        cursor.until = until
+        s.add(cursor)
+        s.commit()
 
     def _plan_row(self, s: Session, planned, now: datetime) -> None:  # type: ignore[no-untyped-def]
         if s.exec(select(Delivery.id).where(Delivery.key == planned.key)).first() is not None:
@@ -352,15 +397,15 @@ class Dispatcher:
                 return
             if self._expired(row, now):
                 continue
-            buckets = self.buckets(channel)
-            wait = max((bucket.wait_time(now) for bucket in buckets), default=0.0)
+            limits = self.limits(channel)
+            wait = self._take(limits, now)
             if wait > 0:
                 event("channel.throttled", channel=name, wait_seconds=round(wait, 3))
                 await self.clock.sleep(wait)
                 continue
-            for bucket in buckets:
-                bucket.take(now)
-            await self._send_one(channel, row)
+            if not await self._send_one(channel, row, taken_at=now):
+                for limit in limits:
+                    limit.give_back(now)
 
     async def assist(self, name: str) -> None:
         """Fan-out channels: with nothing of its own to send, help the fan-outs other daemons are sending."""
@@ -391,56 +436,75 @@ class Dispatcher:
             return True
         return False
 
-    async def _send_one(self, channel: Channel, row: Delivery) -> None:
+    async def _send_one(self, channel: Channel, row: Delivery, taken_at: datetime) -> bool:
+        """Claim the row (`preparing`), let the plugin prepare, and only then mark it `sending` and publish.
+
+        A crash while preparing leaves a `preparing` row that the next pass releases for sending (nothing can
+        have reached the platform); only a crash while publishing leaves an outcome to settle. False when another
+        process claimed the row first (nothing was sent). `taken_at`: when its rate limits were taken.
+        """
         assert row.id is not None and row.payload is not None  # rows come from the journal with a payload
         with session(self.engine) as s:
             claimed = s.execute(update(Delivery).where(
                 col(Delivery.id) == row.id, col(Delivery.status).in_([S.PENDING, S.RETRYING]))
-                .values(status=S.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow(),
+                .values(status=S.PREPARING, attempts=Delivery.attempts + 1, updated_at=utcnow(),
                         claimed_by=self.worker, lease_until=self.clock.now() + self.lease))
             s.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return  # another process took it
+            return False  # another process took it
         attempt = row.attempts + 1
         post = post_from_json(row.payload)
         post.key = row.key
         self.in_flight.add(row.id)
         renewal = asyncio.ensure_future(self._renew_lease(row.id))
         started = self.clock.now()
+        receipt: Receipt | None = None
         try:
-            receipt = await channel.send(post)
-        except RateLimited as exc:
+            async with channel.prepare(post) as publish:
+                if not self._mark_sending(row.id):
+                    event("delivery.claim_lost", logging.WARNING, **self._fields(row))
+                    return True
+                receipt = await publish()
+                self._finish(row.id, S.SENT, receipt=receipt)  # recorded before the plugin closes its client
+                self.metrics.sent(channel.name, (self.clock.now() - started).total_seconds())
+                event("delivery.sent", **self._fields(row), attempt=attempt, remote_id=receipt.remote_id)
+        except Exception as exc:
+            if receipt is None:
+                self._failed(channel, row, attempt, exc, taken_at)
+            else:  # sent and recorded; only releasing the plugin's client failed
+                event("delivery.close_failed", logging.WARNING, **self._fields(row),
+                      error=f"{exc.__class__.__name__}: {exc}")
+        finally:
+            renewal.cancel()
+            self.in_flight.discard(row.id)
+        return True
+
+    def _failed(self, channel: Channel, row: Delivery, attempt: int, exc: Exception, taken_at: datetime) -> None:
+        """Record what a failed send means: wait out a rate limit, pause, fail, or retry with backoff."""
+        row_id = row.id or 0
+        if isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else self.backoff.delay(attempt)
             now = self.clock.now()
-            for bucket in self.buckets(channel):
-                bucket.give_back()  # nothing was posted: a subreddit's minimum interval does not restart
-                bucket.block(now + timedelta(seconds=wait))
-            self._finish(row.id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
+            for limit in self.limits(channel):
+                limit.give_back(taken_at)  # nothing was posted: a subreddit's minimum interval does not restart
+                limit.block(now + timedelta(seconds=wait))
+            self._finish(row_id, S.RETRYING, next_at=now + timedelta(seconds=wait), count_attempt=False,
                          error=f"rate_limited: {exc}")
             event("delivery.rate_limited", logging.WARNING, **self._fields(row), retry_after=round(wait, 3))
-        except AuthError as exc:
-            self._finish(row.id, S.RETRYING, next_at=None, count_attempt=False, error=f"auth: {exc}")
+        elif isinstance(exc, AuthError):
+            self._finish(row_id, S.RETRYING, next_at=None, count_attempt=False, error=f"auth: {exc}")
             pause_channel(self.engine, channel.name, f"auth: {exc}", self.clock.now())
             self.metrics.paused(channel.name)
             event("channel.paused", logging.ERROR, channel=channel.name, reason=f"auth: {exc}",
                   action=f"fix the credentials, then run `drainage resume {channel.name}` or reload the config")
-        except Paused as exc:  # e.g. an email campaign's failure rate: waits for `drainage resume CAMPAIGN`
-            self._finish(row.id, S.RETRYING, next_at=None, count_attempt=False, error=f"paused: {exc}")
+        elif isinstance(exc, Paused):  # e.g. an email campaign's failure rate: waits for `drainage resume CAMPAIGN`
+            self._finish(row_id, S.RETRYING, next_at=None, count_attempt=False, error=f"paused: {exc}")
             event("delivery.paused", logging.ERROR, **self._fields(row), reason=str(exc))
-        except PermanentError as exc:
-            self._finish(row.id, S.FAILED, error=f"permanent: {exc}")
+        elif isinstance(exc, PermanentError):
+            self._finish(row_id, S.FAILED, error=f"permanent: {exc}")
             event("delivery.failed", logging.ERROR, **self._fields(row), error=f"permanent: {exc}")
-        except (TransientError, ChannelError, OSError, TimeoutError) as exc:
+        else:  # transient, timeouts, OS errors, and plugin bugs (which must not kill the daemon): retried
             self._retry_or_fail(row, attempt, exc)
-        except Exception as exc:  # a plugin bug must not kill the daemon; it is retried like a transient error
-            self._retry_or_fail(row, attempt, exc)
-        else:
-            self._finish(row.id, S.SENT, receipt=receipt)
-            self.metrics.sent(channel.name, (self.clock.now() - started).total_seconds())
-            event("delivery.sent", **self._fields(row), attempt=attempt, remote_id=receipt.remote_id)
-        finally:
-            renewal.cancel()
-            self.in_flight.discard(row.id)
 
     async def _renew_lease(self, row_id: int) -> None:
         """Keep this worker's claim alive while a send lasts (every third of the lease)."""
@@ -448,9 +512,18 @@ class Dispatcher:
             await asyncio.sleep(max(self.lease.total_seconds() / 3, 0.05))
             with session(self.engine) as s:
                 s.execute(update(Delivery).where(col(Delivery.id) == row_id, Delivery.claimed_by == self.worker,
-                                                 Delivery.status == S.SENDING)
+                                                 col(Delivery.status).in_([S.PREPARING, S.SENDING]))
                           .values(lease_until=self.clock.now() + self.lease))
                 s.commit()
+
+    def _mark_sending(self, row_id: int) -> bool:
+        """The post is prepared: from now on its bytes may reach the platform. False if the claim was lost."""
+        with session(self.engine) as s:
+            marked = s.execute(update(Delivery).where(
+                col(Delivery.id) == row_id, Delivery.claimed_by == self.worker, Delivery.status == S.PREPARING)
+                .values(status=S.SENDING, updated_at=utcnow()))
+            s.commit()
+        return marked.rowcount == 1  # type: ignore[attr-defined]
 
     def _retry_or_fail(self, row: Delivery, attempt: int, exc: Exception) -> None:
         kind = exc.kind if isinstance(exc, ChannelError) else "transient"

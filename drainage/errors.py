@@ -6,6 +6,7 @@ The tree::
     ├── ProblemsFound              marketer-facing: one or more `Problem`s with file:line positions
     ├── SchemaBehind               the database needs `drainage db upgrade`
     ├── AlreadySent                a slot's delivery is in the journal already
+    │   └── OutcomeUnknown         ... and a crash left its outcome unknown (it may have been posted)
     └── ChannelError               what a channel plugin reports when a send did not succeed
         ├── TransientError         try again later (network, 5xx, timeouts)
         │   └── RateLimited        try again after `retry_after` seconds
@@ -21,6 +22,7 @@ A `Problem` is not an exception: it is one line of a report, rendered as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
@@ -63,6 +65,16 @@ class SchemaBehind(DrainageError):
 
 class AlreadySent(DrainageError):
     """The journal already holds a delivery for this slot."""
+
+
+class OutcomeUnknown(AlreadySent):
+    """A crash interrupted this slot's send: the post may or may not have reached the platform."""
+
+    def __init__(self, where: str, row: Any) -> None:
+        self.row = row
+        when = f" on {row.updated_at:%Y-%m-%d %H:%M} UTC" if getattr(row, "updated_at", None) else ""
+        super().__init__(f"{where}: outcome unknown, a crash interrupted its send{when} and {row.channel} cannot "
+                         "say whether it arrived (it may be there)")
 
 
 class ChannelError(DrainageError):

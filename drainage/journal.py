@@ -1,9 +1,9 @@
 """The delivery journal: one row per (campaign, channel, item, variant, slot), written before anything is sent.
 
 The row's unique key is what makes each post happen once: a second claim of the same slot fails on the
-key, in this process or another. A row is `sending` from the moment just before the platform is called
-until its outcome is recorded, so after a crash the rows still `sending` are exactly the posts whose fate
-is unknown.
+key, in this process or another. A row is `preparing` while the plugin gets ready (nothing can have reached
+the platform), and `sending` from the moment just before the publishing call until its outcome is recorded,
+so after a crash the rows still `sending` are exactly the posts whose fate is unknown.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from drainage.channel import Receipt
-from drainage.errors import AlreadySent, ChannelError
+from drainage.errors import AlreadySent, ChannelError, OutcomeUnknown
 from drainage.links import TrackedLink
 from drainage.posts import FEED_ITEM_PREFIX, PlannedPost, PriorCount
 from drainage.store.db import session
@@ -60,19 +60,24 @@ def new_delivery(planned: PlannedPost, key: str | None = None, *, forced: bool =
 
 
 def claim(engine: Engine, planned: PlannedPost, text: str, links: Iterable[TrackedLink], *,
-          force: bool = False, payload: str | None = None) -> Delivery:
-    """Mark a slot's post as `sending` (creating its journal row) and store its links, in one transaction.
+          force: bool = False, payload: str | None = None, status: str = DeliveryStatus.SENDING,
+          worker: str | None = None, lease_until: datetime | None = None) -> Delivery:
+    """Mark a slot's post as `status` (`sending`, or `preparing` until `mark_sending`), creating its journal
+    row, and store its links, in one transaction.
 
-    Raises AlreadySent when the slot was sent, or is being sent, unless `force` (which records a separate,
-    forced delivery). A failed or missed delivery may be claimed again.
+    Raises AlreadySent when the slot was sent, or is being sent, and OutcomeUnknown when a crash left its
+    outcome unknown, unless `force` (which records a separate, forced delivery and leaves the earlier row as it
+    is). A failed or missed delivery may be claimed again.
     """
     with session(engine) as s:
         row = find(s, planned.key)
-        if row is not None and not force and row.status in (DeliveryStatus.SENT, DeliveryStatus.SENDING):
-            state = "was already sent" if row.status == DeliveryStatus.SENT else "is being sent (or its " \
-                                                                                 "outcome is unknown)"
-            raise AlreadySent(f"{planned.campaign.id} -> {planned.channel} at "
-                              f"{planned.slot:%Y-%m-%d %H:%M} UTC {state}")
+        where = f"{planned.campaign.id} -> {planned.channel} at {planned.slot:%Y-%m-%d %H:%M} UTC"
+        if row is not None and not force and row.status == DeliveryStatus.UNKNOWN:
+            raise OutcomeUnknown(where, row)
+        if row is not None and not force and row.status in (DeliveryStatus.SENT, DeliveryStatus.SENDING,
+                                                            DeliveryStatus.PREPARING):
+            state = "was already sent" if row.status == DeliveryStatus.SENT else "is being sent"
+            raise AlreadySent(f"{where} {state}")
         if row is None or force:
             key = planned.key
             if force and row is not None:
@@ -81,8 +86,9 @@ def claim(engine: Engine, planned: PlannedPost, text: str, links: Iterable[Track
                 key = f"{planned.key}#forced-{int(forced_count) + 1}"
             row = new_delivery(planned, key, forced=force and row is not None)
             s.add(row)
-        row.status = DeliveryStatus.SENDING
+        row.status = status
         row.attempts += 1
+        row.claimed_by, row.lease_until = worker, lease_until
         row.text = text
         if payload is not None:  # the rendered post, so that the daemon can retry or resume it
             row.payload = payload
@@ -98,7 +104,18 @@ def claim(engine: Engine, planned: PlannedPost, text: str, links: Iterable[Track
         return row
 
 
-def record_sent(engine: Engine, delivery_id: int, receipt: Receipt) -> None:
+def mark_sending(engine: Engine, delivery_id: int) -> bool:
+    """A `preparing` row's post is ready: from now on its bytes may reach the platform (False: not preparing
+    any more, e.g. released by a daemon that took it for a crash leftover)."""
+    with session(engine) as s:
+        marked = s.execute(update(Delivery).where(col(Delivery.id) == delivery_id,
+                                                  Delivery.status == DeliveryStatus.PREPARING)
+                           .values(status=DeliveryStatus.SENDING, updated_at=utcnow()))
+        s.commit()
+    return marked.rowcount == 1  # type: ignore[attr-defined]
+
+
+def record_sent(engine: Engine, delivery_id: int, receipt: Receipt, note: str | None = None) -> None:
     with session(engine) as s:
         row = s.get(Delivery, delivery_id)
         if row is None:
@@ -106,7 +123,7 @@ def record_sent(engine: Engine, delivery_id: int, receipt: Receipt) -> None:
         row.status = DeliveryStatus.SENT
         row.remote_id, row.remote_url = receipt.remote_id, receipt.url
         row.recipients, row.impressions = receipt.recipients, receipt.impressions
-        row.error = None
+        row.error = note
         row.sent_at = row.updated_at = utcnow()
         s.commit()
 

@@ -1,13 +1,20 @@
-"""Pacing sends: per-channel token buckets and retry backoff with jitter."""
+"""Pacing sends: rate limits shared by every daemon on the database, and retry backoff with jitter."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from drainage.schedule import parse_duration
+from drainage.store.db import session
+from drainage.store.models import Pace
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\s*[a-z]+)\s*$")
 _PERIODS = {"second": "1s", "sec": "1s", "s": "1s", "minute": "1m", "min": "1m", "m": "1m", "hour": "1h",
@@ -28,44 +35,70 @@ def parse_rate(text: str) -> tuple[int, timedelta]:
     raise ValueError(f"'{text}' is not a rate: expected 'N/period', such as '20/minute', '300/hour' or '50/15m'")
 
 
-@dataclass
-class TokenBucket:
-    """At most `capacity` sends per `period`, refilled continuously; `blocked_until` honours Retry-After."""
+class SharedLimit:
+    """At most `count` sends per `period` for one key (a channel instance, an email relay), however many daemons
+    share the database: every send is taken in one transaction under the key's row lock (PostgreSQL: SELECT ...
+    FOR UPDATE; SQLite: its single writer), and the times of the sends inside the period are kept on that row.
 
-    capacity: int
-    period: timedelta
-    tokens: float = field(init=False)
-    updated: datetime | None = None
-    blocked_until: datetime | None = None
+    A sliding window, so a cap holds in every span of `period` (X's 17 posts a day mean 17 in any 24 h, also
+    across restarts and daemons); a platform's Retry-After blocks the key for everyone (`block`).
+    """
 
-    def __post_init__(self) -> None:
-        self.tokens = float(self.capacity)
+    def __init__(self, engine: Engine, key: str, count: int, period: timedelta) -> None:
+        self.engine, self.key, self.count, self.period = engine, key, count, period.total_seconds()
 
-    def _refill(self, now: datetime) -> None:
-        if self.updated is not None:
-            rate = self.capacity / self.period.total_seconds()
-            # rounded: a bucket of 1 per day must hold exactly 1 token again after a day, not 0.9999999999999999
-            self.tokens = min(self.capacity, round(self.tokens + (now - self.updated).total_seconds() * rate, 9))
-        self.updated = now
+    def take(self, now: datetime) -> float:
+        """Take one send now and return 0, or return the seconds to wait before one may go (nothing taken)."""
+        stamp = now.timestamp()
+        with session(self.engine) as s:
+            row = self._locked(s)
+            sent = [t for t in json.loads(row.sent) if t > stamp - self.period]
+            wait = max(0.0, row.blocked_until - stamp)
+            if len(sent) >= self.count:
+                wait = max(wait, sent[-self.count] + self.period - stamp)
+            if wait <= 0:
+                sent.append(stamp)
+            row.sent = json.dumps(sent)
+            s.add(row)
+            s.commit()
+        return max(0.0, wait)
 
-    def wait_time(self, now: datetime) -> float:
-        """Seconds until a send may go (0: now)."""
-        self._refill(now)
-        blocked = (self.blocked_until - now).total_seconds() if self.blocked_until else 0.0
-        missing = 0.0 if self.tokens >= 1 else (1 - self.tokens) * self.period.total_seconds() / self.capacity
-        return max(0.0, blocked, missing)
+    async def acquire(self) -> None:
+        """Wait, without blocking the event loop, until one send may go now, and take it."""
+        while (wait := await asyncio.to_thread(self.take, datetime.now(UTC))) > 0:
+            await asyncio.sleep(wait)
 
-    def take(self, now: datetime) -> None:
-        self._refill(now)
-        self.tokens -= 1
-
-    def give_back(self) -> None:
-        """Return the token of a send the platform refused to make (rate-limited): nothing was posted."""
-        self.tokens = min(float(self.capacity), self.tokens + 1)
+    def give_back(self, now: datetime) -> None:
+        """Return a send taken at `now` that did not happen (another daemon claimed the post first)."""
+        stamp = now.timestamp()
+        with session(self.engine) as s:
+            row = self._locked(s)
+            sent = json.loads(row.sent)
+            if stamp in sent:
+                sent.remove(stamp)
+                row.sent = json.dumps(sent)
+                s.add(row)
+            s.commit()
 
     def block(self, until: datetime) -> None:
-        if self.blocked_until is None or until > self.blocked_until:
-            self.blocked_until = until
+        """Nothing may go on this key before `until` (a rate-limit answer's retry-after), in any daemon."""
+        with session(self.engine) as s:
+            row = self._locked(s)
+            row.blocked_until = max(row.blocked_until, until.timestamp())
+            s.add(row)
+            s.commit()
+
+    def _locked(self, s: Session) -> Pace:
+        dialect = self.engine.dialect.name
+        if dialect in ("postgresql", "sqlite"):  # create the row once, without a race between daemons
+            from sqlalchemy.dialects import postgresql, sqlite  # on first use: keeps the daemon's start quick
+
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            s.execute(insert(Pace).values(key=self.key, sent="[]", blocked_until=0.0).on_conflict_do_nothing())
+        elif s.get(Pace, self.key) is None:
+            s.add(Pace(key=self.key))
+            s.flush()
+        return s.exec(select(Pace).where(Pace.key == self.key).with_for_update()).one()
 
 
 @dataclass(frozen=True)

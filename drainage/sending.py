@@ -10,12 +10,15 @@ from sqlalchemy import Engine
 
 from drainage import journal
 from drainage.campaigns import LoadedCampaign
-from drainage.dispatch import post_to_json
+from drainage.channel import Channel, post_from_json, post_to_json
 from drainage.email.manual import send_email
-from drainage.errors import AlreadySent, ChannelError, Paused, Problem, ProblemsFound
+from drainage.errors import AlreadySent, ChannelError, OutcomeUnknown, Paused, Problem, ProblemsFound
 from drainage.posts import PlannedPost, posts_for_slots, slots_for
 from drainage.project import Composed, Host, Project
-from drainage.store.models import DeliveryStatus
+from drainage.schedule import parse_duration
+from drainage.store.db import session
+from drainage.store.models import DeliveryStatus, utcnow
+from drainage.workers import worker_id
 
 LOOKBACKS = (timedelta(days=1), timedelta(days=8), timedelta(days=32), timedelta(days=367))
 
@@ -25,7 +28,7 @@ class Outcome:
     """What happened to one post of a manual send."""
 
     composed: Composed
-    status: str  # sent | already sent | failed | paused | dry run
+    status: str  # sent | already sent | unknown | failed | paused | dry run
     detail: str = ""
 
 
@@ -89,23 +92,70 @@ async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampai
                                     say=say)
             outcomes.append(Outcome(composed, said.status, said.detail))
             continue
-        try:
-            row = journal.claim(engine, planned, composed.post.text, composed.links, force=force,
-                                payload=post_to_json(composed.post))
-        except AlreadySent as exc:
-            outcomes.append(Outcome(composed, "already sent", f"{exc} (use --force to send it again)"))
-            continue
-        composed.post.key = row.key
-        try:
-            receipt = await project.channel(planned.channel).send(composed.post)
-        except Paused as exc:  # the daemon carries on after `drainage resume CAMPAIGN`
-            journal.record_failed(engine, row.id or 0, exc, status=DeliveryStatus.RETRYING)
-            outcomes.append(Outcome(composed, "paused", str(exc)))
-            continue
-        except ChannelError as exc:
-            journal.record_failed(engine, row.id or 0, exc)
-            outcomes.append(Outcome(composed, "failed", f"{exc.kind}: {exc}"))
-            continue
-        journal.record_sent(engine, row.id or 0, receipt)
-        outcomes.append(Outcome(composed, "sent", receipt.remote_id))
+        outcomes.append(await _send_one(project, engine, composed, force))
     return outcomes
+
+
+async def _send_one(project: Project, engine: Engine, composed: Composed, force: bool) -> Outcome:
+    """Claim the slot (`preparing`), let the plugin prepare, mark it `sending` and publish."""
+    planned = composed.planned
+    channel = project.channel(planned.channel)
+    lease = parse_duration(project.config.config.daemon.lease)
+    if not force:
+        found = await ask_about_unknown(engine, channel, planned.key)
+        if found is not None:
+            return Outcome(composed, *found)
+    try:
+        row = journal.claim(engine, planned, composed.post.text, composed.links, force=force,
+                            payload=post_to_json(composed.post), status=DeliveryStatus.PREPARING,
+                            worker=worker_id(), lease_until=utcnow() + lease)
+    except OutcomeUnknown as exc:
+        return Outcome(composed, "unknown", f"{exc}. {_what_to_do(planned)}")
+    except AlreadySent as exc:
+        return Outcome(composed, "already sent", f"{exc} (use --force to send it again)")
+    composed.post.key = row.key
+    receipt = None
+    try:
+        async with channel.prepare(composed.post) as publish:
+            if not journal.mark_sending(engine, row.id or 0):
+                return Outcome(composed, "already sent", "a daemon took this delivery over while it was prepared")
+            receipt = await publish()
+            journal.record_sent(engine, row.id or 0, receipt)  # before the plugin closes its client
+    except Paused as exc:  # the daemon carries on after `drainage resume CAMPAIGN`
+        if receipt is None:
+            journal.record_failed(engine, row.id or 0, exc, status=DeliveryStatus.RETRYING)
+            return Outcome(composed, "paused", str(exc))
+    except ChannelError as exc:
+        if receipt is None:
+            journal.record_failed(engine, row.id or 0, exc)
+            return Outcome(composed, "failed", f"{exc.kind}: {exc}")
+    assert receipt is not None  # set, or an outcome was returned above
+    return Outcome(composed, "sent", receipt.remote_id)
+
+
+async def ask_about_unknown(engine: Engine, channel: Channel, key: str) -> tuple[str, str] | None:
+    """A delivery whose outcome a crash left unknown is settled by asking the platform, where it can be asked:
+    found, it is recorded sent (returns the outcome); not found, it is released for sending (returns None)."""
+    with session(engine) as s:
+        row = journal.find(s, key)
+    if row is None or row.status != DeliveryStatus.UNKNOWN or not channel.can_lookup or row.payload is None:
+        return None
+    post = post_from_json(row.payload)
+    post.key = row.key
+    try:
+        receipt = await channel.lookup(post)
+    except ChannelError as exc:
+        return "unknown", (f"outcome unknown after a crash, and asking {channel.name} failed ({exc.kind}: {exc}); "
+                           "try again later")
+    if receipt is not None:
+        journal.record_sent(engine, row.id or 0, receipt, note="found on the platform after a crash")
+        return "already sent", f"found on {channel.name} ({receipt.remote_id}) after a crash left it unknown"
+    journal.record_failed(engine, row.id or 0, f"outcome was unknown after a crash; {channel.name} has no such "
+                                               "post, so it is sent again", status=DeliveryStatus.RETRYING)
+    return None
+
+
+def _what_to_do(planned: PlannedPost) -> str:
+    return (f"Look at {planned.channel}: if the post is missing, `drainage send {planned.campaign.id} --channel "
+            f"{planned.channel} --force` posts it as a separate delivery (the unknown one stays in the journal); "
+            "if it is there, there is nothing to do")

@@ -135,7 +135,7 @@ def test_rate_limit_waits_its_retry_after_and_is_not_counted(tmp_path, plat) -> 
     assert (row.status, row.attempts) == (S.SENT, 1)
 
 
-def test_token_bucket_paces_a_burst(tmp_path, plat) -> None:
+def test_rate_limit_is_a_sliding_window(tmp_path, plat) -> None:
     clock = FakeClock(at("2026-03-01T10:30:00+00:00"))
     dispatcher = start(tmp_path, clock, items=5, rotation="all", rate_limit="2/minute")
     clock.set(at("2026-03-01T11:00:00+00:00"))
@@ -143,7 +143,7 @@ def test_token_bucket_paces_a_burst(tmp_path, plat) -> None:
     assert len(plat.received) == 5
     sent = sorted(r.sent_at.replace(tzinfo=clock.now().tzinfo) for r in rows(dispatcher))
     offsets = [(t - at("2026-03-01T11:00:00+00:00")).total_seconds() for t in sent]
-    assert offsets == pytest.approx([0, 0, 30, 60, 90])
+    assert offsets == pytest.approx([0, 0, 60, 60, 120])  # never more than 2 in any minute
 
 
 def test_auth_error_pauses_the_channel_until_resumed(tmp_path, plat) -> None:
@@ -269,3 +269,24 @@ def test_every_failure_is_counted_in_metrics(tmp_path, plat) -> None:
     assert registry.get_sample_value("drainage_deliveries_total", {"channel": "plat", "status": "failed"}) == 1
     assert registry.get_sample_value("drainage_deliveries_total", {"channel": "plat", "status": "sent"}) == 1
     assert registry.get_sample_value("drainage_queue_depth") == 0
+
+
+def test_two_daemons_planning_the_same_slot_is_a_quiet_race_and_the_pass_goes_on(tmp_path, plat, caplog) -> None:
+    clock = FakeClock(at("2026-03-01T10:30:00+00:00"))
+    first = start(tmp_path, clock, items=3, rotation="all")
+    _, second = make_dispatcher(tmp_path / "config.yaml", clock)
+    compose = second.project.compose
+
+    def compose_after_the_first_daemon_planned(planned):  # type: ignore[no-untyped-def]
+        if not rows(first):  # between the second daemon's check for the row and its insert
+            first.plan_due("plat")
+        return compose(planned)
+
+    second.project.compose = compose_after_the_first_daemon_planned  # type: ignore[method-assign]
+    clock.advance(hours=1)
+    with caplog.at_level("DEBUG", logger="drainage"):
+        run(second)
+    assert [r.message for r in caplog.records if r.levelname not in ("DEBUG", "INFO")] == []
+    assert [r.message for r in caplog.records if r.message == "plan.raced"] == ["plan.raced"]
+    assert sorted(p.item for p in plat.received) == ["i0", "i1", "i2"]  # the pass went on and sent them
+    assert [r.status for r in rows(second)] == [S.SENT] * 3

@@ -1,5 +1,7 @@
 """Pacing a relay: a token bucket (messages per second) that slows down on throttling replies and recovers,
-plus an optional sliding window (at most N messages per hour, or any period) shared by every fan-out of a relay.
+plus an optional sliding window (at most N messages per hour, or any period) shared by every fan-out of a relay,
+plus, when `shared` is set, a limit every daemon on the database takes from (the relay's `rate` holds across
+daemons instead of being multiplied by their number).
 """
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 SLOW_FACTOR = 0.5
 """A throttling reply (421, 450, 451, 452, 454) halves the rate."""
@@ -32,6 +34,8 @@ class RelayPace:
         self._unlimited_at = 0.0
         self._recent: deque[float] = deque()  # send times inside the window (or the last second, for slow_down)
         self._lock = asyncio.Lock()
+        self.shared: Callable[[], Awaitable[None]] | None = None
+        """Waits until a limit shared with the other daemons lets one more message go (see `acquire`)."""
 
     def preload(self, sent_in_window: int) -> None:
         """Count messages already sent in the window (e.g. by an earlier run), as if sent just now."""
@@ -66,6 +70,9 @@ class RelayPace:
                 if delay <= 0:
                     break
                 await asyncio.sleep(delay)
+            if self.shared is not None:
+                await self.shared()
+                now = self.clock()
             if self.rate is not None:
                 self.tokens -= 1
             if self.window or self.rate is None:

@@ -14,9 +14,14 @@ def utcnow() -> datetime:
 
 
 class DeliveryStatus:
-    """States of a delivery: pending -> sending -> sent | retrying | failed | missed (and unknown)."""
+    """States of a delivery: pending -> preparing -> sending -> sent | retrying | failed | missed (and unknown).
+
+    `preparing`: claimed, the plugin is getting ready (client, token check, media upload); nothing has reached
+    the platform, so a crash here releases the row for sending. `sending`: its bytes may reach the platform.
+    """
 
     PENDING = "pending"
+    PREPARING = "preparing"
     SENDING = "sending"
     SENT = "sent"
     RETRYING = "retrying"
@@ -198,6 +203,17 @@ class ChannelState(SQLModel, table=True):
     paused: bool = False
     reason: str | None = None
     paused_at: datetime | None = None
+
+
+class Pace(SQLModel, table=True):
+    """One rate limit shared by every daemon on the database: a channel instance's `rate_limit` or an email
+    relay's `rate` (see `drainage.pacing.SharedLimit`). Read and written under a row lock."""
+
+    __tablename__ = "pacing"
+
+    key: str = Field(primary_key=True, max_length=300, description="'channel:NAME' or 'relay:NAME'.")
+    sent: str = Field(default="[]", description="JSON list of the send times (epoch seconds) inside the period.")
+    blocked_until: float = Field(default=0.0, description="Epoch seconds before which nothing may go (Retry-After).")
 
 
 class Cursor(SQLModel, table=True):

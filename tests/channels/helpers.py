@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import textwrap
 from datetime import datetime
@@ -142,3 +143,32 @@ class ChannelRun:
         if state is not None:
             parts.append(state.reason or "")
         return "\n".join(parts)
+
+
+async def until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait (asynchronously) until `predicate()` holds; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def crash_during(run: ChannelRun, fake: FakePlatform, call: str) -> None:
+    """Hold the platform's answer to `call` ("telegram:getMe"), cancel the dispatcher's pass while it waits (the
+    process dies there), release the platform, and let the dead worker's lease run out."""
+    platform, method = call.split(":")
+
+    async def main() -> None:
+        fake.set_delay(call, 60)
+        task = asyncio.ensure_future(run.dispatcher.run_all())
+        await until(lambda: fake.received(platform, "/" + method), 30, f"the daemon to call {call}")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    fake.set_delay(call, 0)
+    run.dispatcher.in_flight.clear()  # a new process: it knows nothing of the dead one's sends
+    run.dispatcher.worker = "another-host:1:abc123"
+    run.clock.advance(minutes=5)  # past the lease (2m)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from channels.discourse import external_id
+from drainage.store.db import session
+from drainage.store.models import Delivery
 from drainage.store.models import DeliveryStatus as S
 from tests.channels.helpers import ChannelRun
 from tests.fake_platform import FakePlatform
@@ -136,3 +139,26 @@ def test_reply_channel_cannot_look_up_so_on_unknown_decides(tmp_path, fake, monk
     run.run()
     assert run.row().status == S.UNKNOWN
     assert len(fake.posts("discourse")) == 1  # only the thread's first post
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_drainage_send_asks_the_forum_about_an_unknown_delivery(tmp_path, fake, monkeypatch, cli,
+                                                                published) -> None:
+    run = discourse(tmp_path, fake, monkeypatch)
+    run.crash_after_claim(published)
+    with session(run.dispatcher.engine) as s:  # as a daemon with on_unknown: skip would have left it
+        row = s.exec(select(Delivery)).one()
+        row.status = S.UNKNOWN
+        s.add(row)
+        s.commit()
+    result = cli("send", "c", "--config", str(tmp_path / "config.yaml"), "--at", "2026-03-01 11:30")
+    assert result.exit_code == 0, result.output
+    (topic,) = fake.posts("discourse")
+    row = run.row()
+    assert (row.status, row.remote_id) == (S.SENT, str(topic["id"]))
+    if published:
+        assert result.output.split()[:2] == ["already", "sent"]
+        assert f"found on forum ({topic['id']}) after a crash left it unknown" in " ".join(result.output.split())
+    else:
+        assert result.output.split()[0] == "sent"
+    assert len(fake.received("discourse", f"/{external_id(row.key)}.json")) == 1

@@ -221,4 +221,4 @@ def test_min_interval_per_subreddit_and_daily_cap_per_account(tmp_path, fake, mo
         ("ShopTalk", "New in the shop: Socks & <Scarves>"), ("Crafts", "Post r-crafts")]
     subreddit_wait, account_wait = waits
     assert subreddit_wait == 6 * 3600  # r/ShopTalk's minimum interval
-    assert account_wait == 12 * 3600  # the account's 2 a day: one more after 12 h
+    assert account_wait == 24 * 3600  # the account's 2 a day, a sliding window: one more 24 h after the first

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import ChannelRun
+from tests.channels.helpers import ChannelRun, crash_during
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import faults as F
 
@@ -160,3 +160,48 @@ def test_drainage_send_posts_through_the_plugin_once(tmp_path, fake, monkeypatch
     (post,) = fake.posts("telegram")
     assert post["shown"].startswith("Socks & <Scarves>: 10% off")
     assert TOKEN not in first.output + again.output
+
+
+def test_a_crash_while_the_bot_checks_its_token_leaves_the_post_claimable_not_unknown(tmp_path, fake,
+                                                                                      monkeypatch) -> None:
+    run = telegram(tmp_path, fake, monkeypatch)
+    crash_during(run, fake, "telegram:getMe")
+    assert (run.row().status, fake.posts("telegram")) == (S.PREPARING, [])
+    run.run()
+    row = run.row()
+    assert (row.status, row.attempts, row.error) == (S.SENT, 1, None)
+    assert len(fake.posts("telegram")) == 1
+    assert "delivery.released" in run.log.getvalue() and "unknown." not in run.log.getvalue()
+
+
+def test_a_crash_while_the_message_is_sent_leaves_its_outcome_unknown(tmp_path, fake, monkeypatch) -> None:
+    run = telegram(tmp_path, fake, monkeypatch)
+    crash_during(run, fake, "telegram:sendMessage")
+    assert run.row().status == S.SENDING
+    run.run()
+    row = run.row()
+    assert (row.status, row.error) == (S.UNKNOWN, "outcome unknown after a crash and the platform cannot be asked; "
+                                                  "not resent (on_unknown: skip)")
+    assert len(fake.received("telegram", "/sendMessage")) == 1  # maybe posted (the held call may finish), not resent
+
+
+def test_drainage_send_never_posts_an_unknown_delivery_again_silently(tmp_path, fake, monkeypatch, cli) -> None:
+    run = telegram(tmp_path, fake, monkeypatch)
+    key = run.crash_after_claim(published=False)
+    run.clock.advance(minutes=5)
+    run.run()
+    assert run.row().status == S.UNKNOWN
+    config = str(tmp_path / "config.yaml")
+    refused = cli("send", "c", "--config", config, "--at", "2026-03-01 11:30")
+    assert refused.exit_code == 1
+    assert " ".join(refused.output.split()) == (
+        "unknown c -> tg | 2026-03-01 11:00 UTC | item scarf | c -> tg at 2026-03-01 11:00 UTC: outcome unknown, a "
+        f"crash interrupted its send on {run.row().updated_at:%Y-%m-%d %H:%M} UTC and tg cannot say whether it "
+        "arrived (it may be there). Look at tg: if the post is missing, `drainage send c --channel tg --force` posts "
+        "it as a separate delivery (the unknown one stays in the journal); if it is there, there is nothing to do")
+    assert fake.posts("telegram") == []
+    forced = cli("send", "c", "--config", config, "--at", "2026-03-01 11:30", "--channel", "tg", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert len(fake.posts("telegram")) == 1
+    assert [(r.key, r.status, r.forced) for r in run.rows()] == [(key, S.UNKNOWN, False),
+                                                                 (f"{key}#forced-1", S.SENT, True)]

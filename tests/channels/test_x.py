@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import ChannelRun
+from tests.channels.helpers import SLOT, ChannelRun
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import faults as F
 
+SLOT_TS = SLOT.timestamp()
 KEYS = {"X_API_KEY": "ck-consumer-key", "X_API_SECRET": "cs-consumer-secret-never-logged",
         "X_ACCESS_TOKEN": "42-access-token", "X_ACCESS_SECRET": "as-access-secret-never-logged"}
 OAUTH1 = """
@@ -138,3 +139,51 @@ def test_auth_problems_pause_the_channel_without_leaking_keys(tmp_path, fake, mo
     written = run.everything_written()
     for secret in KEYS.values():
         assert secret not in written
+
+
+@pytest.mark.parametrize("image", [False, True])
+@pytest.mark.parametrize("published", [True, False])
+def test_unknown_outcome_is_settled_by_reading_the_accounts_posts(tmp_path, fake, monkeypatch, published,
+                                                                  image) -> None:
+    run = x_channel(tmp_path, fake, monkeypatch, image=image)
+    run.crash_after_claim(published)
+    run.run()
+    row = run.row()
+    (tweet,) = fake.posts("x")  # found and not resent, or not found and sent once
+    assert (row.status, row.remote_id) == (S.SENT, str(tweet["id"]))
+    assert len(fake.received("x", "/2/users/me")) == 1
+    (timeline,) = fake.received("x", "/2/users/4242/tweets")
+    assert timeline.query["start_time"].startswith("2026-03-01T11:00:00")
+    assert 'oauth_token="42-access-token"' in timeline.headers["authorization"]
+    if published:
+        assert row.error == "found on the platform after a crash"
+        assert "unknown.found_sent" in run.log.getvalue()
+    else:
+        assert "unknown.not_found_resend" in run.log.getvalue()
+
+
+def test_lookup_does_not_take_another_text_or_an_older_post_for_ours(tmp_path, fake, monkeypatch) -> None:
+    run = x_channel(tmp_path, fake, monkeypatch)
+    run.crash_after_claim(published=False)
+    text = run.row().text or ""
+    fake.publish("x", {"text": text.replace("WARM10", "WARM20"), "media_ids": [], "created": SLOT_TS + 60})
+    fake.publish("x", {"text": text, "media_ids": [], "created": SLOT_TS - 3600})  # the same text, before the slot
+    run.run()
+    row = run.row()
+    assert row.status == S.FAILED  # not found, so resent: X calls the older same text a duplicate
+    assert row.error.startswith("permanent: X refused a duplicate")
+
+
+def test_an_api_tier_that_cannot_read_falls_back_to_on_unknown(tmp_path, fake, monkeypatch) -> None:
+    run = x_channel(tmp_path, fake, monkeypatch)
+    fake.x_can_read = False
+    run.crash_after_claim(published=True)
+    run.run()
+    row = run.row()
+    assert row.status == S.UNKNOWN
+    assert row.error == ("outcome unknown after a crash and the platform cannot be asked (permanent: X does not "
+                         "let this app read the account's posts (a Basic tier or above can): 403 Forbidden\n"
+                         "When authenticating requests to the Twitter API v2 endpoints, you must use keys and "
+                         "tokens from a Twitter developer App that is attached to a Project.); not resent "
+                         "(on_unknown: skip)")
+    assert len(fake.posts("x")) == 1

@@ -13,6 +13,7 @@ import html
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote
@@ -33,6 +34,8 @@ PNG = bytes.fromhex(
 
 TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code",
                  "pre", "blockquote", "tg-emoji"}
+X_USER_ID = "4242"
+URL = re.compile(r"https?://\S+")
 BARE_AMPERSAND = re.compile(r"&(?!(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)")
 
 
@@ -71,6 +74,7 @@ def create_app(state: FakeState) -> Starlette:
         entry = await record(request, "telegram")
         if state.is_revoked(token):
             return tg_error(401, "Unauthorized")
+        await state.slow(f"telegram:{method}")
         if method == "getMe":
             return JSONResponse({"ok": True, "result": {"id": 7, "is_bot": True, "first_name": "Fake shop bot",
                                                         "username": "fake_shop_bot"}})
@@ -112,11 +116,42 @@ def create_app(state: FakeState) -> Starlette:
             if state.find("x", text=text) is not None:
                 return x_problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")
             media = body.get("media", {}).get("media_ids", [])
-            post = state.publish("x", {"text": text, "media_ids": media})
+            post = state.publish("x", {"text": text, "media_ids": media, "created": state.now()})
             return JSONResponse({"data": {"id": str(post["id"]), "text": text,
                                           "edit_history_tweet_ids": [str(post["id"])]}}, 201)
 
         return await create("x", accept)
+
+    async def x_me(request: Request) -> Response:
+        entry = await record(request, "x")
+        if state.is_revoked(*x_credentials(entry.headers)):
+            return x_problem(401, "Unauthorized", "Unauthorized")
+        return JSONResponse({"data": {"id": X_USER_ID, "name": "Northwind", "username": "northwind"}})
+
+    async def x_timeline(request: Request) -> Response:
+        """The account's posts as X shows them: links rewritten to t.co, `&<>` escaped, a t.co link appended
+        for media; newest first, since `start_time`. Answers 403 as the Free tier does when `state.x_can_read`
+        is false."""
+        entry = await record(request, "x")
+        if state.is_revoked(*x_credentials(entry.headers)):
+            return x_problem(401, "Unauthorized", "Unauthorized")
+        if not state.x_can_read or request.path_params["user"] != X_USER_ID:
+            return JSONResponse({"title": "Client Forbidden", "type": "https://api.twitter.com/2/problems/"
+                                 "client-forbidden", "reason": "client-not-enrolled", "detail": "When authenticating "
+                                 "requests to the Twitter API v2 endpoints, you must use keys and tokens from a "
+                                 "Twitter developer App that is attached to a Project."}, 403)
+        since = entry.query.get("start_time")
+        start = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() if since else 0.0
+        shown = []
+        for post in reversed(state.posts("x")):
+            if post["created"] < start:
+                continue
+            text = html.escape(URL.sub(f"https://t.co/{post['id']:010d}", post["text"]), quote=False)
+            if post["media_ids"]:
+                text += f" https://t.co/m{post['id']:09d}"
+            shown.append({"id": str(post["id"]), "text": text, "edit_history_tweet_ids": [str(post["id"])]})
+        return JSONResponse({"data": shown[:int(entry.query.get("max_results", 10))],
+                             "meta": {"result_count": len(shown)}} if shown else {"meta": {"result_count": 0}})
 
     async def x_media(request: Request) -> Response:
         entry = await record(request, "x-upload")
@@ -221,6 +256,8 @@ def create_app(state: FakeState) -> Starlette:
     return Starlette(routes=[
         Route("/bot{token}/{method}", telegram, methods=["GET", "POST"]),
         Route("/2/tweets", x_tweets, methods=["POST"]),
+        Route("/2/users/me", x_me),
+        Route("/2/users/{user}/tweets", x_timeline),
         Route("/1.1/media/upload.json", x_media, methods=["POST"]),
         Route("/posts.json", discourse_posts, methods=["POST"]),
         Route("/t/external_id/{external_id}.json", discourse_by_external_id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import defaultdict, deque
@@ -22,6 +23,7 @@ class Recorded:
     form: dict[str, str] = field(default_factory=dict)
     json: Any = None
     files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # name: (filename, type, content)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -50,6 +52,7 @@ class FakeState:
 
     def reset(self) -> None:
         with self.lock:
+            self.generation = getattr(self, "generation", 0) + 1  # calls held across a reset are dropped
             self.requests: list[Recorded] = []
             self.faults: dict[str, deque[Fault]] = defaultdict(deque)
             self.created: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -57,6 +60,8 @@ class FakeState:
             self.counter = 1000
             self.now: Callable[[], float] = time.time  # the platform's clock (post times), settable by tests
             self.settings: dict[str, Any] = {}  # per-platform behaviour a test sets (e.g. 'ig_polls')
+            self.delays: dict[str, float] = {}  # "telegram:getMe": seconds before answering (a slow platform)
+            self.x_can_read = True  # False: reading the timeline is refused, as on X's Free tier
 
     # -- used by tests -------------------------------------------------------------------------------------
     def inject(self, platform: str, fault: Fault, times: int = 1) -> None:
@@ -68,6 +73,25 @@ class FakeState:
         """Every request carrying this token or key is refused as the platform refuses a revoked one."""
         with self.lock:
             self.revoked.add(credential)
+
+    def set_delay(self, call: str, seconds: float) -> None:
+        """Answer `call` ("telegram:getMe", "telegram:sendMessage"...) only after `seconds`."""
+        with self.lock:
+            self.delays[call] = seconds
+
+    async def slow(self, call: str) -> None:
+        """Wait as long as `set_delay` asked for `call` (re-read while waiting: setting 0 releases it). A call still
+        held when the next test resets the platform fails instead of publishing into that test."""
+        deadline = time.monotonic()
+        generation = self.generation
+        while True:
+            with self.lock:
+                wait = deadline + self.delays.get(call, 0.0) - time.monotonic()
+                if self.generation != generation:
+                    raise RuntimeError(f"{call} was held across a reset of the fake platform")
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, 0.05))
 
     def received(self, platform: str, path_suffix: str = "") -> list[Recorded]:
         with self.lock:
