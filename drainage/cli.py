@@ -3,7 +3,6 @@ schema, db."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -11,25 +10,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine
 
+from drainage.cli_options import DEFAULT_CONFIG, ConfigOpt, GlobalConfigOpt
 from drainage.errors import DrainageError, Problem, ProblemsFound, SchemaBehind
-from drainage.posts import PlannedPost, no_prior, plan_campaign
-from drainage.project import Project, check_rendering, load_project
+
+if TYPE_CHECKING:  # imported where used: `drainage --help` must not pay for SQLAlchemy, pydantic models, Jinja2
+    from sqlalchemy import Engine
+
+    from drainage.posts import PlannedPost
+    from drainage.project import Project
 
 app = typer.Typer(help="Off-site traffic drainage: campaigns as code, scheduled posts, tracked links.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None)  # plain help: rendering it with rich costs more than the rest of startup
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
 feeds_app = typer.Typer(help="Store feeds: what a feed would post now, and how each feed is doing.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(feeds_app, name="feeds")
 
 
@@ -46,9 +50,18 @@ _add_email_commands()
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="DRAINAGE_CONFIG",
-                                         help="Path to config.yaml.")]
-DEFAULT_CONFIG = Path("config.yaml")
+
+
+@app.callback()
+def global_options(config: GlobalConfigOpt = None) -> None:
+    """Off-site traffic drainage: campaigns as code, scheduled posts, tracked links."""
+
+
+def load_project(config: Path, only: list[Path] | None = None) -> Project:
+    """config.yaml and the campaigns (see `drainage.project.load_project`)."""
+    from drainage.project import load_project as load
+
+    return load(config, only)
 
 
 def report_problems(problems: list[Problem]) -> None:
@@ -116,6 +129,8 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
              config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Check config, campaigns, templates, links and post lengths; report every problem with file:line."""
     with friendly_errors():
+        from drainage.project import check_rendering
+
         project = load_project(config, paths or None)
         from drainage.feeds.check import off_host_feeds
 
@@ -141,6 +156,7 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
         end = begin + timedelta(days=days)
         engine = open_engine(project, create=False)
         from drainage.journal import prior_counter
+        from drainage.posts import no_prior, plan_campaign
 
         prior = prior_counter(engine) if engine is not None else no_prior
         campaigns = [project.campaign(campaign)] if campaign else [
@@ -178,7 +194,7 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
         begin = parse_when(at, loaded.tz)
         engine = open_engine(project, create=False)
         from drainage.journal import prior_counter
-        from drainage.posts import posts_for_slots
+        from drainage.posts import no_prior, posts_for_slots
 
         prior = prior_counter(engine) if engine is not None else no_prior
         shown = 0
@@ -273,6 +289,8 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
 
 
 def _run(coro: Any, project: Project) -> Any:
+    import asyncio
+
     async def main() -> Any:
         try:
             return await coro

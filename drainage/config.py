@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, V
 
 from drainage.channel import ChannelOptions
 from drainage.errors import Problem
-from drainage.registry import channel_types
+from drainage.registry import channel_type, channel_type_names
 from drainage.sources import (
     Invalid,
     Positions,
@@ -326,7 +326,6 @@ def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
 
 def _load_channels(raw: dict[str, dict[str, Any]], positions: Positions
                    ) -> tuple[dict[str, ChannelOptions], list[Problem]]:
-    types = channel_types()
     out: dict[str, ChannelOptions] = {}
     problems: list[Problem] = []
     for name, options in raw.items():
@@ -337,11 +336,12 @@ def _load_channels(raw: dict[str, dict[str, Any]], positions: Positions
         kind = options.get("type")
         if kind is None:
             problems.append(positions.problem(loc, f"channels.{name}: missing required key 'type'",
-                                              "one of: " + ", ".join(sorted(types)), key=True))
+                                              "one of: " + ", ".join(channel_type_names()), key=True))
             continue
-        plugin = types.get(str(kind))
+        plugin = channel_type(str(kind))
         if plugin is None:
-            hint = did_you_mean(str(kind), types) or "installed: " + ", ".join(sorted(types))
+            types = channel_type_names()
+            hint = did_you_mean(str(kind), types) or "installed: " + ", ".join(types)
             problems.append(positions.problem((*loc, "type"), f"unknown channel type '{kind}'", hint))
             continue
         try:

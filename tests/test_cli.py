@@ -167,3 +167,26 @@ def test_db_upgrade_and_current(project_dir, cli) -> None:
     again = cli("db", "upgrade")
     assert "already up to date" in again.output
     assert cli("db", "current").output.strip() == f"current: {head}, newest: {head}"
+
+
+def test_config_before_or_after_the_command_and_the_later_one_wins(project_dir, cli, monkeypatch) -> None:
+    (project_dir / "sub").mkdir()
+    (project_dir / "config.yaml").rename(project_dir / "sub" / "config.yaml")
+    for name in ("campaigns", "templates"):
+        (project_dir / name).rename(project_dir / "sub" / name)
+    good, missing = str(project_dir / "sub" / "config.yaml"), "nowhere.yaml"
+    ok = "ok: sub/config.yaml and 4 campaigns are valid"
+    assert cli("--config", good, "validate").output.startswith(ok)
+    assert cli("-c", good, "validate").output.startswith(ok)
+    assert cli("validate", "--config", good).output.startswith(ok)
+    assert cli("--config", missing, "validate", "--config", good).output.startswith(ok)
+    after = cli("--config", good, "validate", "--config", missing)
+    assert (after.exit_code, after.output.splitlines()[0]) == (2, "nowhere.yaml: file not found")
+    monkeypatch.setenv("DRAINAGE_CONFIG", missing)
+    assert cli("--config", good, "validate").output.startswith(ok)  # typed beats the environment
+    assert cli("validate").output.splitlines()[0] == "nowhere.yaml: file not found"
+    monkeypatch.delenv("DRAINAGE_CONFIG")
+    listed = cli("--config", good, "subscribers", "list")
+    assert listed.exit_code == 0, listed.output
+    current = cli("--config", good, "db", "current")
+    assert current.exit_code == 0, current.output
