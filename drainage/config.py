@@ -22,6 +22,7 @@ from drainage.sources import (
     interpolate_env,
     load_yaml,
     problems_from_validation,
+    unforeseen,
 )
 
 BIO_PAGE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -317,6 +318,8 @@ def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
     except ValidationError as exc:
         problems += problems_from_validation(exc, positions, Config)
         return None, problems
+    except Exception as exc:  # a value no validator foresaw
+        return None, [unforeseen(shown_as, exc)]
     channels, channel_problems = _load_channels(config.channels, positions)
     problems += channel_problems
     if problems:
