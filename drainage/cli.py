@@ -92,6 +92,13 @@ def friendly_errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("DRAINAGE_DEBUG"):
             raise
+        if "sqlalchemy" in sys.modules:  # a database that cannot be opened is the config's problem, not a bug
+            from drainage.store.db import explain_unreachable
+
+            explained = explain_unreachable(exc)
+            if explained:
+                err.print(Text(f"error: {explained}"))
+                raise typer.Exit(2) from None
         err.print(Text(f"internal error: {exc.__class__.__name__}: {exc}\n"
                        "This is a bug in drainage; run again with DRAINAGE_DEBUG=1 for details and report it."))
         raise typer.Exit(70) from None

@@ -74,11 +74,44 @@ class StoreConfig(Strict):
         return list(dict.fromkeys(h.lower() for h in (host, *self.link_hosts)))  # in order: messages list them
 
 
+DATABASE_URL_FORMS = ("write sqlite:///drainage.db (a file next to config.yaml) or "
+                      "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE")
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+
+
+def check_database_url(value: str) -> str:
+    """A URL drainage can open: SQLite or PostgreSQL through psycopg 3. Messages never repeat the URL (it may
+    hold a password)."""
+    scheme, sep, _ = value.partition("://")
+    if not sep:
+        raise Invalid("not a database URL", DATABASE_URL_FORMS)
+    if scheme.lower() == "postgres":
+        raise Invalid("'postgres://' is not a scheme SQLAlchemy knows",
+                      "write postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE")
+    if scheme.lower() not in DATABASE_SCHEMES:
+        raise Invalid(f"drainage cannot use '{scheme}://' databases", DATABASE_URL_FORMS)
+    if scheme.startswith("sqlite"):
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise Invalid("the port is not a number",
+                      "write postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE") from None
+    if not parts.path.strip("/"):
+        raise Invalid("it names no database", "end it with /DATABASE, e.g. "
+                      "postgresql+psycopg://USER:PASSWORD@HOST:5432/drainage")
+    return value
+
+
 class DatabaseConfig(Strict):
     """Where the journal, links and clicks live."""
 
     url: str = Field(default="sqlite:///drainage.db",
-                     description="SQLAlchemy URL; a relative SQLite path is relative to config.yaml.")
+                     description="SQLAlchemy URL: sqlite:///FILE (a relative path is relative to config.yaml) or "
+                                 "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE.")
+
+    _check_url = field_validator("url")(check_database_url)
 
 
 MIN_RETENTION = timedelta(days=2)
