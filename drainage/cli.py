@@ -602,12 +602,13 @@ def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaig
             out.print(Text(f"wrote {path}"))
 
 
-def _config_only(config: Path) -> Any:
-    """config.yaml alone (reports and pruning need no campaign to be valid)."""
+def _config_only(config: Path, *keys: str) -> Any:
+    """config.yaml alone, and of it only `keys` (reports and pruning need no campaign to be valid, and no secret
+    of a channel or the tracker)."""
     from drainage.config import load_config
     from drainage.sources import display_path
 
-    loaded, problems = load_config(config, display_path(config))
+    loaded, problems = load_config(config, display_path(config), only=keys)
     if loaded is None:
         raise ProblemsFound(problems)
     return loaded
@@ -657,7 +658,7 @@ def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to 
         except BadRequest as exc:
             err.print(Text(f"error: {exc}"))
             raise typer.Exit(2) from None
-        engine = _existing_engine(_config_only(config))
+        engine = _existing_engine(_config_only(config, "database"))
         with err.status("reading rollups, journal and orders...", spinner="dots"):
             built = build_report(engine, request)
         _write_report(built, chosen, output)
@@ -693,7 +694,7 @@ def prune(older_than: Annotated[str | None, typer.Option(help="Delete raw clicks
     from drainage.store.retention import MIN_KEEP, prune_raw_clicks
 
     with friendly_errors():
-        loaded = _config_only(config)
+        loaded = _config_only(config, "database", "tracker.keep_raw_clicks")
         text = older_than or loaded.config.tracker.keep_raw_clicks
         if not text:
             raise DrainageError("nothing to prune by: set tracker.keep_raw_clicks in config.yaml (e.g. 90d) or pass "
@@ -721,8 +722,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     from drainage.store.migrate import current_revision, upgrade
 
     with friendly_errors():
-        project = load_project(config)
-        engine = make_engine(project.config.database_url)
+        engine = make_engine(_config_only(config, "database").database_url)
         before = current_revision(engine)
         upgrade(engine, revision)
         after = current_revision(engine)
@@ -737,8 +737,7 @@ def db_current(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     from drainage.store.migrate import current_revision, head_revision
 
     with friendly_errors():
-        project = load_project(config)
-        engine = make_engine(project.config.database_url)
+        engine = make_engine(_config_only(config, "database").database_url)
         out.print(Text(f"current: {current_revision(engine) or 'none'}, newest: {head_revision(engine)}"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Collection, Iterable
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -337,14 +338,21 @@ class LoadedConfig:
         return [s for s in found if s]
 
 
-def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
-                ) -> tuple[LoadedConfig | None, list[Problem]]:
-    """Load and validate config.yaml; return it (or None) with every problem found."""
+def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None,
+                only: Collection[str] | None = None) -> tuple[LoadedConfig | None, list[Problem]]:
+    """Load and validate config.yaml; return it (or None) with every problem found.
+
+    `only` names the keys a command uses (e.g. ``("database",)`` or ``("tracker.keep_raw_clicks",)``): the other
+    sections keep their defaults and are neither checked nor have their `${VAR}`s resolved, so a command never
+    needs a secret it does not use. `store` is always read.
+    """
     data, positions, problems = load_yaml(path, shown_as)
     if problems:
         return None, problems
     if not isinstance(data, dict):
         return None, [Problem(shown_as, 1, 1, "expected a mapping of keys such as 'store:' and 'channels:'")]
+    if only is not None:
+        data = _select(data, ("store", *only))
     data, problems = interpolate_env(data, positions, environ)
     try:
         config = Config.model_validate(data)
@@ -358,6 +366,22 @@ def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
     if problems:
         return None, problems
     return LoadedConfig(path, config, channels, shown_as), []
+
+
+def _select(data: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """The parts of `data` at the dotted `paths` ('database', 'tracker.keep_raw_clicks'), in their places."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        *parents, last = path.split(".")
+        source, target = data, out
+        for key in parents:
+            if not isinstance(source.get(key), dict):
+                break
+            source, target = source[key], target.setdefault(key, {})
+        else:
+            if last in source:
+                target[last] = source[last]
+    return out
 
 
 def _load_channels(raw: dict[str, dict[str, Any]], positions: Positions

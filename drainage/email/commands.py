@@ -24,7 +24,7 @@ def _engine(config: Path):  # type: ignore[no-untyped-def]
     from drainage.store.db import make_engine
     from drainage.store.migrate import ensure_schema
 
-    loaded, problems = load_config(config, display_path(config))
+    loaded, problems = load_config(config, display_path(config), only=("database",))
     if loaded is None:
         raise ProblemsFound(problems)
     engine = make_engine(loaded.database_url)
