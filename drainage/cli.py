@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from drainage.cli_options import DEFAULT_CONFIG, ConfigOpt, GlobalConfigOpt
 from drainage.errors import DrainageError, Problem, ProblemsFound, SchemaBehind
+from drainage.terminal import Column, fitted_table
 
 if TYPE_CHECKING:  # imported where used: `drainage --help` must not pay for SQLAlchemy, pydantic models, Jinja2
     from sqlalchemy import Engine
@@ -170,14 +170,13 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
             c for c in project.campaigns.values() if c.model.status == "active"]
         planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)),
                          key=lambda p: (p.slot, p.campaign.id, p.use_index))
-        table = Table(title=f"{len(planned)} posts planned from {begin:%Y-%m-%d %H:%M} UTC for {days:g} days")
-        for column in ("local time", "campaign", "channel", "item", "variant", "first line"):
-            table.add_column(column, overflow="fold")
-        for post in planned:
-            table.add_row(post.slot.astimezone(post.campaign.tz).strftime("%a %Y-%m-%d %H:%M %Z"),
-                          post.campaign.id, post.channel, post.item.key, post.variant_name or "-",
-                          _first_line(project, post))
-        out.print(table)
+        rows = [[post.slot.astimezone(post.campaign.tz).strftime("%a %Y-%m-%d %H:%M %Z"), post.campaign.id,
+                 post.channel, post.item.key, post.variant_name or "-", _first_line(project, post)]
+                for post in planned]
+        columns = [Column("local time", whole=True), *map(Column, ("campaign", "channel", "item", "variant",
+                                                                   "first line"))]
+        out.print(fitted_table(out.width, columns, rows, title=f"{len(planned)} posts planned from "
+                               f"{begin:%Y-%m-%d %H:%M} UTC for {days:g} days"))
 
 
 def _first_line(project: Project, post: PlannedPost) -> str:
@@ -374,21 +373,15 @@ def status(config: ConfigOpt = DEFAULT_CONFIG,
                 out.print(Text(f"PAUSED {state.channel}: {state.reason} (since {state.paused_at:%Y-%m-%d %H:%M} "
                                f"UTC); fix it, then run `drainage resume {state.channel}`", style="bold red"),
                           soft_wrap=True)
-        table = Table(title="next runs")
-        for column in ("campaign", "channel", "next slot (local)"):
-            table.add_column(column)
-        for run_ in st.next_runs:
-            table.add_row(run_.campaign, run_.channel, run_.local)
-        out.print(table)
+        columns = [Column("campaign"), Column("channel"), Column("next slot (local)", whole=True)]
+        out.print(fitted_table(out.width, columns, [[run_.campaign, run_.channel, run_.local] for run_ in st.next_runs],
+                               title="next runs"))
         if st.counts:
             states = sorted({k for c in st.counts.values() for k in c})
-            counts = Table(title=f"deliveries of the last {days:g} days by channel")
-            counts.add_column("channel")
-            for state in states:
-                counts.add_column(state, justify="right")
-            for channel, by_state in sorted(st.counts.items()):
-                counts.add_row(channel, *(str(by_state.get(state, 0)) for state in states))
-            out.print(counts)
+            columns = [Column("channel"), *(Column(state, whole=True, justify="right") for state in states)]
+            rows = [[channel, *(str(by_state.get(state, 0)) for state in states)]
+                    for channel, by_state in sorted(st.counts.items())]
+            out.print(fitted_table(out.width, columns, rows, title=f"deliveries of the last {days:g} days by channel"))
         if st.recent:
             out.print(Text("recent deliveries:", style="bold"))
             for row in st.recent:
@@ -488,16 +481,16 @@ def feeds_check(url: Annotated[str, typer.Argument(help="The feed's URL.")], cam
                 line += (f"; first poll: the newest {feed.backfill} entries are posted, the others only recorded"
                          if feed.backfill else "; first poll: entries are only recorded, none posted (backfill: 0)")
             out.print(Text(line), soft_wrap=True)
-        table = Table(title="entries, in the feed's order")
-        for column in ("entry", "published", "price", "what the next poll does"):
-            table.add_column(column, overflow="fold")
+        rows = []
         for checked in report.entries:
             entry, verdict = checked.verdict.entry, checked.verdict
             price = f"{entry.price:g} {entry.currency or ''}".strip() if entry.price is not None else "-"
-            table.add_row(entry.title or entry.identity, _utc(entry.published), price,
-                          Text(_when(checked, report.feed.cap if report.feed else 0) + verdict.reason,
-                               style="green" if verdict.posts else "red" if verdict.action == "skip" else ""))
-        out.print(table)
+            rows.append([entry.title or entry.identity, _utc(entry.published), price,
+                         Text(_when(checked, report.feed.cap if report.feed else 0) + verdict.reason,
+                              style="green" if verdict.posts else "red" if verdict.action == "skip" else "")])
+        columns = [Column("entry"), Column("published", whole=True), Column("price", whole=True),
+                   Column("what the next poll does")]
+        out.print(fitted_table(out.width, columns, rows, title="entries, in the feed's order"))
         shown = [c for c in report.entries if c.posts]
         if not shown and report.sample is not None:
             out.print(Text("Nothing would be posted now; this is how the newest entry that passes the filters "

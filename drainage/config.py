@@ -109,8 +109,7 @@ class DatabaseConfig(Strict):
     """Where the journal, links and clicks live."""
 
     url: str = Field(default="sqlite:///drainage.db",
-                     description="SQLAlchemy URL: sqlite:///FILE (a relative path is relative to config.yaml) or "
-                                 "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE.")
+                     description="SQLAlchemy URL; a relative SQLite path is relative to config.yaml.")
 
     _check_url = field_validator("url")(check_database_url)
 
