@@ -51,7 +51,6 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-
 @app.callback()
 def global_options(config: GlobalConfigOpt = None) -> None:
     """Off-site traffic drainage: campaigns as code, scheduled posts, tracked links."""
