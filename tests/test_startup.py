@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("telegram", "tweepy", "facebook", "requests", "sqlalchemy", "sqlmodel", "alembic", "uvicorn", "starlette",
+HEAVY = ("telegram", "tweepy", "facebook", "praw", "requests", "sqlalchemy", "sqlmodel", "alembic", "uvicorn", "starlette",
          "babel", "inscriptis", "feedparser", "jinja2", "pydantic", "ruamel", "httpx", "apscheduler", "psycopg",
          "aiosmtplib", "asyncio", "watchfiles", "prometheus_client", "croniter")
 
@@ -48,4 +48,4 @@ def test_a_telegram_only_project_never_imports_the_other_platform_libraries(tmp_
             "assert result.exit_code == 0, result.output\n")
     imported = imported_after(code)
     assert "telegram" in imported
-    assert sorted({"tweepy", "facebook", "requests"} & imported) == []
+    assert sorted({"tweepy", "facebook", "praw", "requests"} & imported) == []
