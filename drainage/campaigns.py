@@ -24,7 +24,7 @@ from drainage.schedule import (
     parse_clock_range,
     parse_duration,
 )
-from drainage.sources import Invalid, Positions, load_yaml, problems_from_validation
+from drainage.sources import Invalid, Positions, load_yaml, problems_from_validation, unforeseen
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -419,6 +419,8 @@ def load_campaign(path: Path, shown_as: str, default_tz: str) -> tuple[LoadedCam
                                               "'schedule:' and 'channels:'")]
     try:
         campaign = Campaign.model_validate(data)
+        return LoadedCampaign(campaign, path, shown_as, positions, default_tz), []
     except ValidationError as exc:
         return None, problems_from_validation(exc, positions, Campaign)
-    return LoadedCampaign(campaign, path, shown_as, positions, default_tz), []
+    except Exception as exc:  # a value no validator foresaw: a problem of this file, the others are still checked
+        return None, [unforeseen(shown_as, exc)]

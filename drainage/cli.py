@@ -3,7 +3,6 @@ schema, db."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -11,25 +10,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine
 
+from drainage.cli_options import DEFAULT_CONFIG, ConfigOpt, GlobalConfigOpt
 from drainage.errors import DrainageError, Problem, ProblemsFound, SchemaBehind
-from drainage.posts import PlannedPost, no_prior, plan_campaign
-from drainage.project import Project, check_rendering, load_project
+from drainage.terminal import Column, fitted_table
+
+if TYPE_CHECKING:  # imported where used: `drainage --help` must not pay for SQLAlchemy, pydantic models, Jinja2
+    from sqlalchemy import Engine
+
+    from drainage.posts import PlannedPost
+    from drainage.project import Project
 
 app = typer.Typer(help="Off-site traffic drainage: campaigns as code, scheduled posts, tracked links.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None)  # plain help: rendering it with rich costs more than the rest of startup
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
 feeds_app = typer.Typer(help="Store feeds: what a feed would post now, and how each feed is doing.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(feeds_app, name="feeds")
 
 
@@ -46,9 +50,17 @@ _add_email_commands()
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="DRAINAGE_CONFIG",
-                                         help="Path to config.yaml.")]
-DEFAULT_CONFIG = Path("config.yaml")
+
+@app.callback()
+def global_options(config: GlobalConfigOpt = None) -> None:
+    """Off-site traffic drainage: campaigns as code, scheduled posts, tracked links."""
+
+
+def load_project(config: Path, only: list[Path] | None = None) -> Project:
+    """config.yaml and the campaigns (see `drainage.project.load_project`)."""
+    from drainage.project import load_project as load
+
+    return load(config, only)
 
 
 def report_problems(problems: list[Problem]) -> None:
@@ -79,6 +91,13 @@ def friendly_errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("DRAINAGE_DEBUG"):
             raise
+        if "sqlalchemy" in sys.modules:  # a database that cannot be opened is the config's problem, not a bug
+            from drainage.store.db import explain_unreachable
+
+            explained = explain_unreachable(exc)
+            if explained:
+                err.print(Text(f"error: {explained}"))
+                raise typer.Exit(2) from None
         err.print(Text(f"internal error: {exc.__class__.__name__}: {exc}\n"
                        "This is a bug in drainage; run again with DRAINAGE_DEBUG=1 for details and report it."))
         raise typer.Exit(70) from None
@@ -116,6 +135,8 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
              config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Check config, campaigns, templates, links and post lengths; report every problem with file:line."""
     with friendly_errors():
+        from drainage.project import check_rendering
+
         project = load_project(config, paths or None)
         from drainage.feeds.check import off_host_feeds
 
@@ -141,20 +162,20 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
         end = begin + timedelta(days=days)
         engine = open_engine(project, create=False)
         from drainage.journal import prior_counter
+        from drainage.posts import no_prior, plan_campaign
 
         prior = prior_counter(engine) if engine is not None else no_prior
         campaigns = [project.campaign(campaign)] if campaign else [
             c for c in project.campaigns.values() if c.model.status == "active"]
         planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)),
                          key=lambda p: (p.slot, p.campaign.id, p.use_index))
-        table = Table(title=f"{len(planned)} posts planned from {begin:%Y-%m-%d %H:%M} UTC for {days:g} days")
-        for column in ("local time", "campaign", "channel", "item", "variant", "first line"):
-            table.add_column(column, overflow="fold")
-        for post in planned:
-            table.add_row(post.slot.astimezone(post.campaign.tz).strftime("%a %Y-%m-%d %H:%M %Z"),
-                          post.campaign.id, post.channel, post.item.key, post.variant_name or "-",
-                          _first_line(project, post))
-        out.print(table)
+        rows = [[post.slot.astimezone(post.campaign.tz).strftime("%a %Y-%m-%d %H:%M %Z"), post.campaign.id,
+                 post.channel, post.item.key, post.variant_name or "-", _first_line(project, post)]
+                for post in planned]
+        columns = [Column("local time", whole=True), *map(Column, ("campaign", "channel", "item", "variant",
+                                                                   "first line"))]
+        out.print(fitted_table(out.width, columns, rows, title=f"{len(planned)} posts planned from "
+                               f"{begin:%Y-%m-%d %H:%M} UTC for {days:g} days"))
 
 
 def _first_line(project: Project, post: PlannedPost) -> str:
@@ -178,7 +199,7 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
         begin = parse_when(at, loaded.tz)
         engine = open_engine(project, create=False)
         from drainage.journal import prior_counter
-        from drainage.posts import posts_for_slots
+        from drainage.posts import no_prior, posts_for_slots
 
         prior = prior_counter(engine) if engine is not None else no_prior
         shown = 0
@@ -273,6 +294,8 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
 
 
 def _run(coro: Any, project: Project) -> Any:
+    import asyncio
+
     async def main() -> Any:
         try:
             return await coro
@@ -349,21 +372,15 @@ def status(config: ConfigOpt = DEFAULT_CONFIG,
                 out.print(Text(f"PAUSED {state.channel}: {state.reason} (since {state.paused_at:%Y-%m-%d %H:%M} "
                                f"UTC); fix it, then run `drainage resume {state.channel}`", style="bold red"),
                           soft_wrap=True)
-        table = Table(title="next runs")
-        for column in ("campaign", "channel", "next slot (local)"):
-            table.add_column(column)
-        for run_ in st.next_runs:
-            table.add_row(run_.campaign, run_.channel, run_.local)
-        out.print(table)
+        columns = [Column("campaign"), Column("channel"), Column("next slot (local)", whole=True)]
+        out.print(fitted_table(out.width, columns, [[run_.campaign, run_.channel, run_.local] for run_ in st.next_runs],
+                               title="next runs"))
         if st.counts:
             states = sorted({k for c in st.counts.values() for k in c})
-            counts = Table(title=f"deliveries of the last {days:g} days by channel")
-            counts.add_column("channel")
-            for state in states:
-                counts.add_column(state, justify="right")
-            for channel, by_state in sorted(st.counts.items()):
-                counts.add_row(channel, *(str(by_state.get(state, 0)) for state in states))
-            out.print(counts)
+            columns = [Column("channel"), *(Column(state, whole=True, justify="right") for state in states)]
+            rows = [[channel, *(str(by_state.get(state, 0)) for state in states)]
+                    for channel, by_state in sorted(st.counts.items())]
+            out.print(fitted_table(out.width, columns, rows, title=f"deliveries of the last {days:g} days by channel"))
         if st.recent:
             out.print(Text("recent deliveries:", style="bold"))
             for row in st.recent:
@@ -463,16 +480,16 @@ def feeds_check(url: Annotated[str, typer.Argument(help="The feed's URL.")], cam
                 line += (f"; first poll: the newest {feed.backfill} entries are posted, the others only recorded"
                          if feed.backfill else "; first poll: entries are only recorded, none posted (backfill: 0)")
             out.print(Text(line), soft_wrap=True)
-        table = Table(title="entries, in the feed's order")
-        for column in ("entry", "published", "price", "what the next poll does"):
-            table.add_column(column, overflow="fold")
+        rows = []
         for checked in report.entries:
             entry, verdict = checked.verdict.entry, checked.verdict
             price = f"{entry.price:g} {entry.currency or ''}".strip() if entry.price is not None else "-"
-            table.add_row(entry.title or entry.identity, _utc(entry.published), price,
-                          Text(_when(checked, report.feed.cap if report.feed else 0) + verdict.reason,
-                               style="green" if verdict.posts else "red" if verdict.action == "skip" else ""))
-        out.print(table)
+            rows.append([entry.title or entry.identity, _utc(entry.published), price,
+                         Text(_when(checked, report.feed.cap if report.feed else 0) + verdict.reason,
+                              style="green" if verdict.posts else "red" if verdict.action == "skip" else "")])
+        columns = [Column("entry"), Column("published", whole=True), Column("price", whole=True),
+                   Column("what the next poll does")]
+        out.print(fitted_table(out.width, columns, rows, title="entries, in the feed's order"))
         shown = [c for c in report.entries if c.posts]
         if not shown and report.sample is not None:
             out.print(Text("Nothing would be posted now; this is how the newest entry that passes the filters "
@@ -577,12 +594,13 @@ def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaig
             out.print(Text(f"wrote {path}"))
 
 
-def _config_only(config: Path) -> Any:
-    """config.yaml alone (reports and pruning need no campaign to be valid)."""
+def _config_only(config: Path, *keys: str) -> Any:
+    """config.yaml alone, and of it only `keys` (reports and pruning need no campaign to be valid, and no secret
+    of a channel or the tracker)."""
     from drainage.config import load_config
     from drainage.sources import display_path
 
-    loaded, problems = load_config(config, display_path(config))
+    loaded, problems = load_config(config, display_path(config), only=keys)
     if loaded is None:
         raise ProblemsFound(problems)
     return loaded
@@ -632,7 +650,7 @@ def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to 
         except BadRequest as exc:
             err.print(Text(f"error: {exc}"))
             raise typer.Exit(2) from None
-        engine = _existing_engine(_config_only(config))
+        engine = _existing_engine(_config_only(config, "database"))
         with err.status("reading rollups, journal and orders...", spinner="dots"):
             built = build_report(engine, request)
         _write_report(built, chosen, output)
@@ -668,7 +686,7 @@ def prune(older_than: Annotated[str | None, typer.Option(help="Delete raw clicks
     from drainage.store.retention import MIN_KEEP, prune_raw_clicks
 
     with friendly_errors():
-        loaded = _config_only(config)
+        loaded = _config_only(config, "database", "tracker.keep_raw_clicks")
         text = older_than or loaded.config.tracker.keep_raw_clicks
         if not text:
             raise DrainageError("nothing to prune by: set tracker.keep_raw_clicks in config.yaml (e.g. 90d) or pass "
@@ -696,8 +714,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     from drainage.store.migrate import current_revision, upgrade
 
     with friendly_errors():
-        project = load_project(config)
-        engine = make_engine(project.config.database_url)
+        engine = make_engine(_config_only(config, "database").database_url)
         before = current_revision(engine)
         upgrade(engine, revision)
         after = current_revision(engine)
@@ -712,8 +729,7 @@ def db_current(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     from drainage.store.migrate import current_revision, head_revision
 
     with friendly_errors():
-        project = load_project(config)
-        engine = make_engine(project.config.database_url)
+        engine = make_engine(_config_only(config, "database").database_url)
         out.print(Text(f"current: {current_revision(engine) or 'none'}, newest: {head_revision(engine)}"))
 
 

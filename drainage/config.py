@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Collection, Iterable
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, V
 
 from drainage.channel import ChannelOptions
 from drainage.errors import Problem
-from drainage.registry import channel_types
+from drainage.registry import channel_type, channel_type_names
 from drainage.sources import (
     Invalid,
     Positions,
@@ -22,6 +23,7 @@ from drainage.sources import (
     interpolate_env,
     load_yaml,
     problems_from_validation,
+    unforeseen,
 )
 
 BIO_PAGE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -73,11 +75,43 @@ class StoreConfig(Strict):
         return list(dict.fromkeys(h.lower() for h in (host, *self.link_hosts)))  # in order: messages list them
 
 
+DATABASE_URL_FORMS = ("write sqlite:///drainage.db (a file next to config.yaml) or "
+                      "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE")
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+
+
+def check_database_url(value: str) -> str:
+    """A URL drainage can open: SQLite or PostgreSQL through psycopg 3. Messages never repeat the URL (it may
+    hold a password)."""
+    scheme, sep, _ = value.partition("://")
+    if not sep:
+        raise Invalid("not a database URL", DATABASE_URL_FORMS)
+    if scheme.lower() == "postgres":
+        raise Invalid("'postgres://' is not a scheme SQLAlchemy knows",
+                      "write postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE")
+    if scheme.lower() not in DATABASE_SCHEMES:
+        raise Invalid(f"drainage cannot use '{scheme}://' databases", DATABASE_URL_FORMS)
+    if scheme.startswith("sqlite"):
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise Invalid("the port is not a number",
+                      "write postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE") from None
+    if not parts.path.strip("/"):
+        raise Invalid("it names no database", "end it with /DATABASE, e.g. "
+                      "postgresql+psycopg://USER:PASSWORD@HOST:5432/drainage")
+    return value
+
+
 class DatabaseConfig(Strict):
     """Where the journal, links and clicks live."""
 
     url: str = Field(default="sqlite:///drainage.db",
                      description="SQLAlchemy URL; a relative SQLite path is relative to config.yaml.")
+
+    _check_url = field_validator("url")(check_database_url)
 
 
 MIN_RETENTION = timedelta(days=2)
@@ -303,20 +337,29 @@ class LoadedConfig:
         return [s for s in found if s]
 
 
-def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
-                ) -> tuple[LoadedConfig | None, list[Problem]]:
-    """Load and validate config.yaml; return it (or None) with every problem found."""
+def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None,
+                only: Collection[str] | None = None) -> tuple[LoadedConfig | None, list[Problem]]:
+    """Load and validate config.yaml; return it (or None) with every problem found.
+
+    `only` names the keys a command uses (e.g. ``("database",)`` or ``("tracker.keep_raw_clicks",)``): the other
+    sections keep their defaults and are neither checked nor have their `${VAR}`s resolved, so a command never
+    needs a secret it does not use. `store` is always read.
+    """
     data, positions, problems = load_yaml(path, shown_as)
     if problems:
         return None, problems
     if not isinstance(data, dict):
         return None, [Problem(shown_as, 1, 1, "expected a mapping of keys such as 'store:' and 'channels:'")]
+    if only is not None:
+        data = _select(data, ("store", *only))
     data, problems = interpolate_env(data, positions, environ)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         problems += problems_from_validation(exc, positions, Config)
         return None, problems
+    except Exception as exc:  # a value no validator foresaw
+        return None, [unforeseen(shown_as, exc)]
     channels, channel_problems = _load_channels(config.channels, positions)
     problems += channel_problems
     if problems:
@@ -324,9 +367,24 @@ def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
     return LoadedConfig(path, config, channels, shown_as), []
 
 
+def _select(data: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """The parts of `data` at the dotted `paths` ('database', 'tracker.keep_raw_clicks'), in their places."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        *parents, last = path.split(".")
+        source, target = data, out
+        for key in parents:
+            if not isinstance(source.get(key), dict):
+                break
+            source, target = source[key], target.setdefault(key, {})
+        else:
+            if last in source:
+                target[last] = source[last]
+    return out
+
+
 def _load_channels(raw: dict[str, dict[str, Any]], positions: Positions
                    ) -> tuple[dict[str, ChannelOptions], list[Problem]]:
-    types = channel_types()
     out: dict[str, ChannelOptions] = {}
     problems: list[Problem] = []
     for name, options in raw.items():
@@ -337,11 +395,12 @@ def _load_channels(raw: dict[str, dict[str, Any]], positions: Positions
         kind = options.get("type")
         if kind is None:
             problems.append(positions.problem(loc, f"channels.{name}: missing required key 'type'",
-                                              "one of: " + ", ".join(sorted(types)), key=True))
+                                              "one of: " + ", ".join(channel_type_names()), key=True))
             continue
-        plugin = types.get(str(kind))
+        plugin = channel_type(str(kind))
         if plugin is None:
-            hint = did_you_mean(str(kind), types) or "installed: " + ", ".join(sorted(types))
+            types = channel_type_names()
+            hint = did_you_mean(str(kind), types) or "installed: " + ", ".join(types)
             problems.append(positions.problem((*loc, "type"), f"unknown channel type '{kind}'", hint))
             continue
         try:

@@ -18,7 +18,7 @@ from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
 from drainage.posts import FeedRef, PlannedPost, feed_post, posts_for_slots
-from drainage.registry import channel_types
+from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
 from drainage.textlength import UNITS
@@ -68,7 +68,9 @@ class Project:
         """The channel instance `name` from config.yaml (created once)."""
         if name not in self._channels:
             options = self.config.channels[name]
-            plugin = channel_types()[options.type]
+            plugin = channel_type(options.type)
+            if plugin is None:  # validated when config.yaml was loaded
+                raise KeyError(f"no channel type '{options.type}'")
             self._channels[name] = plugin(name, options, base_dir=self.root)
             if plugin.fans_out and self.host is not None:
                 self._channels[name].bind(self.host)
@@ -261,7 +263,7 @@ def check_references(project: Project) -> list[Problem]:
 
 def _fanout_problems(campaign: LoadedCampaign, index: int, options: Any) -> list[Problem]:
     """An email channel needs a subject and an audience."""
-    plugin = channel_types().get(options.type)
+    plugin = channel_type(options.type)
     if plugin is None or not plugin.fans_out:
         return []
     use, pos = campaign.model.channels[index], campaign.positions

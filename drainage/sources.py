@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,9 @@ def parse_yaml(text: str, positions: Positions) -> tuple[Any, Positions, list[Pr
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     try:
-        node = yaml.load(text)
+        with warnings.catch_warnings():  # e.g. an anchor defined twice: YAML allows it, the later one counts
+            warnings.simplefilter("ignore")
+            node = yaml.load(text)
     except ReaderError as exc:  # a character YAML does not allow, such as NUL or another control character
         at = max(0, min(int(exc.position), len(text)))
         line, col = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
@@ -115,12 +118,31 @@ def parse_yaml(text: str, positions: Positions) -> tuple[Any, Positions, list[Pr
         return None, positions, [Problem(positions.file, 0, 0, _TOO_DEEP)]
     except (YAMLError, ValueError, TypeError, OverflowError) as exc:
         return None, positions, [Problem(positions.file, 0, 0, f"not valid YAML: {exc.__class__.__name__}")]
+    except Exception as exc:  # the YAML library's own failure on odd input must not stop the other files
+        line, col = _failed_at(exc)
+        return None, positions, [Problem(
+            positions.file, line, col, "cannot be read as YAML: the YAML library failed on it "
+            f"({exc.__class__.__name__})", "simplify the YAML around this line (comments between a key and its "
+            "value, unusual indentation) or quote the value")]
     try:
         return _Plain(positions).convert(node, ()), positions, []
     except _Unusable as exc:
         return None, positions, [Problem(positions.file, exc.line, exc.column, exc.message)]
     except RecursionError:
         return None, positions, [Problem(positions.file, 0, 0, _TOO_DEEP)]
+
+
+def _failed_at(exc: BaseException) -> tuple[int, int]:
+    """Where the YAML library was in the text when it failed: the deepest token or node it was handling."""
+    found = (0, 0)
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            mark = getattr(value, "start_mark", None)
+            if mark is not None and isinstance(getattr(mark, "line", None), int):
+                found = (mark.line + 1, mark.column + 1)
+        tb = tb.tb_next
+    return found
 
 
 _TOO_DEEP = "not usable: lists and mappings are nested too deeply"
@@ -264,6 +286,12 @@ def interpolate_env(data: Any, positions: Positions, environ: Mapping[str, str] 
 
     positions.from_env.add(loc)
     return _ENV_REF.sub(substitute, data), problems
+
+
+def unforeseen(shown_as: str, exc: Exception) -> Problem:
+    """A file whose content made checking it fail in a way no check foresaw (the other files are still checked)."""
+    return Problem(shown_as, 1, 1, f"cannot be checked: {exc.__class__.__name__}: {exc}"[:300],
+                   "simplify this file's unusual values; if it looks right, report this as a bug in drainage")
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

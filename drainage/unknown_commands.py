@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from drainage.errors import Problem, ProblemsFound
-from drainage.project import Project
+
+if TYPE_CHECKING:  # `drainage --help` must not import the project's models (see tests/test_startup.py)
+    from drainage.project import Project
 
 
 def _domains(project: Project) -> dict[str, str | None]:

@@ -167,3 +167,55 @@ def test_db_upgrade_and_current(project_dir, cli) -> None:
     again = cli("db", "upgrade")
     assert "already up to date" in again.output
     assert cli("db", "current").output.strip() == f"current: {head}, newest: {head}"
+
+
+def test_config_before_or_after_the_command_and_the_later_one_wins(project_dir, cli, monkeypatch) -> None:
+    (project_dir / "sub").mkdir()
+    (project_dir / "config.yaml").rename(project_dir / "sub" / "config.yaml")
+    for name in ("campaigns", "templates"):
+        (project_dir / name).rename(project_dir / "sub" / name)
+    good, missing = str(project_dir / "sub" / "config.yaml"), "nowhere.yaml"
+    ok = "ok: sub/config.yaml and 4 campaigns are valid"
+    assert cli("--config", good, "validate").output.startswith(ok)
+    assert cli("-c", good, "validate").output.startswith(ok)
+    assert cli("validate", "--config", good).output.startswith(ok)
+    assert cli("--config", missing, "validate", "--config", good).output.startswith(ok)
+    after = cli("--config", good, "validate", "--config", missing)
+    assert (after.exit_code, after.output.splitlines()[0]) == (2, "nowhere.yaml: file not found")
+    monkeypatch.setenv("DRAINAGE_CONFIG", missing)
+    assert cli("--config", good, "validate").output.startswith(ok)  # typed beats the environment
+    assert cli("validate").output.splitlines()[0] == "nowhere.yaml: file not found"
+    monkeypatch.delenv("DRAINAGE_CONFIG")
+    listed = cli("--config", good, "subscribers", "list")
+    assert listed.exit_code == 0, listed.output
+    current = cli("--config", good, "db", "current")
+    assert current.exit_code == 0, current.output
+
+
+def test_commands_resolve_only_the_secrets_they_use(project_dir, cli, monkeypatch) -> None:
+    config = project_dir / "config.yaml"
+    text = config.read_text()
+    text = text.replace("tracker:\n", "tracker:\n  reports_token: ${DRAINAGE_REPORTS_TOKEN}\n", 1)
+    telegram = '  tg: {type: telegram, token: "${TELEGRAM_TOKEN}", chat_id: "@shop"}\n'
+    text = text.replace("channels:\n", "channels:\n" + telegram, 1)
+    config.write_text(text)
+    monkeypatch.setenv("DRAINAGE_REPORTS_TOKEN", "r" * 24)
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123:abc")
+    sent = cli("send", "scarf-launch", "--channel", "social-outbox", "--at", "2026-11-27 09:30")
+    assert sent.exit_code == 0, sent.output
+    monkeypatch.delenv("DRAINAGE_REPORTS_TOKEN")
+    monkeypatch.delenv("TELEGRAM_TOKEN")
+
+    for command in (["report"], ["report", "--format", "csv"], ["prune", "--older-than", "90d"], ["db", "current"],
+                    ["db", "upgrade"], ["subscribers", "list"]):
+        result = cli(*command)
+        assert result.exit_code == 0, (command, result.output)
+        assert "DRAINAGE_REPORTS_TOKEN" not in result.output and "TELEGRAM_TOKEN" not in result.output
+
+    checked = cli("validate")  # validate still checks every secret is set
+    assert checked.exit_code == 2
+    assert [line.split(": ", 1)[1] for line in checked.output.splitlines()[:2]] == [
+        "environment variable DRAINAGE_REPORTS_TOKEN is not set (export DRAINAGE_REPORTS_TOKEN=... before running, "
+        "or write ${DRAINAGE_REPORTS_TOKEN:-default})",
+        "environment variable TELEGRAM_TOKEN is not set (export TELEGRAM_TOKEN=... before running, or write "
+        "${TELEGRAM_TOKEN:-default})"]

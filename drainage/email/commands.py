@@ -10,22 +10,21 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from drainage.config import load_config
+from drainage.cli_options import DEFAULT_CONFIG, ConfigOpt
 from drainage.errors import Problem, ProblemsFound
 
 subscribers_app = typer.Typer(help="Subscribers of email lists: import (with consent), export, list, remove.",
-                              no_args_is_help=True)
+                              no_args_is_help=True, rich_markup_mode=None)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="DRAINAGE_CONFIG", help="Path to config.yaml.")]
-DEFAULT_CONFIG = Path("config.yaml")
 
 
 def _engine(config: Path):  # type: ignore[no-untyped-def]
+    from drainage.config import load_config
     from drainage.sources import display_path
     from drainage.store.db import make_engine
     from drainage.store.migrate import ensure_schema
 
-    loaded, problems = load_config(config, display_path(config))
+    loaded, problems = load_config(config, display_path(config), only=("database",))
     if loaded is None:
         raise ProblemsFound(problems)
     engine = make_engine(loaded.database_url)

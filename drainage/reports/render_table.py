@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from drainage.reports.model import GROUP_KEYS, Report, Row
+from drainage.terminal import Column, fitted_table
 
 METRICS = ("sent", "failed", "missed", "clicks", "previews", "bots", "uniques", "CTR", "orders", "revenue",
            "rev/post")
@@ -44,7 +45,8 @@ def render_table(report: Report, console: Console) -> None:
         table = Table(title=title(report) if n == 0 else None, show_footer=True, title_justify="left",
                       box=box.SIMPLE_HEAD, footer_style="bold")
         for i, key in enumerate(keys):
-            table.add_column(key, footer="total" if i == 0 else "", overflow="fold", min_width=key_widths[i])
+            table.add_column(key, footer="total" if i == 0 else "", overflow="ellipsis", no_wrap=True,
+                             width=key_widths[i])
         for i in part:
             table.add_column(METRICS[i], footer=totals[i], justify="right", no_wrap=True, min_width=widths[i])
         for key_texts, row_cells in zip(texts, cells, strict=True):
@@ -67,48 +69,45 @@ def _top_posts(report: Report, console: Console) -> None:
     if not report.top_posts:
         console.print(Text("no post was sent in this period", style="dim"))
         return
-    table = Table(title=f"top {len(report.top_posts)} posts by human clicks", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for name in ("sent (UTC)", "campaign", "channel", "item", "variant", "clicks", "previews+bots", "uniques",
-                 "CTR", "url"):
-        table.add_column(name, justify="right" if name in ("clicks", "previews+bots", "uniques", "CTR") else "left",
-                         overflow="fold", no_wrap=name == "sent (UTC)")
-    for post in report.top_posts:
-        table.add_row(f"{post.sent_at:%Y-%m-%d %H:%M}", post.campaign, post.channel, post.item, post.variant or "-",
-                      _int(post.human_clicks), _int(post.preview_clicks + post.bot_clicks),
-                      _int(post.unique_visitors), percent(post.ctr), post.url or "-")
-    console.print(table)
+    counts = ("clicks", "previews+bots", "uniques", "CTR")
+    columns = [Column("sent (UTC)", whole=True), Column("campaign"), Column("channel"), Column("item"),
+               Column("variant", optional=True), *(Column(name, whole=True, justify="right",
+                                                          optional=name == "previews+bots") for name in counts),
+               Column("url", optional=True)]
+    rows = [[f"{post.sent_at:%Y-%m-%d %H:%M}", post.campaign, post.channel, post.item, post.variant or "-",
+             _int(post.human_clicks), _int(post.preview_clicks + post.bot_clicks), _int(post.unique_visitors),
+             percent(post.ctr), post.url or "-"] for post in report.top_posts]
+    console.print(fitted_table(console.width, columns, rows, title=f"top {len(report.top_posts)} posts by human "
+                               "clicks", title_justify="left", box=box.SIMPLE_HEAD))
 
 
 def _tests(report: Report, console: Console) -> None:
     if not report.tests:
         return
-    table = Table(title="variants compared (leader against each other variant)", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for name in ("campaign", "channel", "metric", "leader", "rate", "other", "rate ", "verdict"):
-        table.add_column(name, overflow="fold")
+    columns = [Column("campaign"), Column("channel"), Column("metric"), Column("leader"), Column("rate", whole=True),
+               Column("other"), Column("rate ", whole=True), Column("verdict")]
+    rows = []
     for t in report.tests:
         rate = percent if t.metric != "clicks_per_post" else (lambda v: f"{v:,.2f}")
         style = "green" if t.significant else ""
-        table.add_row(t.campaign, t.channel, METRIC_NAMES[t.metric],
-                      f"{t.leader} ({t.leader_counts[0]:,}/{t.leader_counts[1]:,})", rate(t.leader_rate),
-                      f"{t.other} ({t.other_counts[0]:,}/{t.other_counts[1]:,})", rate(t.other_rate),
-                      Text(t.verdict, style=style))
-    console.print(table)
+        rows.append([t.campaign, t.channel, METRIC_NAMES[t.metric],
+                     f"{t.leader} ({t.leader_counts[0]:,}/{t.leader_counts[1]:,})", rate(t.leader_rate),
+                     f"{t.other} ({t.other_counts[0]:,}/{t.other_counts[1]:,})", rate(t.other_rate),
+                     Text(t.verdict, style=style)])
+    console.print(fitted_table(console.width, columns, rows, title="variants compared (leader against each other "
+                               "variant)", title_justify="left", box=box.SIMPLE_HEAD))
 
 
 def _failures(report: Report, console: Console) -> None:
     if not report.failures:
         console.print(Text("no failed, missed or unknown deliveries in this period", style="green"))
         return
-    table = Table(title="deliveries that did not go out, by channel and reason", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for name in ("channel", "status", "count", "reason", "last (UTC)"):
-        table.add_column(name, justify="right" if name == "count" else "left", overflow="fold")
-    for f in report.failures:
-        table.add_row(f.channel, f.status, _int(f.count), f.example if f.count == 1 else f.reason,
-                      f"{f.last_at:%Y-%m-%d %H:%M}")
-    console.print(table)
+    columns = [Column("channel"), Column("status", whole=True), Column("count", whole=True, justify="right"),
+               Column("reason"), Column("last (UTC)", whole=True)]
+    rows = [[f.channel, f.status, _int(f.count), f.example if f.count == 1 else f.reason, f"{f.last_at:%Y-%m-%d %H:%M}"]
+            for f in report.failures]
+    console.print(fitted_table(console.width, columns, rows, title="deliveries that did not go out, by channel and "
+                               "reason", title_justify="left", box=box.SIMPLE_HEAD))
 
 
 def key_text(value: object) -> str:

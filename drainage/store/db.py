@@ -23,6 +23,32 @@ def make_engine(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
     return engine
 
 
+def explain_unreachable(exc: BaseException) -> str | None:
+    """What is wrong when a database could not be opened (server down, unknown database or role, bad password,
+    SQLite file in a missing folder), with how to fix it; None for any other error. Never repeats the URL."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return ("database.url in config.yaml is not a URL drainage can open: write sqlite:///drainage.db or "
+                "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE")
+    if not isinstance(exc, OperationalError):
+        return None
+    detail = " ".join(str(exc.orig if exc.orig is not None else exc).split())
+    hints = (("does not exist", "create it (e.g. `createdb NAME`, or CREATE ROLE for a user), or fix database.url "
+                                "in config.yaml"),
+             ("password authentication failed", "check the user and password in database.url (put the password in "
+                                                "the environment: ${DATABASE_PASSWORD})"),
+             ("connection refused", "is PostgreSQL running and listening on that host and port? check database.url "
+                                    "in config.yaml"),
+             ("resolve host", "check the host in database.url in config.yaml"),
+             ("could not translate host name", "check the host in database.url in config.yaml"),
+             ("unable to open database file", "the SQLite file's folder must exist and be writable: check "
+                                              "database.url in config.yaml"))
+    hint = next((h for needle, h in hints if needle in detail.lower()),
+                "check database.url in config.yaml and that the database is reachable")
+    return f"cannot open the database: {detail} ({hint})"
+
+
 def _sqlite_pragmas(cache_kib: int | None, dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     if cache_kib is not None:
