@@ -48,6 +48,7 @@ class Project:
     renderer: Renderer
     _channels: dict[str, Channel] = field(default_factory=dict)
     host: ChannelHost | None = None
+    _contexts: dict[str, CampaignContext] = field(default_factory=dict, repr=False)
 
     @property
     def root(self) -> Path:
@@ -119,24 +120,35 @@ class Project:
                            channel.name, planned.item.key, planned.variant_name, utm, recipient)
 
     def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
-        """What a template sees (`link` is the post's link maker)."""
-        store = self.config.config.store
-        model = planned.campaign.model
+        """What a template sees (`link` is the post's link maker).
+
+        The campaign's part (store, campaign, every item) is built once per campaign (`CampaignContext`), not
+        per post: a catalog of thousands of items would otherwise cost items x posts. Templates cannot change
+        it (the renderer's sandbox refuses to modify lists and dicts).
+        """
+        shared = self.campaign_context(planned.campaign)
         theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
         variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
         extra = {} if planned.feed is None else {"entry": entry_context(planned, links)}
         return {
             **extra,
-            "store": {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
-            "campaign": {"id": planned.campaign.id, "title": model.title},
-            "item": item_context(planned.item),
-            "items": [item_context(i) for i in model.items],
+            "store": shared.store,
+            "campaign": shared.campaign,
+            "item": shared.item(planned.item),
+            "items": shared.items,
             "channel": {"name": channel.name, "type": channel.type, "kind": channel.kind},
             "variant": variant,
             "theme": theme,
             "slot": planned.slot.astimezone(planned.campaign.tz),
             "link": links,
         }
+
+    def campaign_context(self, campaign: LoadedCampaign) -> CampaignContext:
+        """The part of every template context that is the same for all posts of `campaign` (built once)."""
+        shared = self._contexts.get(campaign.id)
+        if shared is None or shared.source is not campaign:
+            shared = self._contexts[campaign.id] = CampaignContext.build(campaign, self.config)
+        return shared
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -167,6 +179,31 @@ class Host:
 
     def stopping(self) -> bool:
         return self.stop()
+
+
+@dataclass(frozen=True)
+class CampaignContext:
+    """What every post of one campaign shows its templates alike: the store, the campaign and its items."""
+
+    source: LoadedCampaign
+    store: dict[str, Any]
+    campaign: dict[str, Any]
+    items: tuple[dict[str, Any], ...]
+    by_item: dict[int, dict[str, Any]]  # id() of each of the campaign's Item objects -> its context
+
+    @classmethod
+    def build(cls, campaign: LoadedCampaign, config: LoadedConfig) -> CampaignContext:
+        store = config.config.store
+        items = tuple(item_context(item) for item in campaign.model.items)
+        return cls(campaign,
+                   {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
+                   {"id": campaign.id, "title": campaign.model.title}, items,
+                   {id(item): context for item, context in zip(campaign.model.items, items, strict=True)})
+
+    def item(self, item: Item) -> dict[str, Any]:
+        """The context of one of the campaign's items (built once), or of another item (a feed entry's)."""
+        found = self.by_item.get(id(item))
+        return found if found is not None else item_context(item)
 
 
 def item_context(item: Item) -> dict[str, Any]:

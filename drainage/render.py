@@ -1,7 +1,8 @@
 """Rendering posts from Jinja2 templates in a sandbox, with tracked links, prices and hashtags.
 
-Templates run in a `SandboxedEnvironment` (a template cannot reach Python internals) with `StrictUndefined`
-(a misspelt variable is an error, not an empty string). Only HTML templates (`*.html`, `*.html.j2`) are
+Templates run in an `ImmutableSandboxedEnvironment` (a template cannot reach Python internals, nor modify the
+lists and dicts it is given, which are shared by every post of a campaign) with `StrictUndefined` (a misspelt
+variable is an error, not an empty string). Only HTML templates (`*.html`, `*.html.j2`) are
 autoescaped. Template errors become `Problem`s at the template's own `file:line`.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from babel.numbers import format_currency
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from drainage.errors import Problem
 from drainage.links import LinkError, TrackedLink, add_utm, resolve_target, tracked_link
@@ -178,7 +179,7 @@ class Renderer:
 
     def __init__(self, templates_dir: Path, *, currency: str = "USD", locale: str = "en_US") -> None:
         self.dir = templates_dir
-        self.env = SandboxedEnvironment(
+        self.env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(str(templates_dir)),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name) and is_html(name),
