@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, meta
 from sqlalchemy import Engine
 
-from drainage.campaigns import FeedSource, Item, LoadedCampaign, load_campaign
+from drainage.campaigns import FeedSource, Item, LoadedCampaign, Variant, load_campaign
 from drainage.channel import Channel, ChannelHost, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
-from drainage.posts import FeedRef, PlannedPost, feed_post, posts_for_slots
+from drainage.posts import FeedRef, PlannedPost, feed_post
 from drainage.registry import channel_types
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html
 from drainage.sources import did_you_mean, display_path
@@ -116,7 +117,7 @@ class Project:
             "utm_content": model.utm.content or planned.variant_name or None,
             "utm_id": model.utm.id,
         }
-        return LinkContext(cfg.tracker.public_url, store.base_url, store.allowed_hosts(), planned.campaign.id,
+        return LinkContext(cfg.tracker.public_url, store.base_url, self.allowed_hosts, planned.campaign.id,
                            channel.name, planned.item.key, planned.variant_name, utm, recipient)
 
     def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
@@ -142,6 +143,11 @@ class Project:
             "slot": planned.slot.astimezone(planned.campaign.tz),
             "link": links,
         }
+
+    @cached_property
+    def allowed_hosts(self) -> list[str]:
+        """The store's link hosts (config.yaml is loaded once per Project)."""
+        return self.config.config.store.allowed_hosts()
 
     def campaign_context(self, campaign: LoadedCampaign) -> CampaignContext:
         """The part of every template context that is the same for all posts of `campaign` (built once)."""
@@ -255,7 +261,7 @@ def check_references(project: Project) -> list[Problem]:
         pos = campaign.positions
         for i, item in enumerate(campaign.model.items):
             try:
-                resolve_target(item.url, store.base_url, store.allowed_hosts())
+                resolve_target(item.url, store.base_url, project.allowed_hosts)
             except LinkError as exc:
                 problems.append(pos.problem(("items", i, "url"), str(exc)))
         uses = [(("channels", i), use) for i, use in enumerate(campaign.model.channels)]
@@ -314,17 +320,31 @@ def _loc_of(where: str) -> tuple[str | int, ...]:
 
 
 def check_rendering(project: Project) -> list[Problem]:
-    """Render every template with every item, variant and theme; check every post's length."""
+    """Render every template with every item, variant and theme; check every post's length.
+
+    The work is items x variants x themes renders at most, and fewer: a post whose templates read neither
+    `variant`, `theme` nor `slot` renders alike for each of them, so it is rendered once (see `RenderKeys`),
+    and again for each of them only when that one render found a problem (so every problem is still named).
+    """
     problems: set[Problem] = set()
     probe = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+    keys = RenderKeys(project.renderer)
     for campaign in project.campaigns.values():
         days = [(None, probe)] + [(t, _day_in(t.from_, probe)) for t in campaign.model.themes]
         for use_index, use in enumerate(campaign.model.channels):
-            rounds = len(campaign.model.items) * max(1, len(use.variants))
+            variants: list[Variant | None] = list(use.variants) or [None]
             for theme, day in days:
-                slots = [day + timedelta(minutes=k) for k in range(rounds)]
-                for planned in posts_for_slots(campaign, use_index, slots):
-                    problems.update(_render_problems(project, planned, theme is not None))
+                shown = campaign.theme_on(day.astimezone(campaign.tz).date())
+                for item in campaign.model.items:
+                    for variant in variants:
+                        planned = PlannedPost(campaign, use, use_index, day, item, variant, shown)
+                        key = keys.key(planned)
+                        found = keys.seen.get(key) if key is not None else None
+                        if found is None or found:  # not rendered alike yet, or that render found a problem
+                            found = _render_problems(project, planned, theme is not None)
+                            if key is not None:
+                                keys.seen.setdefault(key, found)
+                        problems.update(found)
         for feed_index, feed in enumerate(campaign.model.feeds):
             for use_index in range(len(feed.channels)):
                 for theme, day in days:
@@ -335,6 +355,53 @@ def check_rendering(project: Project) -> list[Problem]:
                         if found:  # the other samples would mostly repeat it
                             break
     return sorted(problems)
+
+
+class RenderKeys:
+    """Which renders of `check_rendering` would be alike: a key per post that is equal for posts that render the
+    same text (up to the link codes, which all have one length).
+
+    A post's key is its channel entry, item and template names, plus its variant, theme and slot only when one of
+    its templates reads them (`jinja2.meta`). A template that includes, imports or extends another may read
+    anything: its posts get no key and are always rendered.
+    """
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        self.seen: dict[tuple[Any, ...], list[Problem]] = {}
+        self._reads: dict[tuple[str, bool], frozenset[str] | None] = {}
+
+    def key(self, planned: PlannedPost) -> tuple[Any, ...] | None:
+        names = [planned.template] + ([planned.themed(planned.use.text_template)] if planned.use.text_template
+                                      else [])
+        reads: set[str] = set()
+        for source in [*((n, False) for n in names), *([(planned.use.subject, True)] if planned.use.subject
+                                                       else [])]:
+            found = self._names_read(*source)
+            if found is None:
+                return None
+            reads |= found
+        return (planned.campaign.id, planned.use_index, id(planned.item), *names,
+                id(planned.variant) if "variant" in reads else None,
+                id(planned.theme) if "theme" in reads else None,
+                planned.slot if "slot" in reads else None)
+
+    def _names_read(self, source: str, inline: bool) -> frozenset[str] | None:
+        """Names a template (or an inline one) reads from its context; None if unknown or it loads others."""
+        if (source, inline) not in self._reads:
+            self._reads[(source, inline)] = self._analyse(source, inline)
+        return self._reads[(source, inline)]
+
+    def _analyse(self, source: str, inline: bool) -> frozenset[str] | None:
+        env = self.renderer.env
+        try:
+            text = source if inline else env.loader.get_source(env, source)[0]  # type: ignore[union-attr]
+            tree = env.parse(text)
+            if any(True for _ in meta.find_referenced_templates(tree)):
+                return None
+            return frozenset(meta.find_undeclared_variables(tree))  # compiles: may find an unknown filter
+        except TemplateError:
+            return None  # rendered every time, so that its error is reported as it always was
 
 
 SAMPLE_SUMMARY = ("Our warmest scarf yet: spun from extra-fine merino at a family mill, knitted in a double rib that "
@@ -382,7 +449,7 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
     if planned.feed is None:
         what = f"item '{planned.item.key}'"
         names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
-                 *planned.item.model_dump(), *planned.item.extra]
+                 *type(planned.item).model_fields, *planned.item.extra]
     else:
         url = campaign.model.feeds[planned.feed.feed_index].url
         sample = SAMPLES[planned.feed.digest] if planned.feed.event == "new" else f"a {planned.feed.event_name}"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from babel.numbers import format_currency
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from drainage.errors import Problem
@@ -170,8 +170,13 @@ class LinkContext:
                             "use source, medium, campaign, term, content or id")
         tags = dict(self.utm)
         tags.update({f"utm_{k.removeprefix('utm_')}": v for k, v in utm.items()})
-        absolute = resolve_target(str(target), self.base_url, self.allowed_hosts)
-        return item_key, add_utm(absolute, tags)
+        return item_key, _tag(str(target), self.base_url, tuple(self.allowed_hosts), tuple(tags.items()))
+
+
+@lru_cache(maxsize=65536)
+def _tag(target: str, base_url: str, allowed_hosts: tuple[str, ...], tags: tuple[tuple[str, str | None], ...]) -> str:
+    """The absolute target with its UTM tags (the same few targets come back in every post of a campaign)."""
+    return add_utm(resolve_target(target, base_url, list(allowed_hosts)), dict(tags))
 
 
 class Renderer:
@@ -186,11 +191,14 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=False,  # a reload (SIGHUP) builds a new Renderer; no stat() per render
         )
         self.env.filters["price"] = lambda v, c=None, loc=None: format_price(
             v, c, loc, default_currency=currency, default_locale=locale)
         self.env.filters["hashtags"] = hashtags
         self.env.filters["shorten"] = shorten
+        self._inline: dict[str, Template] = {}  # inline templates (subject lines) compiled once
+        self._templates: dict[str, Template] = {}  # templates by name, loaded once (a reload is a new Renderer)
 
     def exists(self, name: str) -> bool:
         try:
@@ -219,12 +227,18 @@ class Renderer:
 
     def render(self, name: str, context: dict[str, Any]) -> str:
         """Render template `name`; raises jinja2/LinkError errors (see `template_problem`)."""
-        return self.env.get_template(name).render(context).strip()
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+        return template.render(context).strip()
 
     def render_string(self, source: str, context: dict[str, Any]) -> str:
         """Render a template written inline (a subject line); its errors come as `InlineTemplateError`."""
         try:
-            return self.env.from_string(source).render(context).strip()
+            template = self._inline.get(source)
+            if template is None:
+                template = self._inline[source] = self.env.from_string(source)
+            return template.render(context).strip()
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
             raise InlineTemplateError(exc) from exc
 
