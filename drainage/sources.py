@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,11 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.reader import ReaderError
 
 from drainage.errors import Problem
+from drainage.yaml_fast import NotPlain, compose_plain
 
 Loc = tuple[str | int, ...]
 
@@ -94,12 +96,26 @@ def load_yaml(path: Path, shown_as: str) -> tuple[Any, Positions, list[Problem]]
 
 
 def parse_yaml(text: str, positions: Positions) -> tuple[Any, Positions, list[Problem]]:
-    """Parse YAML text (see `load_yaml`)."""
+    """Parse YAML text (see `load_yaml`): libyaml's fast path, or ruamel's reading where that one is unsure
+    (every file with a problem; see `drainage.yaml_fast`)."""
+    try:
+        data, keys, values = compose_plain(text, MAX_NODES)
+    except NotPlain:
+        return _parse_exactly(text, positions)
+    positions.keys.update(keys)
+    positions.values.update(values)
+    return data, positions, []
+
+
+def _parse_exactly(text: str, positions: Positions) -> tuple[Any, Positions, list[Problem]]:
+    """Parse YAML text with ruamel's round-trip loader, explaining every problem at its position."""
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     try:
-        node = yaml.load(text)
+        with warnings.catch_warnings():  # an anchor defined again is valid YAML 1.2: the later one counts
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            node = yaml.load(text)
     except ReaderError as exc:  # a character YAML does not allow, such as NUL or another control character
         at = max(0, min(int(exc.position), len(text)))
         line, col = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
