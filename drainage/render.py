@@ -173,10 +173,23 @@ class LinkContext:
         return item_key, _tag(str(target), self.base_url, tuple(self.allowed_hosts), tuple(tags.items()))
 
 
+def _tag(target: str, base_url: str, allowed_hosts: tuple[str, ...], tags: tuple[tuple[str, Any], ...]) -> str:
+    """The absolute target with its UTM tags (the same targets and tags come back in many posts)."""
+    absolute = _resolved(target, base_url, allowed_hosts)
+    try:
+        return _tagged(absolute, tags)
+    except TypeError:  # a tag value that cannot be a cache key (a list from a template): not cached
+        return add_utm(absolute, dict(tags))
+
+
 @lru_cache(maxsize=65536)
-def _tag(target: str, base_url: str, allowed_hosts: tuple[str, ...], tags: tuple[tuple[str, str | None], ...]) -> str:
-    """The absolute target with its UTM tags (the same few targets come back in every post of a campaign)."""
-    return add_utm(resolve_target(target, base_url, list(allowed_hosts)), dict(tags))
+def _resolved(target: str, base_url: str, allowed_hosts: tuple[str, ...]) -> str:
+    return resolve_target(target, base_url, list(allowed_hosts))
+
+
+@lru_cache(maxsize=65536)
+def _tagged(absolute: str, tags: tuple[tuple[str, Any], ...]) -> str:
+    return add_utm(absolute, dict(tags))
 
 
 class Renderer:

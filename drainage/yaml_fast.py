@@ -31,6 +31,16 @@ _BASE: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 class _Loader(_BASE):  # type: ignore[misc,valid-type]
     """libyaml's parser and composer with the YAML 1.2 core schema's implicit tags (those of ruamel)."""
 
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        """PyYAML's `resolve` without path resolvers (none are used): called for every node."""
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        return str(tag)
+            return f"{_T}str"
+        return f"{_T}seq" if kind is SequenceNode else f"{_T}map"
+
 
 _Loader.yaml_implicit_resolvers = {}
 for _tag, _pattern, _first in (
