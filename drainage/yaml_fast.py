@@ -20,6 +20,16 @@ from datetime import date, datetime
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 Loc = tuple[str | int, ...]
@@ -80,6 +90,110 @@ def compose_plain(text: str, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dict
     """(data, key positions, value positions) of one YAML document; 1-based (line, column)."""
     if _YAML11_BREAKS.search(text):
         raise NotPlain("a line break of YAML 1.1 only")
+    loader = _Loader(text)
+    try:
+        return _from_events(loader, max_nodes)
+    except _UseNodes:
+        pass
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        raise NotPlain(str(exc)) from None
+    finally:
+        loader.dispose()
+    return _from_nodes(text, max_nodes)
+
+
+class _UseNodes(Exception):
+    """The document has aliases or merge keys: compose its nodes (slower) to expand them."""
+
+
+def _from_events(loader: Any, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dict[Loc, Mark]]:
+    """Plain data straight from the parser's events, without composing nodes (most documents: no aliases)."""
+    keys: dict[Loc, Mark] = {}
+    values: dict[Loc, Mark] = {}
+    get = loader.get_event
+    get()  # stream start
+    event = get()
+    if type(event) is StreamEndEvent:
+        return None, keys, values
+    root: Any = None
+    stack: list[list[Any]] = []  # [container, loc, key awaiting its value or None, keys seen (raw)]
+    count = 0
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is MappingEndEvent or kind is SequenceEndEvent:
+            stack.pop()
+            continue
+        if kind is DocumentEndEvent:
+            break
+        if kind is AliasEvent or getattr(event, "anchor", None) is not None:
+            raise _UseNodes
+        mark = (event.start_mark.line + 1, event.start_mark.column + 1)
+        frame = stack[-1] if stack else None
+        if frame is not None and type(frame[0]) is dict and frame[2] is None:  # a key
+            if kind is not ScalarEvent:
+                raise NotPlain("a list or mapping as a key")
+            tag = _tag_of(event)
+            if tag == f"{_T}merge":
+                raise _UseNodes
+            raw = _value(tag, event.value)
+            if raw in frame[3]:
+                raise NotPlain("duplicate key")
+            frame[3].add(raw)
+            frame[2] = raw if isinstance(raw, str) else str(raw)
+            keys[(*frame[1], frame[2])] = mark
+            continue
+        count += 1
+        if count > max_nodes:
+            raise NotPlain("too many values")
+        if kind is ScalarEvent:
+            value = _value(_tag_of(event), event.value)
+        elif kind is MappingStartEvent:
+            if event.tag not in (None, "!", f"{_T}map"):
+                raise NotPlain(f"tag {event.tag}")
+            value = {}
+        elif kind is SequenceStartEvent:
+            if event.tag not in (None, "!", f"{_T}seq"):
+                raise NotPlain(f"tag {event.tag}")
+            value = []
+        else:
+            raise NotPlain(f"unexpected {kind.__name__}")
+        if frame is None:
+            root, loc = value, ()
+        elif type(frame[0]) is dict:
+            loc = (*frame[1], frame[2])
+            frame[0][frame[2]] = value
+            frame[2] = None
+            values[loc] = mark
+        else:
+            loc = (*frame[1], len(frame[0]))
+            frame[0].append(value)
+            values[loc] = mark
+        if kind is not ScalarEvent:
+            stack.append([value, loc, None, set()])
+    if type(get()) is not StreamEndEvent:
+        raise NotPlain("more than one document")
+    return root, keys, values
+
+
+def _tag_of(event: ScalarEvent) -> str:
+    tag = event.tag
+    if tag is None:
+        if event.implicit[0]:
+            value = event.value
+            for tag, regexp in _Loader.yaml_implicit_resolvers.get(value[:1], ()):
+                if regexp.match(value):
+                    return str(tag)
+        return f"{_T}str"
+    return f"{_T}str" if tag == "!" else str(tag)
+
+
+def _value(tag: str, value: str) -> Any:
+    return value if tag == f"{_T}str" else _scalar(ScalarNode(tag, value))
+
+
+def _from_nodes(text: str, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dict[Loc, Mark]]:
+    """Plain data from composed nodes, expanding aliases and merge keys."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

@@ -35,6 +35,8 @@ def comparable(value: Any) -> Any:
 @example(text="a: &x {b: 1, c: 2}\nd:\n  <<: [*x, {b: 5, e: 6}]\n  c: 3\n")
 @example(text="a: 0o17\nb: 017\nc: 1_000\nd: 1e3\ne: -.inf\nf: .NaN\ng: 0x1F\nh: 0b101\ni: yes\nj: 12:30\nk: ~\n")
 @example(text="1: x\ntrue: y\n1.50: z\nnull: n\n2026-01-01: d\n")
+@example(text="a: &x 1\nb: *x\nc: [&y {d: 2}, *y]\n")
+@example(text="--- a\n--- b\n")
 @example(text="a: 2026-01-01 10:00:00+02:00\nb: 2026-01-01\nc: !!binary aGk=\nd: !!float 1\n")
 @example(text=EXAMPLE)
 def test_fast_path_reads_what_ruamel_reads(text: str) -> None:
