@@ -53,9 +53,20 @@ class Positions:
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     from_env: set[Loc] = field(default_factory=set)
+    source: str | None = field(default=None, repr=False)
+    """The text whose positions are read when first asked for (see `parse_yaml`)."""
+
+    def resolve(self) -> None:
+        """Read the positions of `source`, if not done yet."""
+        if self.source is not None:
+            _, keys, values = compose_plain(self.source, MAX_NODES)
+            self.keys.update(keys)
+            self.values.update(values)
+            self.source = None
 
     def at(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """Position of `loc`, or of its nearest written ancestor."""
+        self.resolve()
         loc = tuple(loc)
         while True:
             table = (self.keys, self.values) if key else (self.values, self.keys)
@@ -97,13 +108,15 @@ def load_yaml(path: Path, shown_as: str) -> tuple[Any, Positions, list[Problem]]
 
 def parse_yaml(text: str, positions: Positions) -> tuple[Any, Positions, list[Problem]]:
     """Parse YAML text (see `load_yaml`): libyaml's fast path, or ruamel's reading where that one is unsure
-    (every file with a problem; see `drainage.yaml_fast`)."""
+    (every file with a problem; see `drainage.yaml_fast`). Positions of a file read on the fast path are read
+    when first asked for."""
     try:
-        data, keys, values = compose_plain(text, MAX_NODES)
+        data, _, _ = compose_plain(text, MAX_NODES, positions=False)
     except NotPlain:
         return _parse_exactly(text, positions)
-    positions.keys.update(keys)
-    positions.values.update(values)
+    # the positions of a valid file are rarely needed (only for a problem found later): they are read again from
+    # the text when first asked for, which costs far less memory than keeping them for every item of a catalog
+    positions.source = text
     return data, positions, []
 
 

@@ -86,13 +86,15 @@ class NotPlain(Exception):
     """This file needs ruamel's reading (its problems are explained there)."""
 
 
-def compose_plain(text: str, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dict[Loc, Mark]]:
-    """(data, key positions, value positions) of one YAML document; 1-based (line, column)."""
+def compose_plain(text: str, max_nodes: int, *, positions: bool = True
+                  ) -> tuple[Any, dict[Loc, Mark], dict[Loc, Mark]]:
+    """(data, key positions, value positions) of one YAML document; 1-based (line, column). Without
+    `positions`, both position maps are empty."""
     if _YAML11_BREAKS.search(text):
         raise NotPlain("a line break of YAML 1.1 only")
     loader = _Loader(text)
     try:
-        return _from_events(loader, max_nodes)
+        return _from_events(loader, max_nodes, positions)
     except _UseNodes:
         pass
     except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -106,7 +108,7 @@ class _UseNodes(Exception):
     """The document has aliases or merge keys: compose its nodes (slower) to expand them."""
 
 
-def _from_events(loader: Any, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dict[Loc, Mark]]:
+def _from_events(loader: Any, max_nodes: int, positions: bool) -> tuple[Any, dict[Loc, Mark], dict[Loc, Mark]]:
     """Plain data straight from the parser's events, without composing nodes (most documents: no aliases)."""
     keys: dict[Loc, Mark] = {}
     values: dict[Loc, Mark] = {}
@@ -128,7 +130,7 @@ def _from_events(loader: Any, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dic
             break
         if kind is AliasEvent or getattr(event, "anchor", None) is not None:
             raise _UseNodes
-        mark = (event.start_mark.line + 1, event.start_mark.column + 1)
+        mark = (event.start_mark.line + 1, event.start_mark.column + 1) if positions else (0, 0)
         frame = stack[-1] if stack else None
         if frame is not None and type(frame[0]) is dict and frame[2] is None:  # a key
             if kind is not ScalarEvent:
@@ -141,7 +143,8 @@ def _from_events(loader: Any, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dic
                 raise NotPlain("duplicate key")
             frame[3].add(raw)
             frame[2] = raw if isinstance(raw, str) else str(raw)
-            keys[(*frame[1], frame[2])] = mark
+            if positions:
+                keys[(*frame[1], frame[2])] = mark
             continue
         count += 1
         if count > max_nodes:
@@ -164,11 +167,13 @@ def _from_events(loader: Any, max_nodes: int) -> tuple[Any, dict[Loc, Mark], dic
             loc = (*frame[1], frame[2])
             frame[0][frame[2]] = value
             frame[2] = None
-            values[loc] = mark
+            if positions:
+                values[loc] = mark
         else:
             loc = (*frame[1], len(frame[0]))
             frame[0].append(value)
-            values[loc] = mark
+            if positions:
+                values[loc] = mark
         if kind is not ScalarEvent:
             stack.append([value, loc, None, set()])
     if type(get()) is not StreamEndEvent:
