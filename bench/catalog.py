@@ -194,6 +194,8 @@ def main() -> None:
         started, peak = daemon_memory(project)
         print(f"daemon:            {peak:6.0f} MB  (target 300 MB: {verdict(peak, 300)}; "
               f"started in {started:.1f} s)")
+        print(f"{os.cpu_count()} CPUs; load average at the end (1, 5, 15 min): "
+              + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
