@@ -194,13 +194,13 @@ class CampaignContext:
     source: LoadedCampaign
     store: dict[str, Any]
     campaign: dict[str, Any]
-    items: tuple[dict[str, Any], ...]
+    items: list[dict[str, Any]]  # a list, as before; the immutable sandbox refuses to change it
     by_item: dict[int, dict[str, Any]]  # id() of each of the campaign's Item objects -> its context
 
     @classmethod
     def build(cls, campaign: LoadedCampaign, config: LoadedConfig) -> CampaignContext:
         store = config.config.store
-        items = tuple(item_context(item) for item in campaign.model.items)
+        items = [item_context(item) for item in campaign.model.items]
         return cls(campaign,
                    {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
                    {"id": campaign.id, "title": campaign.model.title}, items,

@@ -109,3 +109,10 @@ def test_a_template_cannot_change_the_shared_context(project_dir: Path) -> None:
     (project_dir / "templates" / "forum" / "launch.j2").write_text("{{ item.update(name='changed') }}{{ item.name }}")
     problems = check_rendering(load_project(Path("config.yaml")))
     assert problems and all("not allowed in a template" in p.message for p in problems)
+
+
+def test_items_is_still_a_list_a_template_can_combine(project_dir: Path) -> None:
+    write_catalog(project_dir, 3)
+    (project_dir / "templates" / "forum" / "launch.j2").write_text(
+        "{{ (items + [item]) | length }} {{ items[:2] | map(attribute='key') | join(',') }} {{ link(item) }}")
+    assert check_rendering(load_project(Path("config.yaml"))) == []
