@@ -344,16 +344,17 @@ class Campaign(Strict):
             if "items" in self.model_fields_set:
                 raise Invalid("items: list should have at least 1 item", loc=("items",))
             raise Invalid("missing required key 'items'")
-        urls = [f.url for f in self.feeds]
-        for index, url in enumerate(urls):
-            if url in urls[:index]:
-                raise Invalid(f"feed '{url}' is also used by feeds[{urls.index(url)}]",
+        first_feed: dict[str, int] = {}
+        for index, feed in enumerate(self.feeds):
+            if first_feed.setdefault(feed.url, index) != index:
+                raise Invalid(f"feed '{feed.url}' is also used by feeds[{first_feed[feed.url]}]",
                               "list each feed once; give it several channels instead", loc=("feeds", index, "url"))
-        keys = [i.key for i in self.items]
-        for index, key in enumerate(keys):
-            if key in keys[:index]:
-                where = ("items", index, "id") if self.items[index].id is not None else ("items", index)
-                raise Invalid(f"item id '{key}' is also used by items[{keys.index(key)}]",
+        first_item: dict[str, int] = {}  # a dict, not a scan per item: catalogs have thousands of items
+        for index, item in enumerate(self.items):
+            key = item.key
+            if first_item.setdefault(key, index) != index:
+                where = ("items", index, "id") if item.id is not None else ("items", index)
+                raise Invalid(f"item id '{key}' is also used by items[{first_item[key]}]",
                               "give each item a distinct 'id'", loc=where)
         if not self.schedule:
             for index, use in enumerate(self.channels):

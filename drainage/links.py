@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 UTM_ORDER = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id")
@@ -36,6 +37,7 @@ class TrackedLink:
     recipient: str = ""
 
 
+@lru_cache(maxsize=4096)
 def host_key(host: str) -> str:
     """Comparable form of a host name: lower-case ASCII (IDNA) without a trailing dot."""
     host = host.rstrip(".").lower()

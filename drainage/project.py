@@ -6,18 +6,19 @@ import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, meta
 from sqlalchemy import Engine
 
-from drainage.campaigns import FeedSource, Item, LoadedCampaign, load_campaign
+from drainage.campaigns import FeedSource, Item, LoadedCampaign, Variant, load_campaign
 from drainage.channel import Channel, ChannelHost, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
-from drainage.posts import FeedRef, PlannedPost, feed_post, posts_for_slots
+from drainage.posts import FeedRef, PlannedPost, feed_post
 from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
@@ -49,6 +50,7 @@ class Project:
     renderer: Renderer
     _channels: dict[str, Channel] = field(default_factory=dict)
     host: ChannelHost | None = None
+    _contexts: dict[str, CampaignContext] = field(default_factory=dict, repr=False)
 
     @property
     def root(self) -> Path:
@@ -124,28 +126,44 @@ class Project:
             "utm_content": model.utm.content or planned.variant_name or None,
             "utm_id": model.utm.id,
         }
-        return LinkContext(cfg.tracker.public_url, store.base_url, store.allowed_hosts(), planned.campaign.id,
+        return LinkContext(cfg.tracker.public_url, store.base_url, self.allowed_hosts, planned.campaign.id,
                            channel.name, planned.item.key, planned.variant_name, utm, recipient)
 
     def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
-        """What a template sees (`link` is the post's link maker)."""
-        store = self.config.config.store
-        model = planned.campaign.model
+        """What a template sees (`link` is the post's link maker).
+
+        The campaign's part (store, campaign, every item) is built once per campaign (`CampaignContext`), not
+        per post: a catalog of thousands of items would otherwise cost items x posts. Templates cannot change
+        it (the renderer's sandbox refuses to modify lists and dicts).
+        """
+        shared = self.campaign_context(planned.campaign)
         theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
         variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
         extra = {} if planned.feed is None else {"entry": entry_context(planned, links)}
         return {
             **extra,
-            "store": {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
-            "campaign": {"id": planned.campaign.id, "title": model.title},
-            "item": item_context(planned.item),
-            "items": [item_context(i) for i in model.items],
+            "store": shared.store,
+            "campaign": shared.campaign,
+            "item": shared.item(planned.item),
+            "items": shared.items,
             "channel": {"name": channel.name, "type": channel.type, "kind": channel.kind},
             "variant": variant,
             "theme": theme,
             "slot": planned.slot.astimezone(planned.campaign.tz),
             "link": links,
         }
+
+    @cached_property
+    def allowed_hosts(self) -> list[str]:
+        """The store's link hosts (config.yaml is loaded once per Project)."""
+        return self.config.config.store.allowed_hosts()
+
+    def campaign_context(self, campaign: LoadedCampaign) -> CampaignContext:
+        """The part of every template context that is the same for all posts of `campaign` (built once)."""
+        shared = self._contexts.get(campaign.id)
+        if shared is None or shared.source is not campaign:
+            shared = self._contexts[campaign.id] = CampaignContext.build(campaign, self.config)
+        return shared
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -176,6 +194,31 @@ class Host:
 
     def stopping(self) -> bool:
         return self.stop()
+
+
+@dataclass(frozen=True)
+class CampaignContext:
+    """What every post of one campaign shows its templates alike: the store, the campaign and its items."""
+
+    source: LoadedCampaign
+    store: dict[str, Any]
+    campaign: dict[str, Any]
+    items: list[dict[str, Any]]  # a list, as before; the immutable sandbox refuses to change it
+    by_item: dict[int, dict[str, Any]]  # id() of each of the campaign's Item objects -> its context
+
+    @classmethod
+    def build(cls, campaign: LoadedCampaign, config: LoadedConfig) -> CampaignContext:
+        store = config.config.store
+        items = [item_context(item) for item in campaign.model.items]
+        return cls(campaign,
+                   {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
+                   {"id": campaign.id, "title": campaign.model.title}, items,
+                   {id(item): context for item, context in zip(campaign.model.items, items, strict=True)})
+
+    def item(self, item: Item) -> dict[str, Any]:
+        """The context of one of the campaign's items (built once), or of another item (a feed entry's)."""
+        found = self.by_item.get(id(item))
+        return found if found is not None else item_context(item)
 
 
 def item_context(item: Item) -> dict[str, Any]:
@@ -227,7 +270,7 @@ def check_references(project: Project) -> list[Problem]:
         pos = campaign.positions
         for i, item in enumerate(campaign.model.items):
             try:
-                resolve_target(item.url, store.base_url, store.allowed_hosts())
+                resolve_target(item.url, store.base_url, project.allowed_hosts)
             except LinkError as exc:
                 problems.append(pos.problem(("items", i, "url"), str(exc)))
         uses = [(("channels", i), use) for i, use in enumerate(campaign.model.channels)]
@@ -286,17 +329,31 @@ def _loc_of(where: str) -> tuple[str | int, ...]:
 
 
 def check_rendering(project: Project) -> list[Problem]:
-    """Render every template with every item, variant and theme; check every post's length."""
+    """Render every template with every item, variant and theme; check every post's length.
+
+    The work is items x variants x themes renders at most, and fewer: a post whose templates read neither
+    `variant`, `theme` nor `slot` renders alike for each of them, so it is rendered once (see `RenderKeys`),
+    and again for each of them only when that one render found a problem (so every problem is still named).
+    """
     problems: set[Problem] = set()
     probe = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+    keys = RenderKeys(project.renderer)
     for campaign in project.campaigns.values():
         days = [(None, probe)] + [(t, _day_in(t.from_, probe)) for t in campaign.model.themes]
         for use_index, use in enumerate(campaign.model.channels):
-            rounds = len(campaign.model.items) * max(1, len(use.variants))
+            variants: list[Variant | None] = list(use.variants) or [None]
             for theme, day in days:
-                slots = [day + timedelta(minutes=k) for k in range(rounds)]
-                for planned in posts_for_slots(campaign, use_index, slots):
-                    problems.update(_render_problems(project, planned, theme is not None))
+                shown = campaign.theme_on(day.astimezone(campaign.tz).date())
+                for item in campaign.model.items:
+                    for variant in variants:
+                        planned = PlannedPost(campaign, use, use_index, day, item, variant, shown)
+                        key = keys.key(planned)
+                        found = keys.seen.get(key) if key is not None else None
+                        if found is None or found:  # not rendered alike yet, or that render found a problem
+                            found = _render_problems(project, planned, theme is not None)
+                            if key is not None:
+                                keys.seen.setdefault(key, found)
+                        problems.update(found)
         for feed_index, feed in enumerate(campaign.model.feeds):
             for use_index in range(len(feed.channels)):
                 for theme, day in days:
@@ -307,6 +364,53 @@ def check_rendering(project: Project) -> list[Problem]:
                         if found:  # the other samples would mostly repeat it
                             break
     return sorted(problems)
+
+
+class RenderKeys:
+    """Which renders of `check_rendering` would be alike: a key per post that is equal for posts that render the
+    same text (up to the link codes, which all have one length).
+
+    A post's key is its channel entry, item and template names, plus its variant, theme and slot only when one of
+    its templates reads them (`jinja2.meta`). A template that includes, imports or extends another may read
+    anything: its posts get no key and are always rendered.
+    """
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        self.seen: dict[tuple[Any, ...], list[Problem]] = {}
+        self._reads: dict[tuple[str, bool], frozenset[str] | None] = {}
+
+    def key(self, planned: PlannedPost) -> tuple[Any, ...] | None:
+        names = [planned.template] + ([planned.themed(planned.use.text_template)] if planned.use.text_template
+                                      else [])
+        reads: set[str] = set()
+        for source in [*((n, False) for n in names), *([(planned.use.subject, True)] if planned.use.subject
+                                                       else [])]:
+            found = self._names_read(*source)
+            if found is None:
+                return None
+            reads |= found
+        return (planned.campaign.id, planned.use_index, id(planned.item), *names,
+                id(planned.variant) if "variant" in reads else None,
+                id(planned.theme) if "theme" in reads else None,
+                planned.slot if "slot" in reads else None)
+
+    def _names_read(self, source: str, inline: bool) -> frozenset[str] | None:
+        """Names a template (or an inline one) reads from its context; None if unknown or it loads others."""
+        if (source, inline) not in self._reads:
+            self._reads[(source, inline)] = self._analyse(source, inline)
+        return self._reads[(source, inline)]
+
+    def _analyse(self, source: str, inline: bool) -> frozenset[str] | None:
+        env = self.renderer.env
+        try:
+            text = source if inline else env.loader.get_source(env, source)[0]  # type: ignore[union-attr]
+            tree = env.parse(text)
+            if any(True for _ in meta.find_referenced_templates(tree)):
+                return None
+            return frozenset(meta.find_undeclared_variables(tree))  # compiles: may find an unknown filter
+        except TemplateError:
+            return None  # rendered every time, so that its error is reported as it always was
 
 
 SAMPLE_SUMMARY = ("Our warmest scarf yet: spun from extra-fine merino at a family mill, knitted in a double rib that "
@@ -363,7 +467,7 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
     if planned.feed is None:
         what = f"item '{planned.item.key}'"
         names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
-                 *planned.item.model_dump(), *planned.item.extra]
+                 *type(planned.item).model_fields, *planned.item.extra]
     else:
         url = campaign.model.feeds[planned.feed.feed_index].url
         sample = SAMPLES[planned.feed.digest] if planned.feed.event == "new" else f"a {planned.feed.event_name}"

@@ -1,7 +1,8 @@
 """Rendering posts from Jinja2 templates in a sandbox, with tracked links, prices and hashtags.
 
-Templates run in a `SandboxedEnvironment` (a template cannot reach Python internals) with `StrictUndefined`
-(a misspelt variable is an error, not an empty string). Only HTML templates (`*.html`, `*.html.j2`) are
+Templates run in an `ImmutableSandboxedEnvironment` (a template cannot reach Python internals, nor modify the
+lists and dicts it is given, which are shared by every post of a campaign) with `StrictUndefined` (a misspelt
+variable is an error, not an empty string). Only HTML templates (`*.html`, `*.html.j2`) are
 autoescaped. Template errors become `Problem`s at the template's own `file:line`.
 """
 
@@ -21,12 +22,13 @@ from babel.numbers import format_currency
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     TemplateRuntimeError,
     TemplateSyntaxError,
 )
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from drainage.errors import Problem
 from drainage.links import LinkError, TrackedLink, add_utm, resolve_target, tracked_link
@@ -204,8 +206,26 @@ class LinkContext:
                             "use source, medium, campaign, term, content or id")
         tags = dict(self.utm)
         tags.update({f"utm_{k.removeprefix('utm_')}": v for k, v in utm.items()})
-        absolute = resolve_target(str(target), self.base_url, self.allowed_hosts)
-        return item_key, add_utm(absolute, tags)
+        return item_key, _tag(str(target), self.base_url, tuple(self.allowed_hosts), tuple(tags.items()))
+
+
+def _tag(target: str, base_url: str, allowed_hosts: tuple[str, ...], tags: tuple[tuple[str, Any], ...]) -> str:
+    """The absolute target with its UTM tags (the same targets and tags come back in many posts)."""
+    absolute = _resolved(target, base_url, allowed_hosts)
+    try:
+        return _tagged(absolute, tags)
+    except TypeError:  # a tag value that cannot be a cache key (a list from a template): not cached
+        return add_utm(absolute, dict(tags))
+
+
+@lru_cache(maxsize=65536)
+def _resolved(target: str, base_url: str, allowed_hosts: tuple[str, ...]) -> str:
+    return resolve_target(target, base_url, list(allowed_hosts))
+
+
+@lru_cache(maxsize=65536)
+def _tagged(absolute: str, tags: tuple[tuple[str, Any], ...]) -> str:
+    return add_utm(absolute, dict(tags))
 
 
 class Renderer:
@@ -213,13 +233,14 @@ class Renderer:
 
     def __init__(self, templates_dir: Path, *, currency: str = "USD", locale: str = "en_US") -> None:
         self.dir = templates_dir
-        self.env = SandboxedEnvironment(
+        self.env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(str(templates_dir)),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name) and is_html(name),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=False,  # a reload (SIGHUP) builds a new Renderer; no stat() per render
         )
         self.env.filters["price"] = lambda v, c=None, loc=None: format_price(
             v, c, loc, default_currency=currency, default_locale=locale)
@@ -228,8 +249,11 @@ class Renderer:
         # inside `none_forbidden`: the same templates, but printing None raises (an environment of its own, so
         # that the usual one keeps no finalize step, which the email fan-out's slot compiler relies on)
         self.strict_env = self.env.overlay(finalize=_finalize)
+        # compiled once, per environment (a reload is a new Renderer): templates by name, inline ones by source
+        self._templates: dict[tuple[bool, str], Template] = {}
+        self._inline: dict[tuple[bool, str], Template] = {}
 
-    def _env(self) -> SandboxedEnvironment:
+    def _env(self) -> ImmutableSandboxedEnvironment:
         return self.strict_env if _NONE_FORBIDDEN.get() else self.env
 
     def exists(self, name: str) -> bool:
@@ -259,12 +283,20 @@ class Renderer:
 
     def render(self, name: str, context: dict[str, Any]) -> str:
         """Render template `name`; raises jinja2/LinkError errors (see `template_problem`)."""
-        return self._env().get_template(name).render(context).strip()
+        key = (_NONE_FORBIDDEN.get(), name)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._env().get_template(name)
+        return template.render(context).strip()
 
     def render_string(self, source: str, context: dict[str, Any]) -> str:
         """Render a template written inline (a subject line); its errors come as `InlineTemplateError`."""
         try:
-            return self._env().from_string(source).render(context).strip()
+            key = (_NONE_FORBIDDEN.get(), source)
+            template = self._inline.get(key)
+            if template is None:
+                template = self._inline[key] = self._env().from_string(source)
+            return template.render(context).strip()
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
             raise InlineTemplateError(exc) from exc
 

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.reader import ReaderError
 
 from drainage.errors import Problem
+from drainage.yaml_fast import NotPlain, compose_plain
 
 Loc = tuple[str | int, ...]
 
@@ -52,9 +53,20 @@ class Positions:
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     from_env: set[Loc] = field(default_factory=set)
+    source: str | None = field(default=None, repr=False)
+    """The text whose positions are read when first asked for (see `parse_yaml`)."""
+
+    def resolve(self) -> None:
+        """Read the positions of `source`, if not done yet."""
+        if self.source is not None:
+            _, keys, values = compose_plain(self.source, MAX_NODES)
+            self.keys.update(keys)
+            self.values.update(values)
+            self.source = None
 
     def at(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """Position of `loc`, or of its nearest written ancestor."""
+        self.resolve()
         loc = tuple(loc)
         while True:
             table = (self.keys, self.values) if key else (self.values, self.keys)
@@ -95,13 +107,27 @@ def load_yaml(path: Path, shown_as: str) -> tuple[Any, Positions, list[Problem]]
 
 
 def parse_yaml(text: str, positions: Positions) -> tuple[Any, Positions, list[Problem]]:
-    """Parse YAML text (see `load_yaml`)."""
+    """Parse YAML text (see `load_yaml`): libyaml's fast path, or ruamel's reading where that one is unsure
+    (every file with a problem; see `drainage.yaml_fast`). Positions of a file read on the fast path are read
+    when first asked for."""
+    try:
+        data, _, _ = compose_plain(text, MAX_NODES, positions=False)
+    except NotPlain:
+        return _parse_exactly(text, positions)
+    # the positions of a valid file are rarely needed (only for a problem found later): they are read again from
+    # the text when first asked for, which costs far less memory than keeping them for every item of a catalog
+    positions.source = text
+    return data, positions, []
+
+
+def _parse_exactly(text: str, positions: Positions) -> tuple[Any, Positions, list[Problem]]:
+    """Parse YAML text with ruamel's round-trip loader, explaining every problem at its position."""
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     try:
-        with warnings.catch_warnings():  # e.g. an anchor defined twice: YAML allows it, the later one counts
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():  # an anchor defined again is valid YAML 1.2: the later one counts
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
             node = yaml.load(text)
     except ReaderError as exc:  # a character YAML does not allow, such as NUL or another control character
         at = max(0, min(int(exc.position), len(text)))

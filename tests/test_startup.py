@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("telegram", "tweepy", "facebook", "praw", "requests", "sqlalchemy", "sqlmodel", "alembic", "uvicorn", "starlette",
+HEAVY = ("telegram", "tweepy", "facebook", "praw", "requests", "sqlalchemy", "sqlmodel", "alembic", "uvicorn",
+         "starlette",
          "babel", "inscriptis", "feedparser", "jinja2", "pydantic", "ruamel", "httpx", "apscheduler", "psycopg",
          "aiosmtplib", "asyncio", "watchfiles", "prometheus_client", "croniter")
 

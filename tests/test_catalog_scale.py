@@ -1,0 +1,118 @@
+"""Catalog-size campaigns: the work of validate and plan grows with the items, not with items x posts.
+
+Asserted by counting (contexts built, templates rendered), never by timing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import drainage.project as project_module
+from drainage.posts import plan_campaign
+from drainage.project import check_rendering, load_project
+from drainage.render import Renderer
+
+CAMPAIGN = """\
+id: catalog
+title: Catalog
+start: 2024-01-01
+schedule:
+  - cron: "0 9,13,18 * * *"
+channels:
+  - channel: social-outbox
+    template: social/gift.j2
+    variants:
+      - name: plain
+      - name: hook
+        template: social/launch.j2
+        vars: {hook: "Just in:"}
+  - channel: forum-outbox
+    template: forum/launch.j2
+    variants: [{name: a}, {name: b}]
+themes:
+  - name: christmas
+    from: 12-01
+    to: 12-26
+    vars: {greeting: "Merry Christmas!"}
+    templates: {social/gift.j2: social/gift_christmas.j2}
+items:
+"""
+
+
+def write_catalog(root: Path, items: int, name: str = "Product") -> None:
+    for old in (root / "campaigns").glob("*.yaml"):
+        old.unlink()
+    lines = [CAMPAIGN] + [f"  - {{id: p{i}, name: '{name} {i}', url: /products/p{i}, price: {10 + i}}}\n"
+                          for i in range(items)]
+    (root / "campaigns" / "catalog.yaml").write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts item contexts built and templates rendered."""
+    counts = {"item_context": 0, "render": 0}
+    item_context, render = project_module.item_context, Renderer.render
+
+    def counting_item_context(item):  # type: ignore[no-untyped-def]
+        counts["item_context"] += 1
+        return item_context(item)
+
+    def counting_render(self, name, context):  # type: ignore[no-untyped-def]
+        counts["render"] += 1
+        return render(self, name, context)
+
+    monkeypatch.setattr(project_module, "item_context", counting_item_context)
+    monkeypatch.setattr(Renderer, "render", counting_render)
+    return counts
+
+
+def test_validate_and_plan_build_each_item_context_once(project_dir: Path, counted: dict[str, int]) -> None:
+    write_catalog(project_dir, 40)
+    project = load_project(Path("config.yaml"))
+    assert check_rendering(project) == []
+    campaign = project.campaigns["catalog"]
+    start = datetime(2024, 12, 20, tzinfo=UTC)
+    planned = plan_campaign(campaign, start, start + timedelta(days=7))
+    for post in planned:
+        project.compose(post)
+    assert len(planned) > 40  # every item, some twice
+    assert counted["item_context"] == 40
+
+
+def test_validate_renders_grow_linearly_with_the_items(project_dir: Path, counted: dict[str, int]) -> None:
+    renders = []
+    for items in (20, 40, 80):
+        write_catalog(project_dir, items)
+        counted["render"] = 0
+        assert check_rendering(load_project(Path("config.yaml"))) == []
+        renders.append(counted["render"])
+    assert renders[1] == 2 * renders[0] and renders[2] == 4 * renders[0]
+    # each item with each variant and each theme would be 2 channels x 2 variants x 2 themes = 8 per item; the
+    # forum template reads neither variant nor theme, and the social launch template reads no theme
+    assert renders[0] < 8 * 20
+
+
+def test_posts_rendered_alike_still_report_each_variant(project_dir: Path) -> None:
+    write_catalog(project_dir, 3, name="A very long product name " * 12)
+    problems = check_rendering(load_project(Path("config.yaml")))
+    too_long = sorted(p.message.split(" is ")[0] for p in problems if "social-outbox" in p.message)
+    assert too_long == [
+        f"post for channel 'social-outbox', item 'p{i}', variant '{variant}'{theme}"
+        for i in range(3) for variant in ("hook", "plain") for theme in ("", ", theme 'christmas'")]
+
+
+def test_a_template_cannot_change_the_shared_context(project_dir: Path) -> None:
+    write_catalog(project_dir, 3)
+    (project_dir / "templates" / "forum" / "launch.j2").write_text("{{ item.update(name='changed') }}{{ item.name }}")
+    problems = check_rendering(load_project(Path("config.yaml")))
+    assert problems and all("not allowed in a template" in p.message for p in problems)
+
+
+def test_items_is_still_a_list_a_template_can_combine(project_dir: Path) -> None:
+    write_catalog(project_dir, 3)
+    (project_dir / "templates" / "forum" / "launch.j2").write_text(
+        "{{ (items + [item]) | length }} {{ items[:2] | map(attribute='key') | join(',') }} {{ link(item) }}")
+    assert check_rendering(load_project(Path("config.yaml"))) == []
