@@ -104,7 +104,9 @@ class Project:
             text, truncated = fit_text(text, limits.max_length, limits.count), True
         post = Post(key=planned.key, campaign=campaign.id, channel=use.channel, item=planned.item.key,
                     variant=planned.variant_name, slot=planned.slot, text=text, subject=subject, html=html,
-                    image_url=planned.item.image, links=[link.url for link in links.made])
+                    image_url=planned.item.image, links=[link.url for link in links.made],
+                    extra={"image_alt": planned.item.extra.get("image_alt") or planned.item.name}
+                    if planned.item.image else {})
         return Composed(planned, post, list(links.made), limits.count(text), limits.max_length, truncated)
 
     def link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.fake_platform import bluesky, indexnow, mastodon
 from tests.fake_platform.state import FakeState, Fault, Recorded
 
 PNG = bytes.fromhex(
@@ -226,6 +227,7 @@ def create_app(state: FakeState) -> Starlette:
         Route("/t/{slug}/{topic_id:int}.json", discourse_topic),
         Route("/img/{name}", image),
         Route("/v{version}/{node}/{edge}", graph, methods=["GET", "POST"]),
+        *(route for module in (bluesky, mastodon, indexnow) for route in module.routes(state, record, create)),
     ])
 
 
