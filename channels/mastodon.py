@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import mimetypes
 import time
 from typing import Any, ClassVar, Literal, cast
@@ -82,7 +83,7 @@ class MastodonChannel(Channel):
             if post.image_url and self.opts.images:
                 image, kind = await _fetch_image(post.image_url, self.opts.timeout)
                 alt = str(post.extra.get("image_alt") or "")[:1500] or None
-                media = await asyncio.to_thread(api.media_post, image, mime_type=kind, description=alt)
+                media = await asyncio.to_thread(api.media_post, io.BytesIO(image), mime_type=kind, description=alt)
                 media_ids = [media["id"]]
             status = await asyncio.to_thread(
                 api.status_post, post.text, media_ids=media_ids, visibility=self.opts.visibility,
@@ -94,6 +95,8 @@ class MastodonChannel(Channel):
     async def _check_length(self, api: Any, text: str) -> None:
         """Refuse a status over the instance's own limit (read once per channel instance)."""
         if self._live is None:
+            # the version first, failing hard: Mastodon.py's own lazy check recurses without end when it fails
+            await asyncio.to_thread(api.retrieve_mastodon_version, fail_hard=True)
             config = (await asyncio.to_thread(api.instance_v2)).get("configuration") or {}
             statuses = config.get("statuses") or {}
             self._live = (int(statuses.get("max_characters") or self.opts.max_characters),
@@ -133,8 +136,13 @@ def _map(exc: Exception, api: Any) -> ChannelError:
         reset = getattr(api, "ratelimit_reset", None)
         wait = max(1.0, float(reset) - time.time()) if reset else None
         return RateLimited("Mastodon rate limit (HTTP 429)", retry_after=wait)
-    if isinstance(exc, M.MastodonNetworkError):
-        return TransientError(f"Mastodon unreachable: {exc.__class__.__name__}")
+    if isinstance(exc, M.MastodonNetworkError):  # its message names the URL, never the token
+        if "timeout" in str(exc).lower() or "timed out" in str(exc).lower():
+            return TransientError("Mastodon did not answer in time")
+        return TransientError(f"Mastodon unreachable: {exc}")
+    if isinstance(exc, M.MastodonVersionError):
+        cause = exc.__cause__
+        return TransientError(f"Mastodon instance unreachable: {cause.__class__.__name__ if cause else exc}")
     if not isinstance(exc, M.MastodonAPIError):
         return PermanentError(f"Mastodon.py refused the request: {exc}")
     status, said = (exc.args[1], exc.args[3]) if len(exc.args) >= 4 else (0, str(exc))

@@ -50,9 +50,14 @@ def routes(state: FakeState, record: Callable[[Request, str], Awaitable[Recorded
         limits = state.posts("mastodon-limit")
         limit = limits[-1]["max_characters"] if limits else 500
         return JSONResponse({"domain": "fake.social", "title": "Fake social", "version": "4.3.2",
-                             "configuration": {"urls": {}, "statuses": {
+                             "api_versions": {"mastodon": 2}, "configuration": {"urls": {}, "statuses": {
                                  "max_characters": limit, "max_media_attachments": 4,
                                  "characters_reserved_per_url": 23}}})
+
+    async def instance_v1(request: Request) -> Response:
+        await record(request, "mastodon-instance")
+        return JSONResponse({"uri": "fake.social", "title": "Fake social", "version": "4.3.2",
+                             "urls": {}, "stats": {}, "languages": ["en"]})
 
     async def media(request: Request) -> Response:
         entry = await record(request, "mastodon-media")
@@ -80,7 +85,7 @@ def routes(state: FakeState, record: Callable[[Request, str], Awaitable[Recorded
         def accept() -> Response:
             earlier = state.find("mastodon", idempotency_key=key) if key else None
             status = earlier or state.publish("mastodon", {
-                "status": body.get("status"), "media_ids": body.get("media_ids"), "visibility": body.get(
+                "status": body.get("status"), "media_ids": body.get("media_ids[]"), "visibility": body.get(
                     "visibility"), "language": body.get("language"), "idempotency_key": key})
             sid = str(status["id"])
             return JSONResponse({"id": sid, "uri": f"https://fake.social/users/shop/statuses/{sid}",
@@ -91,6 +96,7 @@ def routes(state: FakeState, record: Callable[[Request, str], Awaitable[Recorded
         return await create("mastodon", accept)
 
     return [
+        Route("/api/v1/instance", instance_v1),
         Route("/api/v2/instance", instance),
         Route("/api/v2/media", media, methods=["POST"]),
         Route("/api/v1/statuses", statuses, methods=["POST"]),
