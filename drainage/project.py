@@ -236,6 +236,11 @@ def check_references(project: Project) -> list[Problem]:
                     "config.yaml defines no channels")
                 problems.append(pos.problem((*at, "channel"), f"no channel '{use.channel}' in "
                                             f"{project.config.shown_as}", hint))
+            elif getattr(channel_types().get(channels[use.channel].type), "kind", None) == "search":
+                problems.append(pos.problem((*at, "channel"), f"channel '{use.channel}' is a search channel: it "
+                                            "submits the store's own URLs by itself, it posts nothing",
+                                            "remove it from the campaign's channels"))
+                continue
             names = [("template", use.template)] + [
                 (f"variants[{j}].template", v.template) for j, v in enumerate(use.variants) if v.template]
             if use.text_template:
