@@ -15,6 +15,8 @@ from drainage.daemon import Daemon
 from drainage.errors import ProblemsFound
 from drainage.indexnow import SearchSubmitter, Submitted
 from drainage.project import Project, load_project
+from drainage.reports.query import build_report
+from drainage.reports.request import Period, ReportRequest
 from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import ChannelState, Delivery, SeenEntry
@@ -244,3 +246,16 @@ def test_the_daemon_submits_in_its_single_pass(tmp_path, fake, monkeypatch) -> N
     search = Search(tmp_path, fake, monkeypatch)
     asyncio.run(Daemon(search.config, search.project(), search.engine).run(once=True))
     assert len(submitted(fake)) == 2
+
+
+def test_reports_count_a_search_channels_submissions_per_day(tmp_path, fake, monkeypatch) -> None:
+    search = Search(tmp_path, fake, monkeypatch)
+    search.run()  # two batches (two hosts) on 2026-03-01
+    search.feed_entry("https://shop.example.com/products/boots", "Boots")
+    search.run(timedelta(days=1))  # one on 2026-03-02
+    day = NOW.date()
+    report = build_report(search.engine, ReportRequest(Period(day, day + timedelta(days=1)), by="day",
+                                                       channels=("search",)))
+    assert [(row.day, row.posts_sent) for row in report.rows] == [(day, 2), (day + timedelta(days=1), 1)]
+    (channel,) = report.by_channel
+    assert (channel.channel, channel.posts_sent) == ("search", 3)
