@@ -64,15 +64,14 @@ class BlueskyChannel(Channel):
         client = self._new_client()  # one per send: each send may run in another event loop (CLI, daemon)
         try:
             await self._login(client)
-            embed = await self._card(client, post) if self.opts.card and post.links else None
             try:
-                created = await self._create(client, post, embed)
+                created = await self._publish(client, post)
             except AtProtocolError as exc:
                 if _error_name(exc) not in EXPIRED:
                     raise
-                self._session = None  # the PDS no longer takes the token: a new session, and once again
+                self._session = None  # the PDS no longer takes the tokens: a new session, and once again
                 await self._login(client)
-                created = await self._create(client, post, embed)
+                created = await self._publish(client, post)
         except AtProtocolError as exc:
             raise _map(exc) from None
         finally:
@@ -99,7 +98,8 @@ class BlueskyChannel(Channel):
             self._session = client.export_session_string()
         await client.request.close()
 
-    async def _create(self, client: Any, post: Post, embed: Any) -> Any:
+    async def _publish(self, client: Any, post: Post) -> Any:
+        embed = await self._card(client, post) if self.opts.card and post.links else None
         return await client.send_post(post.text, profile_identify=self.opts.handle, embed=embed,
                                       langs=self.opts.languages or None, facets=facets(post.text, post.links))
 

@@ -86,14 +86,16 @@ def test_one_session_for_many_posts_refreshed_before_it_expires(tmp_path, fake, 
     assert "embed" not in post["record"]
 
 
-def test_expired_token_logs_in_again_and_posts(tmp_path, fake, monkeypatch) -> None:
-    run = bluesky(tmp_path, fake, monkeypatch, extra="card: false")
+@pytest.mark.parametrize("card", [True, False])
+def test_expired_token_logs_in_again_and_posts(tmp_path, fake, monkeypatch, card) -> None:
+    run = bluesky(tmp_path, fake, monkeypatch, image=True, extra=f"card: {str(card).lower()}")
     send_one(run)
     fake.revoke(fake.posts("bluesky-sessions")[-1]["accessJwt"])  # the PDS now says ExpiredToken
     run.run()
-    assert run.row().status == S.SENT
+    assert (run.row().status, run.row().error) == (S.SENT, None)
     assert len(fake.received("bluesky-login")) == 2
     assert len(fake.posts("bluesky")) == 2
+    assert len(fake.posts("bluesky-upload")) == (1 if card else 0)  # the first upload was refused
 
 
 def test_rate_limit_waits_until_the_window_resets(tmp_path, fake, monkeypatch) -> None:
