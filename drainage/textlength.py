@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import regex
+import re
+from functools import cache
+from typing import Any
+
 from twitter_text import extract_urls_with_indices, parse_tweet
 
 MASTODON_URL_LENGTH = 23
@@ -17,7 +20,7 @@ UNITS = {
 }
 """How each counting rule is named in messages: 'is 300 characters', 'is 290 long by X's weighted count'."""
 
-_MENTION_DOMAIN = regex.compile(r"(?<![\w/])(@\w+)@[\w.-]+\w")
+_MENTION_DOMAIN = re.compile(r"(?<![\w/])(@\w+)@[\w.-]+\w")
 
 
 def count_length(text: str, counting: str) -> int:
@@ -42,7 +45,16 @@ def x_weighted_length(text: str) -> int:
 
 def grapheme_length(text: str) -> int:
     """Extended grapheme clusters (Unicode UAX #29): a flag, a skin-toned or family emoji each count 1."""
-    return len(regex.findall(r"\X", text))
+    return len(_graphemes().findall(text))
+
+
+@cache
+def _graphemes() -> Any:
+    r"""The `regex` module's `\X` (the stdlib's `re` has none), imported on first use: most commands never count
+    graphemes, and every command's start-up would pay for the import."""
+    import regex
+
+    return regex.compile(r"\X")
 
 
 def mastodon_length(text: str, url_length: int = MASTODON_URL_LENGTH) -> int:
