@@ -4,7 +4,7 @@ A plugin is one class in `channels/<name>.py`, registered under the `drainage.ch
 
     class MyChannel(Channel):
         type = "mychannel"
-        kind = "social"                       # social / forum / email: the default utm_medium
+        kind = "social"                       # social / forum / email / search: the default utm_medium
         Options = MyOptions                   # a ChannelOptions subclass; secrets as SecretStr
         limits = Limits(max_length=500, counting="chars", media=True)
 
@@ -49,8 +49,10 @@ if TYPE_CHECKING:
 
 Publish = Callable[[], Awaitable["Receipt"]]
 """The call that sends a prepared post's bytes to the platform (see `Channel.prepare`)."""
-Counting = Literal["chars", "utf16", "x-weighted"]
-Kind = Literal["social", "forum", "email"]
+Counting = Literal["chars", "utf16", "x-weighted", "graphemes", "mastodon"]
+Kind = Literal["social", "forum", "email", "search"]
+"""A channel's kind: the default utm_medium of its links; a `search` channel (IndexNow) posts no links, it
+tells search engines about the store's own URLs."""
 
 
 HASHTAG = re.compile(r"(?<![\w&/#])#\w+")

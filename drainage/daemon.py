@@ -33,6 +33,8 @@ from drainage.campaigns import ChannelUse, LoadedCampaign
 from drainage.clock import Clock, RealClock
 from drainage.dispatch import Dispatcher, paused_channels, resume_channel
 from drainage.errors import ProblemsFound
+from drainage.feeds.poller import PollResult
+from drainage.indexnow import SearchSubmitter
 from drainage.logs import event
 from drainage.metrics import Metrics
 from drainage.posts import feed_slots, slots_for
@@ -109,6 +111,8 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self.search = SearchSubmitter(engine)
+        self._search_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -119,6 +123,7 @@ class Daemon:
         if once:
             event("daemon.started", mode="once", campaigns=len(self.project.campaigns))
             await self.dispatcher.run_all()
+            await self._search_pass()
             await self._close()
             return
         if cfg.metrics_port:
@@ -133,6 +138,7 @@ class Daemon:
               metrics=f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics" if cfg.metrics_port else None)
         self.kick_feeds()
         self.kick_all()
+        self.kick_search()
         await self.stop_event.wait()
         if watcher is not None:
             watcher.cancel()
@@ -150,7 +156,8 @@ class Daemon:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         timeout = parse_duration(self.project.config.config.daemon.shutdown_timeout).total_seconds()
-        tasks = [*self._tasks.values(), *self.dispatcher.feeds.in_flight()]
+        tasks = [*self._tasks.values(), *self.dispatcher.feeds.in_flight(),
+                 *([self._search_task] if self._search_task else [])]
         pending = [t for t in tasks if not t.done()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=timeout)
@@ -206,11 +213,29 @@ class Daemon:
     async def _kick_all_job(self) -> None:
         self.kick_feeds()
         self.kick_all()
+        self.kick_search()
+
+    def kick_search(self) -> None:
+        """Submit new and changed store URLs to search channels (IndexNow) unless a pass is running."""
+        if self.dispatcher.stopping or (self._search_task is not None and not self._search_task.done()):
+            return
+        self._search_task = asyncio.ensure_future(self._search_pass())
+
+    async def _search_pass(self) -> None:
+        try:
+            await self.search.run(self.project, self.clock.now())
+        except Exception as exc:  # a pass must never kill the daemon; the next sweep tries again
+            event("search.error", logging.ERROR, error=f"{exc.__class__.__name__}: {exc}")
 
     def kick_feeds(self) -> None:
         """Start polling each due feed that is not being polled, each on its own; a feed that queued entries
-        kicks its channels as soon as it is done."""
-        self.dispatcher.start_feed_polls(lambda result: [self.kick(name) for name in sorted(result.channels)])
+        kicks its channels as soon as it is done (and the search channels: new entries may be new store URLs)."""
+        self.dispatcher.start_feed_polls(self._feed_polled)
+
+    def _feed_polled(self, result: PollResult) -> None:
+        for name in sorted(result.channels):
+            self.kick(name)
+        self.kick_search()
 
     def kick_all(self) -> None:
         for name in self.dispatcher.channels():
@@ -258,6 +283,7 @@ class Daemon:
         event("reload.done", reason=reason, campaigns=len(project.campaigns))
         self.kick_feeds()
         self.kick_all()
+        self.kick_search()
         return True
 
     async def _watch(self) -> None:

@@ -108,7 +108,9 @@ class Project:
             text, truncated = fit_text(text, limits.max_length, limits.count), True
         post = Post(key=planned.key, campaign=campaign.id, channel=use.channel, item=planned.item.key,
                     variant=planned.variant_name, slot=planned.slot, text=text, subject=subject, html=html,
-                    image_url=planned.item.image, links=[link.url for link in links.made])
+                    image_url=planned.item.image, links=[link.url for link in links.made],
+                    extra={"image_alt": planned.item.extra.get("image_alt") or planned.item.name}
+                    if planned.item.image else {})
         if planned.item.images:
             post.extra["images"] = list(planned.item.images)
         if any(page.channel == use.channel for page in self.config.config.bio_pages.values()):
@@ -283,6 +285,11 @@ def check_references(project: Project) -> list[Problem]:
                     "config.yaml defines no channels")
                 problems.append(pos.problem((*at, "channel"), f"no channel '{use.channel}' in "
                                             f"{project.config.shown_as}", hint))
+            elif getattr(channel_type(channels[use.channel].type), "kind", None) == "search":
+                problems.append(pos.problem((*at, "channel"), f"channel '{use.channel}' is a search channel: it "
+                                            "submits the store's own URLs by itself, it posts nothing",
+                                            "remove it from the campaign's channels"))
+                continue
             names = [("template", use.template)] + [
                 (f"variants[{j}].template", v.template) for j, v in enumerate(use.variants) if v.template]
             if use.text_template:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from drainage.channel import Limits
 from drainage.render import fit_text
-from drainage.textlength import X_LIGHT_RANGES, count_length, x_url_spans, x_weighted_length
+from drainage.textlength import X_LIGHT_RANGES, count_length, mastodon_length, x_url_spans, x_weighted_length
 
 PATHS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=300)
 CJK = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=100)
@@ -117,3 +117,29 @@ def test_where_x_sees_urls_and_where_not() -> None:
     assert x_weighted_length("foo_bar.com") == 11
     assert x_weighted_length("1️⃣ #️⃣ 🇩🇪 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f ©") == 5 * 2 + 4
     assert x_weighted_length("line\r\nbreak") == 10
+
+
+@given(EMOJI, LATIN)
+def test_graphemes_count_each_emoji_once_however_many_code_points(emoji: list[str], latin: str) -> None:
+    text = latin + "".join(emoji) + "e\u0301"  # and an e with a combining acute accent
+    assert count_length(text, "graphemes") == len(latin) + len(emoji) + 1
+
+
+@given(LATIN, EMOJI, PATHS)
+def test_mastodon_counts_any_url_23_and_a_remote_mention_by_its_user_name(latin: str, emoji: list[str],
+                                                                           path: str) -> None:
+    text = f"{latin} {''.join(emoji)} https://shop.example.com/{path}?utm_source=m @shop@mastodon.social"
+    assert count_length(text, "mastodon") == len(latin) + 1 + len(emoji) + 1 + 23 + 1 + len("@shop")
+
+
+def test_mastodon_links_only_urls_with_a_scheme() -> None:
+    assert count_length("see shop.example.com", "mastodon") == 20
+    assert mastodon_length("see https://shop.example.com/a", url_length=30) == 4 + 30
+
+
+@given(st.lists(st.one_of(LATIN, EMOJI.map("".join)), min_size=1, max_size=40), PATHS)
+def test_truncated_posts_fit_bluesky_in_graphemes_and_keep_the_link_whole(parts: list[str], path: str) -> None:
+    link = f"https://go.example.com/c/{path[:60]}"
+    fitted = fit_text(" ".join(parts) + " " + link, 300, partial(count_length, counting="graphemes"))
+    assert count_length(fitted, "graphemes") <= 300
+    assert fitted.endswith(link)

@@ -264,6 +264,19 @@ class SeenEntry(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
 
 
+class SearchSubmission(SQLModel, table=True):
+    """A store URL a search channel (IndexNow) told search engines about, with the digest of what it was then:
+    an unchanged URL is never submitted again, a changed one is."""
+
+    __tablename__ = "search_submissions"
+
+    channel: str = Field(primary_key=True, max_length=200)
+    url_digest: str = Field(primary_key=True, max_length=64, description="sha256 of the URL (URLs can be long).")
+    url: str
+    digest: str = Field(max_length=64, description="sha256 of the item's or feed entry's fields when submitted.")
+    submitted_at: datetime
+
+
 class QueuedEntry(SQLModel, table=True):
     """A feed entry waiting for a posting slot on one channel; `released_at` is the slot it was given."""
 

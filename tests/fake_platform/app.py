@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.fake_platform import instagram, pinterest, reddit
+from tests.fake_platform import bluesky, indexnow, instagram, mastodon, pinterest, reddit
 from tests.fake_platform.state import FakeState, Fault, Recorded
 
 PNG = bytes.fromhex(
@@ -267,6 +267,7 @@ def create_app(state: FakeState) -> Starlette:
         *instagram.routes(state, record, create),  # before the Graph routes of Facebook Pages
         *reddit.routes(state, record, create),
         Route("/v{version}/{node}/{edge}", graph, methods=["GET", "POST"]),
+        *(route for module in (bluesky, mastodon, indexnow) for route in module.routes(state, record, create)),
     ])
 
 
