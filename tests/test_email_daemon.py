@@ -32,8 +32,9 @@ def test_a_shutdown_mid_fan_out_releases_the_queue_and_the_next_pass_resumes_wit
             dispatcher = Dispatcher(load_project(config), engine, RealClock())
 
             async def stop_soon() -> None:
-                while len(smtp.received) < 10:
-                    await asyncio.sleep(0.01)
+                async with asyncio.timeout(60):  # the first ten messages must arrive
+                    while len(smtp.received) < 10:
+                        await asyncio.sleep(0.01)
                 dispatcher.stopping = True  # what SIGTERM does
 
             await asyncio.gather(dispatcher.run_channel("news"), stop_soon())

@@ -57,6 +57,8 @@ def test_three_daemons_one_killed_and_restarted_post_every_slot_exactly_once(tmp
         time.sleep(1.0)
         daemons[0] = start(tmp_path)  # restarted later
         wait_for(lambda: len(received(tmp_path)) >= len(expected), 90, "every slot to be posted")
+        wait_for(lambda: (tmp_path / "daemon.log").read_text().count("daemon.started") == 4, 60,
+                 "the restarted daemon to start (a loaded machine may post every slot before it does)")
         time.sleep(1.5)  # room for a duplicate to show up, if the claims were wrong
     finally:
         _stop(daemons)

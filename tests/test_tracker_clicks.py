@@ -338,8 +338,9 @@ def test_a_flush_cancelled_while_the_writer_process_works_keeps_answers_in_step(
             for click in batch("a", UA["chrome_windows"], 300):
                 recorder.add(click)
             flushing = asyncio.create_task(recorder.flush())
-            while recorder.depth:  # the batch left the buffer: it is on its way to the writer process
-                await asyncio.sleep(0)
+            async with asyncio.timeout(30):
+                while recorder.depth:  # the batch left the buffer: it is on its way to the writer process
+                    await asyncio.sleep(0)
             flushing.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await flushing
