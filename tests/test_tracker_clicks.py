@@ -303,7 +303,7 @@ def test_clicks_are_written_by_a_child_process_that_is_restarted_if_it_dies(tmp_
     assert len(clicks(config)) == 5
 
 
-def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: Path) -> None:
+def test_a_batch_sent_again_after_a_lost_answer_is_not_written_twice_and_is_counted_once(tmp_path: Path) -> None:
     from drainage.tracker.writer import PendingClick, write_batch
 
     config = load(tmp_path)
@@ -313,7 +313,8 @@ def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: P
     batch = [PendingClick(f"c{n}", code, at, f"v{n}", UA["chrome_windows"], "GET", "") for n in range(4)]
     hasher = VisitorHasher(b"key")
     assert write_batch(engine, batch[:2], hasher) == {"human": 2}  # committed, but the answer was lost
-    assert write_batch(engine, batch, hasher, retry=True) == {"human": 2}  # sent again: only the two new ones
+    # sent again: only the two new ones are written, and all four are counted (nobody counted the first two)
+    assert write_batch(engine, batch, hasher, retry=True) == {"human": 4}
     with session(engine) as s:
         assert sorted(c.click_id for c in s.exec(select(Click)).all()) == ["c0", "c1", "c2", "c3"]
         assert [r.clicks for r in s.exec(select(ClickRollup)).all()] == [4]
