@@ -68,7 +68,8 @@ class ClickRecorder:
         self.visitors = VisitorHasher(visitor_key)
         if self.process is not None:
             self.process.visitor_key = visitor_key
-            await self.process.start()
+            await self.process.start()  # returns once the writer is ready
+            event("tracker.writer_ready", pid=self.process.pid)
         self._task = asyncio.create_task(self._run(), name="click-flusher")
 
     async def stop(self, limit: float = 600.0) -> None:
@@ -123,6 +124,7 @@ class ClickRecorder:
                 self.metrics.queue.set(0)
                 return True
             self._writing = len(batch)
+            self.metrics.queue.set(self.depth)
             # shielded: a flush cancelled at shutdown still finishes its batch (the writer commits it anyway) and
             # counts it, and `stop` waits for it before the last flush
             self._committing = asyncio.ensure_future(self._commit(batch))
@@ -148,6 +150,7 @@ class ClickRecorder:
             return False
         finally:
             self._writing = 0
+            self.metrics.queue.set(self.depth)
         self._retry = False
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
         for agent_class, count in classes.items():
