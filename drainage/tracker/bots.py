@@ -7,10 +7,10 @@ fediverse servers that unfurl a link), crawlers and scrapers, monitoring and upt
 CDNs fetching on someone's behalf, AI fetchers, headless and automated browsers, HTTP client libraries, security
 and mail link scanners, and agents that leave a contact address (browsers never do).
 
-Everything is compiled once (at first use) into two RE2 automatons, so an agent is matched in one linear pass
-whatever the number of patterns: microseconds per agent where CrawlerDetect's backtracking alternation took about
-half a millisecond (bench/agents.py). The few list patterns RE2 cannot run (lookarounds) go to a small `re`
-pattern.
+Everything is compiled once (at first use) into one RE2 set, so an agent is matched in one linear pass whatever
+the number of patterns: microseconds per agent where CrawlerDetect's backtracking alternation took about half a
+millisecond (bench/agents.py). CrawlerDetect's patterns only name candidates (their lookarounds, which RE2 cannot
+run, dropped), which CrawlerDetect itself confirms; a list pattern RE2 cannot compile at all is left out.
 """
 
 from __future__ import annotations
@@ -137,14 +137,30 @@ def matcher() -> AgentMatcher:
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 64 << 20  # room for the DFA of a few thousand alternatives
-    listed = [entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA]  # case-sensitive, as written
+    def runnable(patterns: list[str]) -> list[str]:
+        try:  # the usual case: all of them (one compile, not thousands)
+            re2.compile("|".join(f"(?:{p})" for p in patterns), options)
+        except re2.error:
+            pass
+        else:
+            return patterns
+        kept = []
+        for pattern in patterns:
+            try:
+                re2.compile(pattern, options)
+            except re2.error:
+                continue
+            kept.append(pattern)
+        return kept
+
+    listed = runnable([entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA])  # case-sensitive
     patterns = re2.Set.SearchSet(options)
     for index, pattern in (
         (PREVIEW, _any_case([re.escape(a) for a in PREVIEW_AGENTS] + list(PREVIEW_KINDS))),
         (BOT, "|".join([*(f"(?:{p})" for p in listed), _any_case(BOT_KINDS), *BOT_TOKENS])),
         (BROWSER, _any_case(BROWSER_SHAPE)),
         # a superset of CrawlerDetect's patterns (without the lookarounds RE2 cannot run): candidates only
-        (CRAWLERDETECT, _any_case([_LOOKAROUND.sub("", p) for p in crawlerdetect_patterns])),
+        (CRAWLERDETECT, _any_case(runnable([_LOOKAROUND.sub("", p) for p in crawlerdetect_patterns]))),
     ):
         if patterns.Add(pattern) != index:
             raise RuntimeError(f"agent pattern {index} did not compile")
