@@ -303,7 +303,7 @@ def test_clicks_are_written_by_a_child_process_that_is_restarted_if_it_dies(tmp_
     assert len(clicks(config)) == 5
 
 
-def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: Path) -> None:
+def test_a_batch_sent_again_after_a_lost_answer_is_not_written_twice_and_is_counted_once(tmp_path: Path) -> None:
     from drainage.tracker.writer import PendingClick, write_batch
 
     config = load(tmp_path)
@@ -313,7 +313,8 @@ def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: P
     batch = [PendingClick(f"c{n}", code, at, f"v{n}", UA["chrome_windows"], "GET", "") for n in range(4)]
     hasher = VisitorHasher(b"key")
     assert write_batch(engine, batch[:2], hasher) == {"human": 2}  # committed, but the answer was lost
-    assert write_batch(engine, batch, hasher, retry=True) == {"human": 2}  # sent again: only the two new ones
+    # sent again: only the two new ones are written, and all four are counted (nobody counted the first two)
+    assert write_batch(engine, batch, hasher, retry=True) == {"human": 4}
     with session(engine) as s:
         assert sorted(c.click_id for c in s.exec(select(Click)).all()) == ["c0", "c1", "c2", "c3"]
         assert [r.clicks for r in s.exec(select(ClickRollup)).all()] == [4]
@@ -322,7 +323,7 @@ def test_a_batch_sent_again_after_a_lost_answer_is_not_counted_twice(tmp_path: P
 
 def test_a_flush_cancelled_while_the_writer_process_works_keeps_answers_in_step(tmp_path: Path) -> None:
     """As at shutdown: the flushing task is cancelled while its batch is with the writer process. That batch is
-    still committed, and the next batch gets its own answer (not the cancelled one's)."""
+    still committed and counted once, and the next batch gets its own answer (not the cancelled one's)."""
     from drainage.tracker.writer import PendingClick
 
     config = load(tmp_path, flush_every="1h")
@@ -339,8 +340,9 @@ def test_a_flush_cancelled_while_the_writer_process_works_keeps_answers_in_step(
                 recorder.add(click)
             flushing = asyncio.create_task(recorder.flush())
             async with asyncio.timeout(30):
-                while recorder.depth:  # the batch left the buffer: it is on its way to the writer process
+                while not recorder._writing:  # the batch left the buffer: it is on its way to the writer process
                     await asyncio.sleep(0)
+            assert recorder.depth == 300  # answered, not committed: still counted as queued
             flushing.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await flushing
@@ -348,7 +350,8 @@ def test_a_flush_cancelled_while_the_writer_process_works_keeps_answers_in_step(
                 recorder.add(click)
             assert await recorder.flush() is True
             assert recorder.metrics.clicks.labels(agent_class="bot")._value.get() == 2  # its own answer
-            assert recorder.metrics.clicks.labels(agent_class="human")._value.get() == 0  # not the cancelled one's
+            assert recorder.metrics.clicks.labels(agent_class="human")._value.get() == 300  # the cancelled one's
+            assert recorder.written == 302 and recorder.depth == 0
 
     run(scenario)
     assert len(clicks(config)) == 302

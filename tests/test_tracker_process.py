@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.tracker_helpers import add_link, clicks, load, write_config
+from tests.tracker_helpers import HEALTHY_WITHIN, add_link, clicks, load, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def _start(root: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes], root: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HEALTHY_WITHIN
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError((root / "tracker.log").read_text())

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -93,3 +97,62 @@ async def running(config: LoadedConfig) -> AsyncIterator[tuple[Tracker, httpx.As
 
 def run(scenario: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return asyncio.run(scenario())
+
+
+# -- real server processes ---------------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_drainage(root: Path, *args: str, log_name: str = "tracker.log") -> subprocess.Popen[bytes]:
+    """`python -m drainage ARGS` in `root`, in its own process group (so its children can be waited for)."""
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "DRAINAGE_ORDER_SECRET": SECRET}
+    with open(root / log_name, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "drainage", *args], cwd=root, env=env,
+                                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+
+
+HEALTHY_WITHIN = 120.0
+"""Deadline for a server process to answer /healthz (a loaded two-core runner imports slowly)."""
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], root: Path, log_name: str = "tracker.log") -> None:
+    deadline = time.monotonic() + HEALTHY_WITHIN
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError((root / log_name).read_text())
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("tracker did not become healthy")
+
+
+def wait_group_gone(pgid: int, within: float = 60.0) -> None:
+    """Wait until no process of the group `pgid` is left (a writer finishing its batch included)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"processes of group {pgid} still run")
+
+
+def wait_for(condition: Callable[[], Any], within: float = 60.0, what: str = "condition") -> Any:
+    """Poll `condition` until it returns something true; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not reached within {within:.0f} s")

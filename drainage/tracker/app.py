@@ -48,6 +48,9 @@ MAX_HEADER_BYTES = 8192
 """Largest total of request headers accepted on /c/ (431 beyond)."""
 MAX_ORDER_BYTES = 1 << 20
 """Largest order webhook body (413 beyond)."""
+STOP_LIMIT = 600.0
+"""Seconds the tracker spends at shutdown writing every click it answered, before it gives up and logs how many
+are at risk."""
 PRUNE_DELAY, PRUNE_EVERY = 60.0, 3600.0
 """Seconds after start of the first prune of raw clicks (when tracker.keep_raw_clicks is set), and between two."""
 
@@ -80,6 +83,7 @@ class Tracker:
         reports_token = (cfg.reports_token.get_secret_value() if cfg.reports_token else "") or None
         self.keep_raw_clicks = parse_duration(cfg.keep_raw_clicks) if cfg.keep_raw_clicks else None
         self.prune_delay, self.prune_every = PRUNE_DELAY, PRUNE_EVERY
+        self.stop_limit = STOP_LIMIT
         self._pruner: asyncio.Task[None] | None = None
         self._click_ids = ClickIds()
         self._not_found = not_found_page(self.store_name, self.home)
@@ -120,7 +124,7 @@ class Tracker:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
-        await self.recorder.stop()
+        await self.recorder.stop(self.stop_limit)
         event("tracker.stopped", clicks_written=self.recorder.written)
 
     async def _prune_raw_clicks(self, keep: timedelta) -> None:
@@ -206,11 +210,11 @@ class Tracker:
                                       "/hooks/order/shopify or /hooks/order/woocommerce")
         if not self.order_secret:
             return self._order_result("not_configured", 503, "order webhooks are off: set tracker.order_secret")
-        declared = request.headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > MAX_ORDER_BYTES:
-            return self._order_result("too_large", 413, "body too large or without a length")
-        body = await request.body()
-        if len(body) > MAX_ORDER_BYTES:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_ORDER_BYTES):
+            return self._order_result("too_large", 413, "body too large")
+        body = await read_limited(request, MAX_ORDER_BYTES)
+        if body is None:  # chunked, or a length that lied: read no further than the limit
             return self._order_result("too_large", 413, "body too large")
         if platform == "generic":
             problem = verify_generic(self.order_secret, body, request.headers.get("x-drainage-signature"),
@@ -224,9 +228,12 @@ class Tracker:
             if not isinstance(data, dict):
                 raise BadOrder("expected a JSON object")
             incoming = READERS[platform](data, self.click_param)
-        except (ValueError, BadOrder) as exc:
-            message = str(exc) if isinstance(exc, BadOrder) else "body is not valid JSON"
-            return self._order_result("invalid", 422, message)
+        except BadOrder as exc:
+            return self._order_result("invalid", 422, str(exc))
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+            return self._order_result("invalid", 422, "body is not valid JSON")
+        except (TypeError, AttributeError, KeyError, OverflowError):  # a field of an unexpected shape
+            return self._order_result("invalid", 422, "body is not an order drainage can read")
         if incoming.click_id:
             await self.recorder.flush()  # the click may still be in memory
         order = await asyncio.to_thread(attribute, self.engine, incoming)
@@ -242,6 +249,16 @@ class Tracker:
     def _order_result(self, result: str, status: int, message: str) -> Response:
         self.metrics.orders.labels(result=result).inc()
         return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it grows past `limit` bytes (the rest is never read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b"",

@@ -35,7 +35,7 @@ class TrackerMetrics:
         self.registry.register(self.redirects)
         self.clicks = Counter("drainage_tracker_clicks_total", "Clicks written, by agent class", ["agent_class"],
                               registry=self.registry)
-        self.queue = Gauge("drainage_tracker_queue_depth", "Clicks waiting in memory to be written",
+        self.queue = Gauge("drainage_tracker_queue_depth", "Clicks answered and not yet committed",
                            registry=self.registry)
         self.flush_seconds = Histogram("drainage_tracker_flush_seconds", "Time one batch of clicks took to write",
                                        registry=self.registry,

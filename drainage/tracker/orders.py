@@ -9,8 +9,8 @@ Shopify and WooCommerce sign no timestamp; a replayed delivery is harmless there
 on their id (the first one wins, nothing is written twice).
 
 Attribution: the click id (exact: campaign, channel, item, variant of the clicked link), else UTM tags
-(`utm_campaign` = campaign id, `utm_source` = channel instance, `utm_content` = variant, the defaults drainage
-puts on links), else none (the order is kept, so reports can show unattributed revenue).
+as the links carry them (`utm_campaign`: the campaign's `utm.campaign`, by default its id; `utm_source`: the
+channel instance; `utm_content`: the variant), else none (the order is kept, so reports can show unattributed revenue).
 """
 
 from __future__ import annotations
@@ -22,14 +22,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from drainage.store.db import session
 from drainage.store.models import Click, Link, Order
 from drainage.store.rollups import add_order
+
+_CANDIDATES = 1000
+"""Links read to attribute an order by its UTM tags."""
 
 
 class BadOrder(ValueError):
@@ -114,7 +118,15 @@ def _from_url(url: str | None, click_param: str) -> tuple[str | None, dict[str, 
     return query.get(click_param), {k: v for k, v in query.items() if k.startswith("utm_")}
 
 
+def _text(name: str, value: Any) -> str:
+    if isinstance(value, dict | list):
+        raise BadOrder(f"{name} must be a string")
+    return str(value)[:200]
+
+
 def _order_id(value: Any) -> str:
+    if isinstance(value, dict | list):
+        raise BadOrder("order_id must be a string or a number")
     order_id = str(value if value is not None else "").strip()
     if not order_id or len(order_id) > 200:
         raise BadOrder("order_id is required (at most 200 characters)")
@@ -123,14 +135,19 @@ def _order_id(value: Any) -> str:
 
 def read_generic(data: dict[str, Any], click_param: str) -> IncomingOrder:
     """{order_id, amount, currency, click_id?, utm_source?.. or utm: {...}, landing_url?, created_at?}"""
-    utm = {k: str(v) for k, v in data.items() if k.startswith("utm_") and v}
-    utm.update({f"utm_{k}" if not k.startswith("utm_") else k: str(v)
-                for k, v in (data.get("utm") or {}).items() if v})
-    click_id = data.get("click_id")
+    utm = {k: _text(k, v) for k, v in data.items() if k.startswith("utm_") and v}
+    tags = data.get("utm") or {}
+    if not isinstance(tags, dict):
+        raise BadOrder("utm must be an object of tags, such as {\"campaign\": \"spring\"}")
+    utm.update({f"utm_{k}" if not k.startswith("utm_") else k: _text(f"utm.{k}", v) for k, v in tags.items() if v})
+    click_id = _text("click_id", data.get("click_id")) if data.get("click_id") else None
+    landing_url = data.get("landing_url")
+    if landing_url is not None and not isinstance(landing_url, str):
+        raise BadOrder("landing_url must be a string")
     landing_click, landing_utm = _from_url(data.get("landing_url"), click_param)
     return IncomingOrder(order_id=_order_id(data.get("order_id")), amount=_amount(data.get("amount", 0)),
                          currency=str(data.get("currency") or "")[:8].upper(), source="generic",
-                         click_id=str(click_id) if click_id else landing_click, utm=landing_utm | utm,
+                         click_id=click_id or landing_click, utm=landing_utm | utm,
                          ordered_at=_when(data.get("created_at")))
 
 
@@ -176,12 +193,41 @@ def attribute(engine: Engine, incoming: IncomingOrder) -> Order:
                 order.code, order.campaign, order.channel = link.code, link.campaign, link.channel
                 order.item, order.variant, order.attributed_by = link.item, link.variant, "click"
                 return order
-        campaign = incoming.utm.get("utm_campaign")
-        if campaign and s.execute(select(Link.code).where(Link.campaign == campaign).limit(1)).first():
-            order.campaign, order.attributed_by = campaign, "utm"
-            order.channel = incoming.utm.get("utm_source")
-            order.variant = incoming.utm.get("utm_content")
+        link = _link_by_tags(s, incoming.utm)
+        if link is not None:
+            tags = _tags(link.target)
+            order.campaign, order.attributed_by = link.campaign, "utm"
+            source, content = incoming.utm.get("utm_source"), incoming.utm.get("utm_content")
+            order.channel = link.channel if source and tags.get("utm_source") == source else source
+            order.variant = link.variant if content and tags.get("utm_content") == content else content
     return order
+
+
+def _tags(target: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(target).query))
+
+
+def _link_by_tags(s: Session, utm: dict[str, str]) -> Link | None:
+    """The link whose target carries the order's `utm_campaign` (as rendered: a campaign's `utm.campaign`
+    overrides its id), preferring one whose `utm_source` and `utm_content` match too; a link that carries no
+    campaign tag matches by its campaign id."""
+    campaign = utm.get("utm_campaign")
+    if not campaign:
+        return None
+    escaped = quote(campaign, safe="").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    carried = Link.target.like(f"%utm_campaign={escaped}%", escape="\\")  # type: ignore[attr-defined]
+    candidates = s.execute(select(Link).where(or_(Link.campaign == campaign, carried))
+                           .limit(_CANDIDATES)).scalars().all()
+    best, best_score = None, -1
+    for link in candidates:
+        tags = _tags(link.target)
+        if tags.get("utm_campaign", link.campaign) != campaign:
+            continue
+        score = 2 * (tags.get("utm_source") == utm.get("utm_source"))
+        score += tags.get("utm_content") == utm.get("utm_content")
+        if score > best_score:
+            best, best_score = link, score
+    return best
 
 
 def store(engine: Engine, order: Order) -> bool:

@@ -47,12 +47,15 @@ class ClickRecorder:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._retry = False  # the last batch was handed over without an answer
+        self._writing = 0  # clicks of the batch being written now
+        self._committing: asyncio.Future[bool] | None = None
         self.written = 0
+        """Clicks committed (by this tracker's writer)."""
 
     @property
     def depth(self) -> int:
-        """Clicks accepted but not yet written."""
-        return len(self._pending)
+        """Clicks answered but not yet committed: those buffered and those of the batch being written."""
+        return len(self._pending) + self._writing
 
     def add(self, click: ClickRow) -> None:
         """Accept one click, a `PendingClick` or the same plain tuple (called on the request path: no I/O)."""
@@ -65,16 +68,29 @@ class ClickRecorder:
         self.visitors = VisitorHasher(visitor_key)
         if self.process is not None:
             self.process.visitor_key = visitor_key
-            await self.process.start()
+            await self.process.start()  # returns once the writer is ready
+            event("tracker.writer_ready", pid=self.process.pid)
         self._task = asyncio.create_task(self._run(), name="click-flusher")
 
-    async def stop(self) -> None:
-        """Stop the background task and write everything still buffered."""
+    async def stop(self, limit: float = 600.0) -> None:
+        """Stop the background task and write every click answered; after `limit` seconds, give up with an
+        error that says how many clicks are at risk."""
+        try:
+            await asyncio.wait_for(self._drain(), limit)
+        except TimeoutError:
+            event("tracker.clicks_at_risk", logging.ERROR, clicks=self.depth, limit_seconds=limit,
+                  reason="the clicks were not all written within the shutdown limit")
+            if self.process is not None:
+                self.process.abandon()
+
+    async def _drain(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._committing is not None:
+            await asyncio.wait([self._committing])  # the batch a cancelled flush handed over
         for _ in range(5):
             if not self._pending:
                 break
@@ -84,7 +100,7 @@ class ClickRecorder:
             event("tracker.clicks_lost", logging.ERROR, clicks=len(self._pending),
                   reason="the database could not be written at shutdown")
         if self.process is not None:
-            await self.process.close()
+            await self.process.close()  # the child ends after the batch it holds
 
     async def _run(self) -> None:
         delay = self.flush_every
@@ -97,9 +113,7 @@ class ClickRecorder:
 
     async def _write(self, batch: list[ClickRow]) -> Counter[str]:
         if self.process is not None:
-            # shielded: a flush cancelled at shutdown still reads the answer of the batch it handed over (the
-            # writer commits it), so the last flush's batch never takes that answer for its own
-            return await asyncio.shield(self.process.write(batch, self._retry))
+            return await self.process.write(batch, self._retry)
         return await asyncio.to_thread(write_batch, self.engine, batch, self.visitors, self._retry)
 
     async def flush(self) -> bool:
@@ -109,27 +123,38 @@ class ClickRecorder:
             if not batch:
                 self.metrics.queue.set(0)
                 return True
-            started = time.perf_counter()
-            try:
-                classes = await self._write(batch)
-            except Exception as exc:
-                # the batch stays first in line; a batch whose outcome is unknown (a writer that died, a commit
-                # cut off) is sent as a retry, which is skipped if it was committed after all
-                self._retry = True
-                self._pending = batch + self._pending
-                overflow = len(self._pending) - self.max_pending
-                if overflow > 0:
-                    del self._pending[:overflow]
-                    self.metrics.dropped.inc(overflow)
-                self.metrics.flush_errors.inc()
-                self.metrics.queue.set(len(self._pending))
-                event("tracker.flush_failed", logging.ERROR, clicks=len(batch),
-                      error=f"{exc.__class__.__name__}: {exc}"[:300])
-                return False
-            self._retry = False
-            self.metrics.flush_seconds.observe(time.perf_counter() - started)
-            for agent_class, count in classes.items():
-                self.metrics.clicks.labels(agent_class=agent_class).inc(count)
+            self._writing = len(batch)
+            self.metrics.queue.set(self.depth)
+            # shielded: a flush cancelled at shutdown still finishes its batch (the writer commits it anyway) and
+            # counts it, and `stop` waits for it before the last flush
+            self._committing = asyncio.ensure_future(self._commit(batch))
+            return await asyncio.shield(self._committing)
+
+    async def _commit(self, batch: list[ClickRow]) -> bool:
+        started = time.perf_counter()
+        try:
+            classes = await self._write(batch)
+        except Exception as exc:
+            # the batch stays first in line; a batch whose outcome is unknown (a writer that died, a commit
+            # cut off) is sent as a retry, which is skipped if it was committed after all
+            self._retry = True
+            self._pending = batch + self._pending
+            overflow = len(self._pending) - self.max_pending
+            if overflow > 0:
+                del self._pending[:overflow]
+                self.metrics.dropped.inc(overflow)
+            self.metrics.flush_errors.inc()
             self.metrics.queue.set(len(self._pending))
-            self.written += len(batch)
-            return True
+            event("tracker.flush_failed", logging.ERROR, clicks=len(batch),
+                  error=f"{exc.__class__.__name__}: {exc}"[:300])
+            return False
+        finally:
+            self._writing = 0
+            self.metrics.queue.set(self.depth)
+        self._retry = False
+        self.metrics.flush_seconds.observe(time.perf_counter() - started)
+        for agent_class, count in classes.items():
+            self.metrics.clicks.labels(agent_class=agent_class).inc(count)
+        self.metrics.queue.set(len(self._pending))
+        self.written += sum(classes.values())
+        return True

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import uvicorn
@@ -22,7 +27,7 @@ from sqlalchemy import Engine
 
 from drainage.config import LoadedConfig
 from drainage.logs import event
-from drainage.tracker.app import Tracker
+from drainage.tracker.app import STOP_LIMIT, Tracker
 
 GC_THRESHOLD = 20_000
 """Allocations between two young-generation collections (CPython: 700)."""
@@ -36,13 +41,75 @@ def uvicorn_config(app: Tracker, host: str, port: int, proxy_ips: list[str]) -> 
                           log_level="warning", backlog=4096)
 
 
+EXIT_PORT_IN_USE = 69
+"""Exit status of a tracker whose port another process holds (EX_UNAVAILABLE): its supervisor does not retry."""
+SUPERVISOR_ENV = "DRAINAGE_SUPERVISOR_PID"
+"""Set by `drainage run` for its tracker: the process id the tracker must not outlive."""
+
+
 def serve(config: LoadedConfig, engine: Engine, host: str | None = None, port: int | None = None) -> None:
-    """Run the tracker in this process until SIGTERM/SIGINT (which flush every buffered click)."""
+    """Run the tracker in this process until SIGTERM/SIGINT (which flush every buffered click).
+
+    The port is bound before anything starts: a port another process holds ends the tracker at once with a
+    clear error and `EXIT_PORT_IN_USE`, rather than after the writer has started (or in a restart loop)."""
     cfg = config.config.tracker
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor:
+        die_with_parent(int(supervisor))
+    bind_host, bind_port = host or cfg.host, port or cfg.port
+    try:
+        sock = listening_socket(bind_host, bind_port)
+    except OSError as exc:
+        event("tracker.port_in_use" if exc.errno == errno.EADDRINUSE else "tracker.bind_failed", logging.ERROR,
+              host=bind_host, port=bind_port, error=exc.strerror or str(exc),
+              hint="another process holds this address (another tracker or `drainage run`?); stop it or set "
+                   "tracker.port")
+        sys.exit(EXIT_PORT_IN_USE)
     tracker = Tracker(config, engine)
-    server = uvicorn.Server(uvicorn_config(tracker, host or cfg.host, port or cfg.port, cfg.proxy_ips))
+    server = uvicorn.Server(uvicorn_config(tracker, bind_host, bind_port, cfg.proxy_ips))
     tune_garbage_collector()
-    server.run()
+    server.run(sockets=[sock])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket, as uvicorn would bind it (SO_REUSEADDR: a port left in TIME_WAIT by a previous tracker
+    is reused, one another process listens on is not)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End (SIGTERM: the clicks are written) when the process `parent_pid` ends, even by SIGKILL.
+
+    Linux: PR_SET_PDEATHSIG. Elsewhere, or if that is refused: a thread that watches the parent process id."""
+    if os.getppid() != parent_pid:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+                if os.getppid() != parent_pid:  # it ended between the check and the prctl
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def tune_garbage_collector() -> None:
@@ -70,7 +137,8 @@ class TrackerProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "drainage", "tracker", "--config", str(self.config_path)]
-        return subprocess.Popen(command, env=os.environ.copy())
+        # the tracker ends with this process, even if it is SIGKILLed (see `die_with_parent`)
+        return subprocess.Popen(command, env={**os.environ, SUPERVISOR_ENV: str(os.getpid())})
 
     async def _supervise(self) -> None:
         delay = 1.0
@@ -80,12 +148,17 @@ class TrackerProcess:
             code = await asyncio.to_thread(self.process.wait)
             if self._stopping:
                 return
+            if code == EXIT_PORT_IN_USE:  # the tracker said why; restarting would only say it again
+                event("tracker.not_restarted", logging.ERROR, code=code,
+                      reason="the tracker's port is held by another process; stop it, then restart the daemon")
+                return
             event("tracker.exited", logging.ERROR, code=code, restart_in=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
 
-    async def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM the tracker and wait for it to write its clicks (SIGKILL after `timeout`)."""
+    async def stop(self, timeout: float = STOP_LIMIT + 30.0) -> None:
+        """SIGTERM the tracker and wait until it has written every answered click (it gives up by itself after
+        `STOP_LIMIT`, logging the clicks at risk); SIGKILL only if it still runs after `timeout`."""
         self._stopping = True
         process = self.process
         if process is not None and process.poll() is None:
@@ -94,6 +167,8 @@ class TrackerProcess:
                 await asyncio.wait_for(asyncio.to_thread(process.wait), timeout)
             except TimeoutError:
                 process.kill()
+                event("tracker.killed", logging.ERROR, pid=process.pid, after_seconds=timeout,
+                      reason="the tracker did not end after SIGTERM; the clicks it had not written are lost")
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -46,19 +46,21 @@ def write_batch(engine: Engine, batch: list[ClickRow], hasher: VisitorHasher, re
     """Write `batch` in one transaction, visitors hashed by `hasher`; returns its clicks counted by class.
 
     `retry`: the batch was handed to a writer before without an answer (a writer process that died, a commit
-    whose outcome was lost): the clicks already in the database are left out, so none is counted twice.
+    whose outcome was lost): the clicks already in the database are left out, so none is written twice; they are
+    still in the counts returned (they were committed, and nobody counted them yet).
     """
     if not batch:
         return Counter()
     with engine.begin() as conn:
         writer = _RawWriter(conn)
+        classes: Counter[str] = Counter()
         if retry:
             known = writer.existing_click_ids([c[0] for c in batch])
+            classes.update(classify(c[4], c[5])[0] for c in batch if c[0] in known)
             batch = [c for c in batch if c[0] not in known]
         sqlite = conn.dialect.name == "sqlite"
         times = _SqliteTimes() if sqlite else _Times()
         clicks: list[tuple[Any, ...]] = []
-        classes: Counter[str] = Counter()
         rollups: Counter[tuple[Any, str, str]] = Counter()
         visitors: set[tuple[Any, str, str]] = set()
         human = AgentClass.HUMAN

@@ -10,6 +10,9 @@ then closes the socket) and ends when the socket closes, after finishing the bat
 with SIGKILL loses only what it had not handed over yet. A child that dies is started again and the unanswered
 batch is sent again, marked as a retry (`write_batch` leaves out the clicks already committed).
 
+The child says it is ready (imports done, database connected, agent matcher compiled) before the tracker
+starts: it takes no request before its writer can keep up.
+
 Framing on the socket is `multiprocessing.connection`'s (a 4-byte big-endian length, or -1 and 8 bytes), so the
 child reads and answers with a plain `Connection`.
 """
@@ -29,6 +32,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from drainage.tracker.writer import ClickRow, write_batch
+
+READY_TIMEOUT = 120.0
+"""Seconds the tracker waits for a new writer process to be ready (imports, database, agent matcher) before it
+gives up starting; the tracker takes no request before its writer is ready."""
+READY = b"ready"
 
 SOCKET_BUFFER = 4 << 20
 """Bytes asked of the kernel for each direction of the socket (a batch of 5,000 clicks is about 600 kB), so a
@@ -80,6 +88,14 @@ class ProcessWriter:
             theirs.close()
         self._process = process
         self._reader, self._writer = await asyncio.open_unix_connection(sock=ours, limit=1 << 20)
+        try:  # the child answers once it can write at full speed: nothing is left to load on the first batch
+            ready = await asyncio.wait_for(self._read_frame(self._reader), READY_TIMEOUT)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            await self._discard()
+            raise WriterGone(f"the click writer process did not start ({exc.__class__.__name__})") from None
+        if ready != READY:
+            await self._discard()
+            raise WriterGone("the click writer process did not start (unexpected greeting)")
 
     async def write(self, batch: list[ClickRow], retry: bool = False) -> Counter[str]:
         """Have the child write `batch`; its clicks by class. Raises WriterGone or WriteFailed.
@@ -123,7 +139,7 @@ class ProcessWriter:
             (size,) = struct.unpack("!Q", await reader.readexactly(8))
         return await reader.readexactly(size)
 
-    async def close(self, timeout: float = 30.0) -> None:
+    async def close(self, timeout: float = 600.0) -> None:
         """Let the child finish and end (after the last `write`, and after a shielded one still answering)."""
         async with self._turn:
             if self._writer is not None:
@@ -133,6 +149,11 @@ class ProcessWriter:
             if self._process is not None:
                 await asyncio.to_thread(self._process.join, timeout)
             await self._discard()
+
+    def abandon(self) -> None:
+        """Close our end of the socket without waiting: the child finishes the batch it holds, then ends."""
+        if self._writer is not None:
+            self._writer.close()
 
     async def _discard(self) -> None:
         """Forget the current child (ending it if it still runs, and reaping it)."""
@@ -163,12 +184,20 @@ def serve(sock: socket.socket, database_url: str, visitor_key: bytes) -> None:
     with contextlib.suppress(OSError):
         os.nice(WRITER_NICE)
     from drainage.store.db import make_engine
+    from drainage.tracker.bots import matcher
     from drainage.tracker.visitors import VisitorHasher
 
     pipe = Connection(sock.detach())
     engine = make_engine(database_url, sqlite_cache_kib=WRITER_CACHE_KIB)
     visitors = VisitorHasher(visitor_key)
     try:
+        matcher()  # compiled before the first batch, not during it
+        with contextlib.suppress(Exception):  # a database that is away now is retried batch by batch
+            engine.connect().close()
+        try:
+            pipe.send_bytes(READY)
+        except OSError:
+            return
         while True:
             try:
                 message = pipe.recv_bytes()
