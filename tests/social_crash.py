@@ -28,7 +28,7 @@ TOKEN = "123456:AAFakeTokenThatMustNeverBeLogged"
 
 CONFIG = """\
 store:
-  name: Crash test store
+  name: Telegram test store
   base_url: https://shop.example.com
 timezone: UTC
 database:
@@ -44,7 +44,7 @@ channels:
     token: ${{TG_TOKEN}}
     chat_id: "@northwind"
     base_url: {base_url}/bot
-    rate_limit: 1000/minute
+    rate_limit: {rate_limit}
 """
 
 
@@ -58,11 +58,16 @@ class Trials:
     duplicates: dict[str, int] = field(default_factory=dict)
 
 
+def telegram_config(root: Path, fake: FakePlatform, rate_limit: str = "1000/minute") -> str:
+    """config.yaml of a real daemon posting to the fake Telegram (token from $TG_TOKEN, no tracker)."""
+    return CONFIG.format(database_url=database_url(root), base_url=fake.base_url, rate_limit=rate_limit)
+
+
 def write_project(root: Path, fake: FakePlatform, posts: int) -> None:
     (root / "campaigns").mkdir(parents=True)
     (root / "templates").mkdir()
     (root / "templates" / "post.j2").write_text("{{ item.name }} {{ link(item) }}\n")
-    (root / "config.yaml").write_text(CONFIG.format(database_url=database_url(root), base_url=fake.base_url))
+    (root / "config.yaml").write_text(telegram_config(root, fake))
     slot = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     items = "".join(f"  - id: p{n}\n    name: Product {n}\n    url: /products/{n}\n" for n in range(posts))
     (root / "campaigns" / "crash.yaml").write_text(

@@ -15,38 +15,16 @@ from drainage.store.models import Cursor
 from tests.daemon_process import start, wait_for
 from tests.databases import database_url
 from tests.fake_platform import FakePlatform
+from tests.social_crash import TOKEN, telegram_config
 
-TOKEN = "123456:AAFakeTokenThatMustNeverBeLogged"
 POSTS, COUNT, PERIOD = 18, 3, 2.0
-
-CONFIG = """\
-store:
-  name: Pacing test store
-  base_url: https://shop.example.com
-timezone: UTC
-database:
-  url: {database_url}
-tracker:
-  enabled: false
-daemon:
-  sweep_every: 1s
-  shutdown_timeout: 10s
-channels:
-  tg:
-    type: telegram
-    token: ${{TG_TOKEN}}
-    chat_id: "@northwind"
-    base_url: {base_url}/bot
-    rate_limit: {count}/{period:g}s
-"""
 
 
 def write_project(root: Path, fake: FakePlatform, slot: datetime) -> None:
     (root / "campaigns").mkdir()
     (root / "templates").mkdir()
     (root / "templates" / "post.j2").write_text("{{ item.name }} {{ link(item) }}\n")
-    (root / "config.yaml").write_text(CONFIG.format(database_url=database_url(root), base_url=fake.base_url,
-                                                    count=COUNT, period=PERIOD))
+    (root / "config.yaml").write_text(telegram_config(root, fake, f"{COUNT}/{PERIOD:g}s"))
     items = "".join(f"  - id: p{n}\n    name: Product {n}\n    url: /products/{n}\n" for n in range(POSTS))
     (root / "campaigns" / "burst.yaml").write_text(
         f"title: Burst\nrotation: all\nitems:\n{items}schedule:\n  - at: {slot:%Y-%m-%dT%H:%M:%S+00:00}\n"
