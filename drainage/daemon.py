@@ -40,7 +40,7 @@ from drainage.metrics import Metrics
 from drainage.posts import feed_slots, slots_for
 from drainage.project import Project, check_rendering, load_project
 from drainage.schedule import parse_duration
-from drainage.tracker.server import TrackerProcess
+from drainage.tracker.supervisor import TrackerProcess
 
 HORIZONS = (timedelta(days=1), timedelta(days=32), timedelta(days=400))
 

@@ -5,34 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from drainage.schedule import parse_duration
 from drainage.store.db import session
 from drainage.store.models import Pace
-
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\s*[a-z]+)\s*$")
-_PERIODS = {"second": "1s", "sec": "1s", "s": "1s", "minute": "1m", "min": "1m", "m": "1m", "hour": "1h",
-            "h": "1h", "day": "1d", "d": "1d"}
-
-
-def parse_rate(text: str) -> tuple[int, timedelta]:
-    """'20/minute', '300/hour', '50/15m' -> (count, period). Raises ValueError with the expected form."""
-    match = _RATE.match(str(text).lower())
-    if match:
-        count, period = int(match.group(1)), match.group(2).replace(" ", "")
-        try:
-            span = parse_duration(_PERIODS.get(period, period))
-        except ValueError:
-            span = None
-        if count > 0 and span:
-            return count, span
-    raise ValueError(f"'{text}' is not a rate: expected 'N/period', such as '20/minute', '300/hour' or '50/15m'")
+from drainage.units import parse_rate as parse_rate  # where the dispatcher looks for it
 
 
 class SharedLimit:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from drainage.store.db import make_engine
 from drainage.tracker.clickids import SORTABLE, TIME_CHARS
-from drainage.tracker.server import EXIT_PORT_IN_USE
+from drainage.tracker.supervisor import EXIT_PORT_IN_USE
 from tests.tracker_helpers import (
     add_link,
     free_port,

@@ -17,14 +17,15 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from drainage.config import LoadedConfig
 from drainage.email import bounces, suppression
 from drainage.email.addresses import normalize
 from drainage.email.subscribers import ImportReport, Incoming, import_subscribers, set_status
@@ -34,9 +35,6 @@ from drainage.registry import channel_types
 from drainage.store.db import session
 from drainage.store.email_models import Subscriber, SubscriberStatus, SuppressionReason
 from drainage.tracker.orders import verify_generic
-
-if TYPE_CHECKING:
-    from drainage.tracker.app import Tracker
 
 MAX_BODY = 1 << 20
 RESEND_AFTER = timedelta(minutes=10)
@@ -58,12 +56,11 @@ def page(title: str, body_html: str, status: int = 200) -> HTMLResponse:
 
 
 class EmailWeb:
-    """The routes, bound to one tracker (its config and database)."""
+    """The routes, bound to one tracker's config and database."""
 
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-        self.engine = tracker.engine
-        cfg = tracker.config.config
+    def __init__(self, config: LoadedConfig, engine: Engine, replay_window: float) -> None:
+        self.config, self.engine, self.replay_window = config, engine, replay_window
+        cfg = config.config
         self.store = cfg.store.name
         self.home = cfg.store.base_url
         self.public_url = cfg.tracker.public_url.rstrip("/")
@@ -116,7 +113,7 @@ class EmailWeb:
             problem = None if hmac.compare_digest(key.encode(), self.bounce_secret.encode()) else "bad key"
         else:
             problem = verify_generic(self.bounce_secret, body, request.headers.get("x-drainage-signature"),
-                                     time.time(), self.tracker.replay_window)
+                                     time.time(), self.replay_window)
         if problem is not None:
             return JSONResponse({"error": problem}, status_code=401)
         try:
@@ -203,10 +200,10 @@ class EmailWeb:
 
     def _channel(self) -> Any:
         name = self.email.signup.channel
-        options = self.tracker.config.channels.get(name or "")
+        options = self.config.channels.get(name or "")
         if options is None:
             return None
-        channel = channel_types()[options.type](name or "", options, base_dir=self.tracker.config.root)
+        channel = channel_types()[options.type](name or "", options, base_dir=self.config.root)
         return channel if hasattr(channel, "send_single") else None
 
     async def confirm(self, request: Request) -> Response:
@@ -237,9 +234,9 @@ class EmailWeb:
         return email
 
 
-def email_routes(tracker: Tracker) -> list[BaseRoute]:
-    """The routes the tracker adds for email."""
-    return EmailWeb(tracker).routes()
+def email_routes(config: LoadedConfig, engine: Engine, replay_window: float) -> list[BaseRoute]:
+    """The routes the tracker adds for email (`replay_window`: seconds a signed webhook call stays valid)."""
+    return EmailWeb(config, engine, replay_window).routes()
 
 
 def _aware(moment: datetime) -> datetime:

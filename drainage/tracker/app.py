@@ -40,6 +40,7 @@ from drainage.tracker.metrics import TrackerMetrics
 from drainage.tracker.orders import READERS, BadOrder, attribute, store, verify_base64, verify_generic
 from drainage.tracker.pages import not_found_page
 from drainage.tracker.recorder import ClickRecorder
+from drainage.tracker.supervisor import STOP_LIMIT
 from drainage.tracker.visitors import visitor_key
 
 MAX_TARGET_LINE = 2048
@@ -48,9 +49,6 @@ MAX_HEADER_BYTES = 8192
 """Largest total of request headers accepted on /c/ (431 beyond)."""
 MAX_ORDER_BYTES = 1 << 20
 """Largest order webhook body (413 beyond)."""
-STOP_LIMIT = 600.0
-"""Seconds the tracker spends at shutdown writing every click it answered, before it gives up and logs how many
-are at risk."""
 PRUNE_DELAY, PRUNE_EVERY = 60.0, 3600.0
 """Seconds after start of the first prune of raw clicks (when tracker.keep_raw_clicks is set), and between two."""
 
@@ -98,7 +96,7 @@ class Tracker:
             Route("/hooks/order/{platform}", self.order_hook, methods=["POST"]),
             Route("/reports", ReportsPage(engine, reports_token).respond, methods=["GET"]),
             Route("/l/{page}", self.bio.respond, methods=["GET", "HEAD"]),
-            *email_routes(self),
+            *email_routes(config, engine, self.replay_window),
             *extra_routes,
         ]
         self.web = Starlette(routes=routes, lifespan=self._lifespan, exception_handlers={404: self._not_found_page})

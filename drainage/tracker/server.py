@@ -1,4 +1,5 @@
-"""Serving the tracker: uvicorn (uvloop + httptools), alone or as a child process of `drainage run`.
+"""Serving the tracker: uvicorn (uvloop + httptools), alone or as a child process of `drainage run` (which
+supervises it through `drainage.tracker.supervisor`).
 
 uvicorn is used rather than granian because it is driven from Python like the rest of drainage (the lifespan
 that flushes clicks on SIGTERM, the same logging and signals); with uvloop and httptools its per-request cost
@@ -7,7 +8,6 @@ is the floor bench/tracker.py compares the tracker against (see the README for t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import errno
@@ -16,18 +16,17 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import uvicorn
 from sqlalchemy import Engine
 
 from drainage.config import LoadedConfig
 from drainage.logs import event
-from drainage.tracker.app import STOP_LIMIT, Tracker
+from drainage.tracker.app import Tracker
+from drainage.tracker.supervisor import EXIT_PORT_IN_USE, SUPERVISOR_ENV
 
 GC_THRESHOLD = 20_000
 """Allocations between two young-generation collections (CPython: 700)."""
@@ -39,12 +38,6 @@ def uvicorn_config(app: Tracker, host: str, port: int, proxy_ips: list[str]) -> 
                           access_log=False, server_header=False, proxy_headers=bool(proxy_ips),
                           forwarded_allow_ips=proxy_ips or None, timeout_keep_alive=5, timeout_graceful_shutdown=10,
                           log_level="warning", backlog=4096)
-
-
-EXIT_PORT_IN_USE = 69
-"""Exit status of a tracker whose port another process holds (EX_UNAVAILABLE): its supervisor does not retry."""
-SUPERVISOR_ENV = "DRAINAGE_SUPERVISOR_PID"
-"""Set by `drainage run` for its tracker: the process id the tracker must not outlive."""
 
 
 def serve(config: LoadedConfig, engine: Engine, host: str | None = None, port: int | None = None) -> None:
@@ -118,58 +111,3 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 20, 20)
-
-
-class TrackerProcess:
-    """The tracker as a child of `drainage run`: its own process, so sends never slow a redirect.
-
-    Restarted with a growing delay if it exits by itself; stopped with SIGTERM (it flushes its clicks).
-    """
-
-    def __init__(self, config_path: Path) -> None:
-        self.config_path = config_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._supervise(), name="tracker-process")
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "drainage", "tracker", "--config", str(self.config_path)]
-        # the tracker ends with this process, even if it is SIGKILLed (see `die_with_parent`)
-        return subprocess.Popen(command, env={**os.environ, SUPERVISOR_ENV: str(os.getpid())})
-
-    async def _supervise(self) -> None:
-        delay = 1.0
-        while not self._stopping:
-            self.process = self._spawn()
-            event("tracker.spawned", pid=self.process.pid)
-            code = await asyncio.to_thread(self.process.wait)
-            if self._stopping:
-                return
-            if code == EXIT_PORT_IN_USE:  # the tracker said why; restarting would only say it again
-                event("tracker.not_restarted", logging.ERROR, code=code,
-                      reason="the tracker's port is held by another process; stop it, then restart the daemon")
-                return
-            event("tracker.exited", logging.ERROR, code=code, restart_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
-
-    async def stop(self, timeout: float = STOP_LIMIT + 30.0) -> None:
-        """SIGTERM the tracker and wait until it has written every answered click (it gives up by itself after
-        `STOP_LIMIT`, logging the clicks at risk); SIGKILL only if it still runs after `timeout`."""
-        self._stopping = True
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.to_thread(process.wait), timeout)
-            except TimeoutError:
-                process.kill()
-                event("tracker.killed", logging.ERROR, pid=process.pid, after_seconds=timeout,
-                      reason="the tracker did not end after SIGTERM; the clicks it had not written are lost")
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
