@@ -143,8 +143,9 @@ def make_project(root: Path, port: int, connections: int, in_flight: int, recipi
 def fanout_child(config: Path) -> None:
     from datetime import datetime
 
+    from drainage.email.service import EmailService
     from drainage.posts import posts_for_slots
-    from drainage.project import Host, load_project
+    from drainage.project import load_project
     from drainage.store.db import make_engine
 
     project = load_project(config)
@@ -152,12 +153,12 @@ def fanout_child(config: Path) -> None:
     campaign = project.campaigns["launch"]
     planned = posts_for_slots(campaign, 0, [datetime.fromisoformat(SLOT)])[0]
     post = project.compose(planned).post
-    project.bind(Host(engine, project))
     channel = project.channel("news")
 
     async def main() -> str:
+        service = EmailService(channel, engine, project)  # type: ignore[arg-type]  # "news" is an email channel
         try:
-            return (await channel.send(post)).remote_id
+            return (await service.send(post)).remote_id
         finally:
             await project.close()
 

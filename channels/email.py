@@ -1,30 +1,58 @@
 """The `email` channel: a campaign's email post, sent over SMTP to every opted-in subscriber of its lists.
 
-The plugin declares the options and wires the fan-out (`drainage.email.fanout`), which renders per recipient,
-keeps the per-recipient ledger and talks to the relay. It sets `fans_out`, so the daemon (or `drainage send`)
-binds it to the database before the first send.
+The plugin declares the options and provides sessions with the relay (aiosmtplib). The dispatcher's fan-out
+service (`drainage.email.service`) does the rest around it: the audience and its per-recipient ledger, rendering
+per recipient, pacing, retries and as many sessions in parallel as `connections`.
+
+What each reply means for the recipient (`MailOutcome.kind`):
+
+| what happened                                   | outcome   | the fan-out then                          |
+|-------------------------------------------------|-----------|-------------------------------------------|
+| 250 after DATA                                  | `sent`    | records it                                |
+| 4xx at RCPT or DATA (450, 451, 452: one mailbox)| `retry`   | re-queues the recipient with its backoff  |
+| 421 anywhere, 454, any 4xx at MAIL FROM         | `retry`   | re-queues it and slows the relay (session)|
+| 5xx at RCPT or DATA                             | `bounce`  | records a hard bounce, suppresses address |
+| 5xx at MAIL FROM (our sender refused)           | `failed`  | records the failure (counts to auto-pause)|
+| connection lost before DATA                     | `retry`   | re-queues it and slows the relay (session)|
+| connection lost during DATA (no reply)          | `unknown` | reports it, never resends it silently     |
+| cannot connect / greet / log in                 | `RelayDown` / `AuthError`: the whole fan-out waits |
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import ClassVar, Literal, cast
 
+import aiosmtplib
+from aiosmtplib import (
+    SMTPAuthenticationError,
+    SMTPConnectError,
+    SMTPRecipientRefused,
+    SMTPResponseException,
+    SMTPSenderRefused,
+    SMTPServerDisconnected,
+    SMTPStatus,
+    SMTPTimeoutError,
+)
 from pydantic import Field, SecretStr, field_validator
 
-from drainage.channel import Channel, ChannelHost, ChannelOptions, Limits, Post, Receipt, post_from_json
-from drainage.email import ledger as ledgers
-from drainage.email import mime
-from drainage.email.fanout import Fanout, FanoutSettings, Relay, message_id
-from drainage.email.smtp import Connection, RelaySettings
-from drainage.email.throttle import RelayPace
-from drainage.errors import ChannelError, PermanentError
-from drainage.pacing import SharedLimit, parse_rate
-from drainage.schedule import parse_duration
-from drainage.workers import worker_id
+from drainage.channel import (
+    ChannelOptions,
+    Gate,
+    Limits,
+    MailChannel,
+    MailOutcome,
+    MailSession,
+    MailSettings,
+    parse_duration,
+    parse_rate,
+)
+from drainage.errors import AuthError, RelayDown
+
+SESSION_CODES = frozenset({421, 454})
+"""4xx replies that concern the session or the relay wherever they come (421 closing, 454 TLS/auth/throttling)."""
 
 
 class EmailOptions(ChannelOptions):
@@ -83,86 +111,123 @@ class EmailOptions(ChannelOptions):
         return v
 
 
-class EmailChannel(Channel):
-    """Fans a post out to opted-in subscribers through one SMTP relay."""
+class EmailChannel(MailChannel):
+    """Mails a post to opted-in subscribers through one SMTP relay (the fan-out is the dispatcher's)."""
 
     type = "email"
-    kind = "email"
     Options: ClassVar[type[ChannelOptions]] = EmailOptions
     limits = Limits(max_length=None, counting="chars", media=True)
-    fans_out = True
 
     def __init__(self, name: str, options: ChannelOptions, *, base_dir: Path | None = None) -> None:
         super().__init__(name, options, base_dir=base_dir)
-        self._opts = o = cast(EmailOptions, options)
-        self.host: ChannelHost | None = None
-        rate = parse_rate(o.rate) if o.rate else None
-        window = parse_rate(o.window) if o.window else None
-        self.window = window[1] if window else None  # the quota's period
-        self.relay = Relay(RelaySettings(o.host, o.port, o.security, o.username,
-                                         o.password.get_secret_value() if o.password else None,
-                                         parse_duration(o.timeout).total_seconds(), o.validate_certs),
-                           o.connections,
-                           RelayPace(rate[0] / rate[1].total_seconds() if rate else None,
-                                     (window[0], window[1].total_seconds()) if window else None))
-        header, sender = mime.from_header(o.from_address)
-        self.settings = FanoutSettings(
-            sender=sender, envelope=mime.Envelope(header, o.reply_to), lists=tuple(o.lists),
-            message_id_domain=o.message_id_domain or sender.rpartition("@")[2], in_flight=max(o.in_flight,
-                                                                                              o.connections),
-            max_attempts=o.max_attempts, retry_backoff=parse_duration(o.retry_backoff).total_seconds(),
+        self._opts = cast(EmailOptions, options)
+        self._sessions: list[SmtpSession] = []
+
+    def mail_settings(self) -> MailSettings:
+        o = self._opts
+        return MailSettings(
+            from_address=o.from_address, reply_to=o.reply_to, lists=tuple(o.lists), connections=o.connections,
+            in_flight=o.in_flight, rate=o.rate, window=o.window, max_attempts=o.max_attempts,
+            retry_backoff=parse_duration(o.retry_backoff).total_seconds(),
             retry_backoff_max=parse_duration(o.retry_backoff_max).total_seconds(),
-            pause_failure_rate=o.pause_failure_rate, pause_min_sample=o.pause_min_sample)
+            pause_failure_rate=o.pause_failure_rate, pause_min_sample=o.pause_min_sample,
+            message_id_domain=o.message_id_domain)
 
-    def bind(self, host: ChannelHost) -> None:
-        self.host = host
-        limits = [SharedLimit(host.engine, f"relay:{self.name}:{what}", *parse_rate(rate))
-                  for what, rate in (("rate", self._opts.rate), ("window", self._opts.window)) if rate]
-        if limits:  # the relay's rate and window hold across every daemon on the database
-
-            async def shared() -> None:
-                for limit in limits:
-                    await limit.acquire()
-
-            self.relay.pace.shared = shared
-
-    def _fanout(self) -> Fanout:
-        if self.host is None:
-            raise PermanentError("the email channel was not bound to a database (a drainage bug)")
-        return Fanout(self.host, self, self.relay, self.settings, self.window)
-
-    async def send(self, post: Post) -> Receipt:
-        return await self._fanout().run(post)
-
-    async def lookup(self, post: Post) -> Receipt | None:
-        return await self._fanout().lookup(post)
-
-    async def assist(self) -> int:
-        """Claim chunks of the fan-outs other daemons are sending on this channel, until none is ready now."""
-        if self.host is None:
-            return 0
-        sent = 0
-        for key, payload in await asyncio.to_thread(ledgers.assistable, self.host.engine, self.name, worker_id()):
-            if self.host.stopping():
-                break
-            post = post_from_json(payload)
-            post.key = key
-            sent += await self._fanout().assist(post)
-        return sent
-
-    async def send_single(self, to: str, name: str, subject: str, text: str, unsubscribe_url: str) -> str:
-        """One plain-text message outside any campaign (a sign-up confirmation); returns the outcome's kind."""
-        message = mime.build(self.settings.envelope, to=mime.address(name, to), subject=subject, text=text, html=None,
-                             message_id=message_id(f"single:{datetime.now(UTC).isoformat()}", to,
-                                                   self.settings.message_id_domain),
-                             date=datetime.now(UTC), unsubscribe_url=unsubscribe_url)
-        connection = Connection(self.relay.settings)
-        try:
-            return (await connection.send(self.settings.sender, to, message)).kind
-        except ChannelError as exc:
-            return f"not sent: {exc}"
-        finally:
-            await connection.close()
+    def open_session(self) -> MailSession:
+        session = SmtpSession(self._opts)
+        self._sessions.append(session)
+        return session
 
     async def close(self) -> None:
-        await self.relay.close()
+        await asyncio.gather(*(session.close() for session in self._sessions))
+
+
+class SmtpSession(MailSession):
+    """One reusable SMTP session; reconnects when the relay closed it."""
+
+    def __init__(self, options: EmailOptions) -> None:
+        self.options = options
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def _ensure(self) -> aiosmtplib.SMTP:
+        if self.client is not None and self.client.is_connected:
+            return self.client
+        s = self.options
+        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.security == "tls",
+                                 start_tls=True if s.security == "starttls" else False if s.security == "none"
+                                 else None, validate_certs=s.validate_certs,
+                                 timeout=parse_duration(s.timeout).total_seconds())
+        try:
+            await client.connect()
+            if client.last_ehlo_response is None and client.last_helo_response is None:
+                await client.ehlo()  # MAIL goes through execute_command, which does not greet by itself
+            if s.username:
+                await client.login(s.username, s.password.get_secret_value() if s.password else "")
+        except SMTPAuthenticationError as exc:
+            await _quietly_close(client)
+            raise AuthError(f"the relay {s.host}:{s.port} refused the login ({exc.code})") from None
+        except (SMTPConnectError, SMTPTimeoutError, SMTPServerDisconnected, SMTPResponseException, OSError) as exc:
+            await _quietly_close(client)
+            raise RelayDown(f"cannot reach the relay {s.host}:{s.port}: {exc.__class__.__name__}") from None
+        self.client = client
+        return client
+
+    async def send(self, sender: str, recipient: str, message: bytes, gate: Gate | None = None) -> MailOutcome:
+        """One SMTP transaction (MAIL, RCPT, DATA) for one recipient (see `MailSession.send`)."""
+        client = await self._ensure()
+        allowed = gate() if gate is not None else None
+        phase = "MAIL"
+        try:
+            # MAIL and RCPT through execute_command: the addresses were validated and normalised at import, and
+            # aiosmtplib's mail()/rcpt() would parse each one again with email.utils (a fifth of a message's cost)
+            reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode("ascii") + b">")
+            if reply.code != SMTPStatus.completed:
+                raise SMTPSenderRefused(reply.code, reply.message, sender)
+            phase = "RCPT"
+            reply = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode("ascii") + b">")
+            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                raise SMTPRecipientRefused(reply.code, reply.message, recipient)
+            if allowed is not None and not await allowed:
+                await self._reset(0)
+                return MailOutcome("withdrawn", None, "not sent: this sender no longer holds the recipient")
+            phase = "DATA"
+            await client.data(message)
+        except SMTPResponseException as exc:
+            await self._reset(exc.code)
+            text = f"{exc.code} at {phase}: {_short(exc.message)}"
+            if 400 <= exc.code < 500:
+                return MailOutcome("retry", exc.code, text, session=phase == "MAIL" or exc.code in SESSION_CODES)
+            return MailOutcome("failed" if phase == "MAIL" else "bounce", exc.code, text)
+        except (SMTPServerDisconnected, SMTPTimeoutError, OSError) as exc:
+            await self.close()
+            if phase == "DATA":
+                return MailOutcome("unknown", None, f"connection lost during DATA ({exc.__class__.__name__}): "
+                                                    "the relay may have accepted the message")
+            return MailOutcome("retry", None, f"connection lost at {phase} ({exc.__class__.__name__})", session=True)
+        return MailOutcome("sent", 250)
+
+    async def _reset(self, code: int) -> None:
+        if code == 421 or self.client is None:  # 421: the relay is closing the session
+            await self.close()
+            return
+        try:
+            await self.client.rset()
+        except (SMTPResponseException, SMTPServerDisconnected, SMTPTimeoutError, OSError):
+            await self.close()
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await _quietly_close(client)
+
+
+async def _quietly_close(client: aiosmtplib.SMTP) -> None:
+    try:
+        if client.is_connected:
+            await client.quit()
+    except (SMTPResponseException, SMTPServerDisconnected, SMTPTimeoutError, OSError):
+        client.close()
+
+
+def _short(message: str) -> str:
+    return " ".join(str(message).split())[:300]

@@ -21,9 +21,21 @@ delivery `sending` only between the two, so a crash during preparation leaves th
 `send` returns a `Receipt` or raises one of the `ChannelError`s from `drainage.errors`. Retries, throttling
 and pauses are the dispatcher's job, never the plugin's.
 
-A plugin whose one post goes to many recipients (email) sets `fans_out = True`: the host process then hands
-it the database and the project once, through `bind(host)`, before the first send (and `validate` renders its
-templates with a sample recipient). Other plugins never see either.
+A plugin gets its name, its validated options and the project directory, nothing else: no database, no
+project. Work that needs the database on a channel's behalf belongs to the dispatcher.
+
+An email plugin subclasses `MailChannel` instead: one post goes to many recipients, rendered for each, so the
+dispatcher (daemon or `drainage send`) runs its fan-out service (`drainage.email.service`: the per-recipient
+ledger, rendering, pacing, retries, SMTP sessions in parallel) around the plugin, which only provides sessions
+with its relay (`open_session`: send one message, close) and its settings (`mail_settings`):
+
+    class MyMail(MailChannel):
+        type = "mymail"
+        Options = MyMailOptions
+        def mail_settings(self) -> MailSettings: ...
+        def open_session(self) -> MailSession: ...
+
+Durations and rates in options are checked with `parse_duration` and `parse_rate` (from `drainage.units`).
 """
 
 from __future__ import annotations
@@ -36,16 +48,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drainage.errors import PermanentError
 from drainage.textlength import count_length
+from drainage.units import parse_duration, parse_rate
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from drainage.project import Project
+__all__ = ["Channel", "ChannelOptions", "Counting", "Gate", "Kind", "Limits", "MailChannel", "MailOutcome",
+           "MailSession", "MailSettings", "Post", "Publish", "Receipt", "parse_duration", "parse_rate",
+           "post_from_json", "post_to_json"]
 
 Publish = Callable[[], Awaitable["Receipt"]]
 """The call that sends a prepared post's bytes to the platform (see `Channel.prepare`)."""
@@ -154,17 +167,6 @@ def post_from_json(text: str) -> Post:
     return Post(**data)
 
 
-class ChannelHost(Protocol):
-    """What the host process (daemon or `drainage send`) hands to a plugin with `fans_out = True`."""
-
-    engine: Engine
-    project: Project
-
-    def stopping(self) -> bool:
-        """True once the host is shutting down: a long send should stop starting new work and return."""
-        ...
-
-
 class Channel(ABC):
     """Base class of channel plugins. One instance per named channel in config.yaml."""
 
@@ -174,7 +176,7 @@ class Channel(ABC):
     limits: ClassVar[Limits] = Limits()
     default_rate_limit: ClassVar[str | None] = None
     fans_out: ClassVar[bool] = False
-    """One post goes to many recipients, rendered for each (email): the plugin is `bind`-ed to a host."""
+    """One post goes to many recipients, rendered for each (email): see `MailChannel`."""
 
     def __init__(self, name: str, options: ChannelOptions, *, base_dir: Path | None = None) -> None:
         self.name = name
@@ -199,6 +201,7 @@ class Channel(ABC):
         """Rate limits this instance shares with others, by key (e.g. one Reddit account's daily cap across the
         instances that post as it): the dispatcher paces a send by these too, next to `rate_limit`."""
         return {}
+
     def prepare(self, post: Post) -> AbstractAsyncContextManager[Publish]:
         """Get ready to publish `post` and yield the call that publishes it. Optional.
 
@@ -211,14 +214,6 @@ class Channel(ABC):
         """Find `post` on the platform after a crash (None: not published). Optional."""
         raise NotImplementedError
 
-    async def assist(self) -> int:
-        """Plugins with `fans_out`: help the sends other daemons are running on this channel instance (claim
-        chunks of their recipients) until nothing is left to claim now; returns the messages sent. Optional."""
-        return 0
-
-    def bind(self, host: ChannelHost) -> None:  # noqa: B027 - only plugins with fans_out need it
-        """Receive the database and project (called once per host, before the first send, if `fans_out`)."""
-
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once when the instance is no longer used."""
 
@@ -229,3 +224,87 @@ async def _unprepared(channel: Channel, post: Post) -> AsyncIterator[Publish]:
         return await channel.send(post)
 
     yield publish
+
+
+Gate = Callable[[], Awaitable[bool]]
+"""Asked once a mail session is ready, before DATA: True lets the message go, False withdraws it."""
+
+
+@dataclass(frozen=True)
+class MailOutcome:
+    """What a mail relay said about one recipient (see `MailSession.send`)."""
+
+    kind: Literal["sent", "retry", "bounce", "failed", "unknown", "withdrawn"]
+    """sent; retry (a 4xx, or a connection lost before DATA); bounce (5xx at RCPT or DATA); failed (5xx at MAIL
+    FROM: the sender was refused); unknown (the connection was lost during DATA: it may have been delivered);
+    withdrawn (the gate said no: nothing was sent)."""
+    code: int | None = None
+    message: str = ""
+    session: bool = False
+    """A session- or relay-level signal (421, 454, a 4xx at MAIL FROM, a lost connection): slows the relay.
+    A 4xx at RCPT or after DATA concerns one mailbox (greylisting, a full mailbox): only that recipient waits."""
+
+    @property
+    def throttled(self) -> bool:
+        return self.kind == "retry" and self.session
+
+
+class MailSession(ABC):
+    """One reusable session with a mail relay, as an email plugin provides it (it reconnects when the relay closed
+    it). The fan-out service keeps `MailSettings.connections` of them and sends one message at a time on each."""
+
+    @abstractmethod
+    async def send(self, sender: str, recipient: str, message: bytes, gate: Gate | None = None) -> MailOutcome:
+        """One transaction for one recipient. Raise `RelayDown` or `AuthError` only when no session can be opened
+        (then `gate` was not called); call `gate` once the session is ready and await its answer before DATA."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """End the session (it may be used again: it reconnects)."""
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """How the dispatcher's fan-out service sends for an email channel instance (from the plugin's options)."""
+
+    from_address: str
+    """Sender, e.g. 'Northwind Knits <news@shop.example.com>'."""
+    reply_to: str | None = None
+    lists: tuple[str, ...] = ()
+    """Subscriber lists mailed when a campaign names none."""
+    connections: int = 4
+    """Sessions kept open to the relay, each sending one message at a time."""
+    in_flight: int = 100
+    """Most recipients claimed (rendered ahead) at once."""
+    rate: str | None = None
+    """Messages per relay, e.g. '14/second' (shared by every daemon on the database)."""
+    window: str | None = None
+    """A quota over a sliding window, e.g. '10000/hour'."""
+    max_attempts: int = 5
+    retry_backoff: float = 30.0
+    """Seconds before a recipient's first retry after a 4xx (doubling each try, with jitter)..."""
+    retry_backoff_max: float = 600.0
+    """... up to this many."""
+    pause_failure_rate: float = 0.1
+    pause_min_sample: int = 100
+    message_id_domain: str | None = None
+    """Domain of Message-IDs (None: the sender's)."""
+
+
+class MailChannel(Channel):
+    """Base of email plugins: the plugin connects to its relay; the dispatcher's fan-out service does the rest."""
+
+    kind: ClassVar[Kind] = "email"
+    fans_out: ClassVar[bool] = True
+
+    @abstractmethod
+    def mail_settings(self) -> MailSettings:
+        """The fan-out settings of this instance (from its options)."""
+
+    @abstractmethod
+    def open_session(self) -> MailSession:
+        """A new session with the relay (not connected yet: it connects on its first send)."""
+
+    async def send(self, post: Post) -> Receipt:
+        raise PermanentError(f"channel '{self.name}' sends email: its posts go out through the dispatcher's fan-out "
+                             "service, not through the plugin (a drainage bug)")

@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 from drainage.campaigns import LoadedCampaign
 from drainage.channel import Channel, Receipt, post_from_json, post_to_json
 from drainage.clock import Clock
+from drainage.email.service import EmailService, EmailServices
 from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited
 from drainage.feeds.poller import FeedPoller, PollResult
 from drainage.feeds.release import release_due
@@ -38,7 +39,7 @@ from drainage.logs import event
 from drainage.metrics import Metrics
 from drainage.pacing import Backoff, SharedLimit, parse_rate
 from drainage.posts import PriorCount, posts_for_slots, slots_for
-from drainage.project import Host, Project
+from drainage.project import Project
 from drainage.schedule import parse_duration
 from drainage.store.db import session
 from drainage.store.models import ChannelState, Cursor, Delivery, utcnow
@@ -117,12 +118,12 @@ class Dispatcher:
         self._locks: dict[str, asyncio.Lock] = {}
         self._backoff = backoff
         self.feeds = FeedPoller(engine, clock)
+        self.email = EmailServices(engine, lambda: self.stopping)
         self.set_project(project)
 
     def set_project(self, project: Project) -> None:
         """Use a (re)loaded project from the next pass on."""
         self.project = project
-        project.bind(Host(self.engine, project, lambda: self.stopping))
         cfg = project.config.config.daemon
         self.max_attempts = cfg.max_attempts
         self.lease = parse_duration(cfg.lease)
@@ -135,6 +136,10 @@ class Dispatcher:
     def backoff(self) -> Backoff:
         assert self._backoff is not None  # set in set_project
         return self._backoff
+
+    def sender(self, channel: Channel) -> Channel | EmailService:
+        """Who sends for `channel`: the plugin itself, or for an email channel the fan-out service around it."""
+        return self.email.get(self.project, channel) or channel
 
     def channels(self) -> list[str]:
         """Channel instances that any campaign posts to (its items or its feeds)."""
@@ -261,10 +266,11 @@ class Dispatcher:
         post = post_from_json(row.payload) if row.payload else None
         campaign = self.project.campaigns.get(row.campaign)
         cannot_ask = ""
-        if channel.can_lookup and post is not None:
+        asked = self.sender(channel)
+        if asked.can_lookup and post is not None:
             post.key = row.key
             try:
-                receipt = await channel.lookup(post)
+                receipt = await asked.lookup(post)
             except (PermanentError, AuthError) as exc:  # asking will never work (e.g. an API tier that cannot read)
                 cannot_ask = f" ({exc.kind}: {exc})"
                 event("unknown.lookup_impossible", logging.WARNING, **self._fields(row), error=str(exc))
@@ -408,15 +414,15 @@ class Dispatcher:
                     limit.give_back(now)
 
     async def assist(self, name: str) -> None:
-        """Fan-out channels: with nothing of its own to send, help the fan-outs other daemons are sending."""
-        channel = self.project.channel(name)
-        if not channel.fans_out or self.stopping:
+        """Email channels: with nothing of its own to send, help the fan-outs other daemons are sending."""
+        service = self.email.get(self.project, self.project.channel(name))
+        if service is None or self.stopping:
             return
         with session(self.engine) as s:
             if is_paused(s, name):
                 return
         try:
-            await channel.assist()
+            await service.assist()
         except Exception as exc:  # helping is optional: the owner sends whatever is left
             event("dispatch.assist_failed", logging.WARNING, channel=name, error=f"{exc.__class__.__name__}: {exc}")
 
@@ -460,7 +466,7 @@ class Dispatcher:
         started = self.clock.now()
         receipt: Receipt | None = None
         try:
-            async with channel.prepare(post) as publish:
+            async with self.sender(channel).prepare(post) as publish:
                 if not self._mark_sending(row.id):
                     event("delivery.claim_lost", logging.WARNING, **self._fields(row))
                     return True

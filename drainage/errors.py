@@ -9,7 +9,8 @@ The tree::
     │   └── OutcomeUnknown         ... and a crash left its outcome unknown (it may have been posted)
     └── ChannelError               what a channel plugin reports when a send did not succeed
         ├── TransientError         try again later (network, 5xx, timeouts)
-        │   └── RateLimited        try again after `retry_after` seconds
+        │   ├── RateLimited        try again after `retry_after` seconds
+        │   └── RelayDown          an email relay cannot be reached: the whole fan-out waits and resumes
         ├── PermanentError         never retry (bad request, chat gone, duplicate)
         ├── AuthError              credentials rejected: pause the channel instance
         └── Paused                 the plugin stopped this one post on purpose (an email campaign's failure
@@ -97,6 +98,10 @@ class RateLimited(TransientError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RelayDown(TransientError):
+    """An email relay cannot be reached (or dropped every attempt): the fan-out waits and resumes later."""
 
 
 class PermanentError(ChannelError):

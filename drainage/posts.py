@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from drainage.campaigns import ChannelUse, FeedSource, Item, LoadedCampaign, Theme, Variant
+from drainage.channel import Post
+from drainage.links import TrackedLink
 from drainage.schedule import IntervalRule, Rule, anchor_of, merge_slots
 
 PriorCount = Callable[[str, str, datetime], int]
@@ -192,3 +194,19 @@ def feed_post(campaign: LoadedCampaign, feed_index: int, use_index: int, slot: d
         if use.variants else None
     theme = campaign.theme_on(slot.astimezone(campaign.tz).date())
     return PlannedPost(campaign, use, use_index, slot, entry_item(ref.digest, ref.fields), variant, theme, ref)
+
+
+@dataclass
+class Composed:
+    """A planned post rendered for its channel: the exact text that will go out, and its links."""
+
+    planned: PlannedPost
+    post: Post
+    links: list[TrackedLink]
+    length: int
+    limit: int | None
+    truncated: bool = False
+
+    @property
+    def too_long(self) -> bool:
+        return self.limit is not None and self.length > self.limit

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -11,34 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError, meta
-from sqlalchemy import Engine
 
 from drainage.campaigns import FeedSource, Item, LoadedCampaign, Variant, load_campaign
-from drainage.channel import Channel, ChannelHost, Post
+from drainage.channel import Channel, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
-from drainage.links import LinkError, TrackedLink, resolve_target
-from drainage.posts import FeedRef, PlannedPost, feed_post
+from drainage.links import LinkError, resolve_target
+from drainage.posts import Composed, FeedRef, PlannedPost, feed_post
 from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
 from drainage.textlength import UNITS
-
-
-@dataclass
-class Composed:
-    """A planned post rendered for its channel: the exact text that will go out, and its links."""
-
-    planned: PlannedPost
-    post: Post
-    links: list[TrackedLink]
-    length: int
-    limit: int | None
-    truncated: bool = False
-
-    @property
-    def too_long(self) -> bool:
-        return self.limit is not None and self.length > self.limit
 
 
 @dataclass
@@ -49,7 +32,6 @@ class Project:
     campaigns: dict[str, LoadedCampaign]
     renderer: Renderer
     _channels: dict[str, Channel] = field(default_factory=dict)
-    host: ChannelHost | None = None
     _contexts: dict[str, CampaignContext] = field(default_factory=dict, repr=False)
 
     @property
@@ -74,16 +56,7 @@ class Project:
             if plugin is None:  # validated when config.yaml was loaded
                 raise KeyError(f"no channel type '{options.type}'")
             self._channels[name] = plugin(name, options, base_dir=self.root)
-            if plugin.fans_out and self.host is not None:
-                self._channels[name].bind(self.host)
         return self._channels[name]
-
-    def bind(self, host: ChannelHost) -> None:
-        """Hand the database (and a stop flag) to channels that fan out, now and when they are created."""
-        self.host = host
-        for channel in self._channels.values():
-            if channel.fans_out:
-                channel.bind(host)
 
     def compose(self, planned: PlannedPost, recipient: str = "") -> Composed:
         """Render a planned post; raises jinja2 or link errors (validate turns them into Problems)."""
@@ -184,18 +157,6 @@ def entry_context(planned: PlannedPost, links: LinkContext) -> dict[str, Any]:
         if isinstance(entry.get(name), datetime):
             entry[name] = entry[name].astimezone(planned.campaign.tz)
     return entry
-
-
-@dataclass
-class Host:
-    """What channels that fan out receive (`Channel.bind`): the database, the project, and a stop flag."""
-
-    engine: Engine
-    project: Project
-    stop: Callable[[], bool] = lambda: False
-
-    def stopping(self) -> bool:
-        return self.stop()
 
 
 @dataclass(frozen=True)

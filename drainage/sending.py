@@ -12,9 +12,10 @@ from drainage import journal
 from drainage.campaigns import LoadedCampaign
 from drainage.channel import Channel, post_from_json, post_to_json
 from drainage.email.manual import send_email
+from drainage.email.service import EmailServices
 from drainage.errors import AlreadySent, ChannelError, OutcomeUnknown, Paused, Problem, ProblemsFound
 from drainage.posts import PlannedPost, posts_for_slots, slots_for
-from drainage.project import Composed, Host, Project
+from drainage.project import Composed, Project
 from drainage.schedule import parse_duration
 from drainage.store.db import session
 from drainage.store.models import DeliveryStatus, utcnow
@@ -81,15 +82,15 @@ async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampai
             ("status",), f"campaign '{campaign.id}' is {campaign.model.status}",
             "set 'status: active', or pass --force to send it anyway")])
     outcomes: list[Outcome] = []
-    project.bind(Host(engine, project))
+    services = EmailServices(engine)  # the fan-out service of each email channel, as in the daemon
     for planned in current_posts(project, engine, campaign, at, channel):
         composed = project.compose(planned)
         if dry_run:
             outcomes.append(Outcome(composed, "dry run"))
             continue
-        if project.channel(planned.channel).fans_out:
-            said = await send_email(project, engine, planned, composed, force=force, include_sent=include_sent,
-                                    say=say)
+        service = services.get(project, project.channel(planned.channel))
+        if service is not None:
+            said = await send_email(service, planned, composed, force=force, include_sent=include_sent, say=say)
             outcomes.append(Outcome(composed, said.status, said.detail))
             continue
         outcomes.append(await _send_one(project, engine, composed, force))

@@ -11,19 +11,31 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from inscriptis import get_text
 from jinja2 import Template, TemplateError
 
+from drainage.campaigns import LoadedCampaign
 from drainage.channel import Channel, Post
+from drainage.config import LoadedConfig
 from drainage.email.slots import Calls, Recipient, Slotted
 from drainage.links import TrackedLink
-from drainage.posts import PlannedPost
-from drainage.render import InlineTemplateError, is_html
+from drainage.posts import Composed, PlannedPost
+from drainage.render import InlineTemplateError, LinkContext, Renderer, is_html
 
-if TYPE_CHECKING:
-    from drainage.project import Composed, Project
+
+class Project(Protocol):
+    """What composing an email needs of a project (`drainage.project.Project` is one): its templates, config and
+    campaigns, and how it builds a post's template context and link maker."""
+
+    config: LoadedConfig
+    campaigns: dict[str, LoadedCampaign]
+    renderer: Renderer
+
+    def link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext: ...
+
+    def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -141,21 +153,17 @@ def _with_text_footer(text: str, url: str) -> str:
 
 def planned_for(project: Project, post: Post) -> PlannedPost:
     """The planned post a journal payload was rendered from (to render it again per recipient)."""
-    from drainage.posts import PlannedPost as Planned
-
     campaign = project.campaigns[post.campaign]
     uses = [(i, u) for i, u in enumerate(campaign.model.channels) if u.channel == post.channel]
     index, use = next(((i, u) for i, u in uses if any(v.name == post.variant for v in u.variants)), uses[0])
     item = next(i for i in campaign.model.items if i.key == post.item)
     variant = next((v for v in use.variants if v.name == post.variant), None)
     theme = campaign.theme_on(post.slot.astimezone(campaign.tz).date())
-    return Planned(campaign, use, index, post.slot, item, variant, theme)
+    return PlannedPost(campaign, use, index, post.slot, item, variant, theme)
 
 
 def compose_sample(project: Project, planned: PlannedPost, channel: Channel) -> Composed:
     """What `validate`, `preview` and the journal show for an email post: the sample subscriber's email."""
-    from drainage.project import Composed
-
     rendered = Composer(project, planned, channel).render(SAMPLE)
     post = Post(key=planned.key, campaign=planned.campaign.id, channel=channel.name, item=planned.item.key,
                 variant=planned.variant_name, slot=planned.slot, text=rendered.text, subject=rendered.subject,

@@ -35,28 +35,26 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from jinja2 import TemplateError
+from sqlalchemy import Engine
 
-from drainage.channel import Channel, ChannelHost, Post, Receipt
+from drainage.channel import Channel, MailOutcome, MailSession, Post, Receipt
 from drainage.email import ledger as ledgers
 from drainage.email import mime
 from drainage.email.compose import Composer, Subscriber, planned_for
 from drainage.email.ledger import Claimed, Ledger, Result
 from drainage.email.recorder import Recorder
-from drainage.email.smtp import Connection, Outcome, RelayDown, RelaySettings
 from drainage.email.throttle import RelayPace
 from drainage.email.tokens import Tokens, token_key
-from drainage.errors import AuthError, ChannelError, Paused, RateLimited
+from drainage.errors import AuthError, ChannelError, Paused, RateLimited, RelayDown
 from drainage.links import LinkError, TrackedLink
 from drainage.logs import event
+from drainage.posts import PlannedPost
+from drainage.project import Project
 from drainage.schedule import parse_duration
 from drainage.store.email_models import FanoutStatus
 from drainage.store.email_models import RecipientStatus as R
-
-if TYPE_CHECKING:
-    from drainage.posts import PlannedPost
 
 BATCH_WAIT = 0.02
 """After the first finished message, how long the loop waits for more before writing them (group commit)."""
@@ -92,16 +90,25 @@ class Job:
 
 
 class Relay:
-    """One relay's SMTP sessions and pace, kept for the life of the channel instance (across fan-outs)."""
+    """One relay's sessions (opened by the email plugin) and pace, kept for the life of the channel instance
+    (across fan-outs)."""
 
-    def __init__(self, settings: RelaySettings, connections: int, pace: RelayPace) -> None:
-        self.settings = settings
-        self.connections = [Connection(settings) for _ in range(connections)]
+    def __init__(self, sessions: list[MailSession], pace: RelayPace) -> None:
+        self.connections = sessions
         self.pace = pace
         self.window_loaded = False
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections))
+
+
+@dataclass
+class FanoutHost:
+    """What a fan-out works with: the database, the project, and whether the host process is shutting down."""
+
+    engine: Engine
+    project: Project
+    stopping: Callable[[], bool] = lambda: False
 
 
 def message_id(delivery_key: str, ref: str, domain: str) -> str:
@@ -113,11 +120,11 @@ def message_id(delivery_key: str, ref: str, domain: str) -> str:
 class Fanout:
     """Sends one post to its audience. Create one per send; `relay` is shared."""
 
-    def __init__(self, host: ChannelHost, channel: Channel, relay: Relay, settings: FanoutSettings,
+    def __init__(self, host: FanoutHost, channel: Channel, relay: Relay, settings: FanoutSettings,
                  window: timedelta | None = None) -> None:
         self.host, self.channel, self.relay, self.settings, self.window = host, channel, relay, settings, window
         self.stats: Counter[str] = Counter()
-        self._results: list[tuple[Job, Outcome | None]] = []
+        self._results: list[tuple[Job, MailOutcome | None]] = []
         self._wake = asyncio.Event()
         self._relay_error: ChannelError | None = None
         self._rng = random.Random()
@@ -219,7 +226,7 @@ class Fanout:
         return render
 
     # -- the send loop -------------------------------------------------------------------------------------------
-    async def _worker(self, connection: Connection, queue: asyncio.Queue[Job | None], recorder: Recorder) -> None:
+    async def _worker(self, connection: MailSession, queue: asyncio.Queue[Job | None], recorder: Recorder) -> None:
         """One SMTP session: paced, connected, then the recipient is marked `sending` (with this session's
         previous outcome, in one transaction) before DATA; the outcome goes to the recorder."""
         while True:
@@ -233,7 +240,7 @@ class Fanout:
                 marked.append(recorder.mark(row_id))
                 return marked[-1]
 
-            outcome: Outcome | None
+            outcome: MailOutcome | None
             try:
                 await self.relay.pace.acquire()
                 outcome = await connection.send(self.settings.sender, job.claimed.email, job.message, gate=gate)
@@ -241,7 +248,7 @@ class Fanout:
                 self._relay_error = self._relay_error or exc
                 outcome = None  # never reached the relay: back to the queue
             except Exception as exc:  # a bug must not lose track of the recipient: report it, never resend it
-                outcome = Outcome("unknown", None, f"internal error while sending: {exc.__class__.__name__}")
+                outcome = MailOutcome("unknown", None, f"internal error while sending: {exc.__class__.__name__}")
             if marked:
                 await marked[0]  # the mark is written before this outcome is
             if outcome is not None and outcome.kind == "withdrawn":
@@ -375,7 +382,7 @@ class Fanout:
             except TimeoutError:
                 return
 
-    def _outcome(self, job: Job, outcome: Outcome | None) -> Result | None:
+    def _outcome(self, job: Job, outcome: MailOutcome | None) -> Result | None:
         """The ledger result of a finished message (None: it never reached the relay), paced and counted.
 
         A retry waits with the recipient's own backoff; only a session-level signal slows the relay."""

@@ -25,12 +25,11 @@ from sqlalchemy import Engine, text, update
 from sqlmodel import col
 
 from drainage import journal
-from drainage.channel import Channel
-from drainage.dispatch import post_to_json
+from drainage.channel import post_to_json
 from drainage.email import ledger as ledgers
+from drainage.email.service import EmailService
 from drainage.errors import AlreadySent, ChannelError, Paused, PermanentError, RateLimited, TransientError
-from drainage.posts import PlannedPost
-from drainage.project import Composed, Project
+from drainage.posts import Composed, PlannedPost
 from drainage.schedule import parse_duration
 from drainage.store.db import session
 from drainage.store.email_models import RecipientStatus as R
@@ -58,10 +57,11 @@ def known(found: Counter[str]) -> str:
     return ", ".join(parts)
 
 
-async def send_email(project: Project, engine: Engine, planned: PlannedPost, composed: Composed, *,
+async def send_email(service: EmailService, planned: PlannedPost, composed: Composed, *,
                      force: bool, include_sent: bool, say: Callable[[str], None]) -> Said:
-    """Send (or resume, or refuse) one email post of `drainage send`; `say` tells what is about to happen."""
-    channel = project.channel(planned.channel)
+    """Send (or resume, or refuse) one email post of `drainage send` through its channel's fan-out service; `say`
+    tells what is about to happen."""
+    engine, project = service.host.engine, service.host.project
     lease = parse_duration(project.config.config.daemon.lease)
     me = worker_id()
     with session(engine) as s:
@@ -98,20 +98,21 @@ async def send_email(project: Project, engine: Engine, planned: PlannedPost, com
         if row.key != planned.key:  # forced: a new fan-out of the slot, minus who got it already
             earlier = _slot_keys(engine, planned.key, but=row.key)
             fanout = await asyncio.to_thread(ledgers.open_fanout, engine, row.key, planned.campaign.id,
-                                             planned.channel, _lists(channel, planned),
+                                             planned.channel, _lists(service, planned),
                                              () if include_sent else earlier)
             skipped = 0 if include_sent else _sent_in(engine, earlier)
             say(f"--force: mailing {fanout.total} recipient(s)" + (
                 f"; {skipped} who already got this slot are left out (--include-sent mails them too)"
                 if skipped else ""))
     composed.post.key = row.key
-    return await _fan_out(engine, channel, composed, row.id or 0, lease)
+    return await _fan_out(engine, service, composed, row.id or 0, lease)
 
 
-async def _fan_out(engine: Engine, channel: Channel, composed: Composed, row_id: int, lease: timedelta) -> Said:
+async def _fan_out(engine: Engine, service: EmailService, composed: Composed, row_id: int, lease: timedelta
+                   ) -> Said:
     renewal = asyncio.ensure_future(_renew(engine, row_id, lease))
     try:
-        receipt = await channel.send(composed.post)
+        receipt = await service.send(composed.post)
     except Paused as exc:  # the daemon carries on after `drainage resume CAMPAIGN`
         journal.record_failed(engine, row_id, exc, status=S.RETRYING)
         return Said("paused", str(exc))
@@ -155,9 +156,9 @@ def _counts(engine: Engine, key: str) -> Counter[str]:
     return Counter() if fanout is None or fanout.id is None else ledgers.counts(engine, fanout.id)
 
 
-def _lists(channel: Channel, planned: PlannedPost) -> tuple[str, ...]:
+def _lists(service: EmailService, planned: PlannedPost) -> tuple[str, ...]:
     """The lists a fan-out of `planned` draws from (the campaign's, else the channel's)."""
-    return tuple(planned.use.lists or getattr(getattr(channel, "settings", None), "lists", ()))
+    return tuple(planned.use.lists or service.settings.lists)
 
 
 def _slot_keys(engine: Engine, key: str, *, but: str) -> list[str]:

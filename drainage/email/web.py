@@ -17,7 +17,6 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy import Engine, select
@@ -25,9 +24,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from drainage.channel import MailChannel
 from drainage.config import LoadedConfig
 from drainage.email import bounces, suppression
 from drainage.email.addresses import normalize
+from drainage.email.service import send_single
 from drainage.email.subscribers import ImportReport, Incoming, import_subscribers, set_status
 from drainage.email.tokens import Tokens, token_key
 from drainage.logs import event
@@ -194,17 +195,17 @@ class EmailWeb:
         url = f"{self.public_url}/subscribe/confirm/{tokens.confirm(ref)}"
         text = (f"Hello{' ' + name if name else ''},\n\nplease confirm that you want emails from {self.store}:\n"
                 f"{url}\n\nIf you did not sign up, ignore this message: you will not hear from us again.")
-        outcome = await channel.send_single(email, name, f"Please confirm your subscription to {self.store}", text,
-                                            f"{self.public_url}/u/{tokens.unsubscribe(ref, '')}")
+        outcome = await send_single(channel, email, name, f"Please confirm your subscription to {self.store}", text,
+                                    f"{self.public_url}/u/{tokens.unsubscribe(ref, '')}")
         event("email.confirmation_sent", result=outcome)
 
-    def _channel(self) -> Any:
+    def _channel(self) -> MailChannel | None:
         name = self.email.signup.channel
         options = self.config.channels.get(name or "")
         if options is None:
             return None
         channel = channel_types()[options.type](name or "", options, base_dir=self.config.root)
-        return channel if hasattr(channel, "send_single") else None
+        return channel if isinstance(channel, MailChannel) else None
 
     async def confirm(self, request: Request) -> Response:
         token = request.path_params["token"]
