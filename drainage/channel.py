@@ -47,6 +47,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -288,7 +289,11 @@ class MailSettings:
     pause_failure_rate: float = 0.1
     pause_min_sample: int = 100
     message_id_domain: str | None = None
-    """Domain of Message-IDs (None: the sender's)."""
+    """Domain of Message-IDs (None: the sender's, filled in when the settings are made)."""
+
+    def __post_init__(self) -> None:
+        if self.message_id_domain is None:
+            object.__setattr__(self, "message_id_domain", parseaddr(self.from_address)[1].rpartition("@")[2] or None)
 
 
 class MailChannel(Channel):

@@ -20,7 +20,7 @@ def _domains(project: Project) -> dict[str, str | None]:
     """Each email channel's Message-ID domain (what `unknowns` needs to name a recipient's message)."""
     domains: dict[str, str | None] = {}
     for name in project.config.channels:
-        settings = getattr(project.channel(name), "settings", None)
+        settings = getattr(project.channel(name), "mail_settings", lambda: None)()  # MailChannel: MailSettings
         domains[name] = getattr(settings, "message_id_domain", None)
     return domains
 
