@@ -215,6 +215,14 @@ def test_every_module_has_one_layer() -> None:
     assert not stale, f"LAYERS names modules that do not exist: {stale}"
 
 
+def test_the_email_plugin_looks_like_its_siblings() -> None:
+    """The email plugin declares its options and talks SMTP; the fan-out around it is the dispatcher's."""
+    known = module_files(ROOT, ["drainage", PLUGINS], ["scheduler.py"])
+    ours, theirs = imports_of("channels.email", known["channels.email"], known)
+    assert ours == {"drainage.channel", "drainage.errors"}
+    assert {"aiosmtplib", "pydantic"} <= theirs and not theirs & {"sqlalchemy", "sqlmodel", "jinja2"}
+
+
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = tmp_path / name
