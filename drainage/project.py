@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import multiprocessing as mp
+import os
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -366,29 +371,77 @@ def _loc_of(where: str) -> tuple[str | int, ...]:
     return (where,)
 
 
-def check_rendering(project: Project) -> list[Problem]:
+PARALLEL_FROM = 20_000
+"""Posts to check (items x channel entries) from which `check_rendering` shares the work among the CPUs."""
+
+
+def check_rendering(project: Project, workers: int | None = None) -> list[Problem]:
     """Render every template with every item, variant and theme; check every post's length.
 
     The work is items x variants x themes renders at most, and fewer: posts whose templates read neither
     `variant`, `theme` nor `slot` render alike for each of them, so such a group of shapes (see `render_groups`)
     is rendered once per item, and again for each of its other shapes only when that render found a problem (so
     every problem is still named).
+
+    With `workers` > 1 the items are shared among that many processes (forked: each has the project as loaded);
+    by default, so on a catalog (`PARALLEL_FROM` posts or more) when the CPUs and the process allow it.
     """
+    if workers is None:
+        workers = _workers_for(project)
+    if workers <= 1:
+        return sorted(_check_part(project, 0, 1))
+    return sorted(_check_forked(project, workers))
+
+
+def _workers_for(project: Project) -> int:
+    size = sum(len(c.model.items) * len(c.model.channels) for c in project.campaigns.values())
+    if size < PARALLEL_FROM or threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
+        return 1  # small, or a process with threads (which a fork would copy in an unknown state)
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+
+
+_FORKED: list[Project] = []
+"""The project the forked workers of `check_rendering` check (inherited, never pickled)."""
+
+
+def _check_forked(project: Project, workers: int) -> set[Problem]:
+    _FORKED.append(project)
+    gc.freeze()  # the loaded project stays shared with the workers: no collection writes to its pages
+    try:
+        with ProcessPoolExecutor(workers - 1, mp_context=mp.get_context("fork")) as pool:
+            others = [pool.submit(_forked_part, part, workers) for part in range(1, workers)]
+            problems = _check_part(project, 0, workers)  # this process takes a share too
+            for future in others:
+                problems |= future.result()
+    finally:
+        _FORKED.clear()
+        gc.unfreeze()
+    return problems
+
+
+def _forked_part(part: int, parts: int) -> set[Problem]:
+    return _check_part(_FORKED[0], part, parts)
+
+
+def _check_part(project: Project, part: int, parts: int) -> set[Problem]:
+    """The problems of share `part` of `parts` of the items of every campaign (feeds: the first share)."""
     problems: set[Problem] = set()
     probe = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
     reads = TemplateReads(project.renderer)
     for campaign in project.campaigns.values():
         days = [(None, probe)] + [(t, _day_in(t.from_, probe)) for t in campaign.model.themes]
+        items = campaign.model.items
+        share = items[len(items) * part // parts:len(items) * (part + 1) // parts]
         for use_index in range(len(campaign.model.channels)):
             for group in render_groups(campaign, use_index, days, reads):
                 first, others = group[0], group[1:]
-                for item in campaign.model.items:
+                for item in share:
                     found = _render_problems(project, first.post(item), first.themed)
                     if found:  # rendered alike: the others would fail alike, each is named
                         problems.update(found)
                         for shape in others:
                             problems.update(_render_problems(project, shape.post(item), shape.themed))
-        for feed_index, feed in enumerate(campaign.model.feeds):
+        for feed_index, feed in enumerate(campaign.model.feeds if part == 0 else []):
             for use_index in range(len(feed.channels)):
                 for theme, day in days:
                     for k, ref in enumerate(sample_entries(project, feed, feed_index)):
@@ -397,7 +450,7 @@ def check_rendering(project: Project) -> list[Problem]:
                         problems.update(found)
                         if found:  # the other samples would mostly repeat it
                             break
-    return sorted(problems)
+    return problems
 
 
 @dataclass(frozen=True)
