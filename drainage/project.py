@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing as mp
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError, meta
-from sqlalchemy import Engine
 
 from drainage.campaigns import FeedSource, Item, LoadedCampaign, Variant, load_campaign
 from drainage.channel import Channel, ChannelHost, Post
@@ -27,6 +27,9 @@ from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
 from drainage.textlength import UNITS
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @dataclass
@@ -271,6 +274,25 @@ def find_config(path: Path | None) -> Path:
 
 def load_project(config_path: Path, only: Iterable[Path] | None = None) -> Project:
     """Load config and campaigns; raise ProblemsFound listing every problem in every file."""
+    with collection_paused():
+        return _load_project(config_path, only)
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: loading a catalog makes hundreds of thousands of objects that all
+    stay alive, and each collection the allocations trigger would only walk them again (a third of the time
+    of validating the models). Garbage made meanwhile is collected after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_project(config_path: Path, only: Iterable[Path] | None) -> Project:
     root_hint = config_path.parent
     shown = display_path(config_path)
     config, problems = load_config(config_path, shown)
