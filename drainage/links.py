@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 UTM_ORDER = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id")
@@ -117,9 +118,12 @@ def add_utm(url: str, tags: Mapping[str, str | None]) -> str:
     # split by hand (as urlsplit does: fragment first, then query) so that nothing else is re-encoded or lost
     rest, hash_mark, fragment = url.partition("#")
     before, _, query = rest.partition("?")
-    # tags as strings (or None when empty): the cache must not take True for 1 ('True' and '1' in a URL)
-    given = tuple((k, str(v) if v else None) for k, v in tags.items())
-    added = _added(given, _query_keys(query) if query else frozenset())
+    present = _query_keys(query) if query else frozenset()
+    given = tuple(tags.items())
+    try:  # with the values' types: the cache must not take True for 1 ('True' and '1' in a URL)
+        added = _added(given, tuple(map(type, tags.values())), present)
+    except TypeError:  # a value that cannot be a cache key (a list from a template)
+        added = _added.__wrapped__(given, (), present)
     if not added:
         return url
     query = f"{query}&{added}" if query and not query.endswith("&") else query + added
@@ -133,13 +137,13 @@ def _query_keys(query: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4096)
-def _added(tags: tuple[tuple[str, str | None], ...], present: frozenset[str]) -> str:
+def _added(tags: tuple[tuple[str, Any], ...], _types: tuple[type, ...], present: frozenset[str]) -> str:
     """The encoded tags to append to a query that already has the parameters `present` (the same few tags come
     back for every link of a channel and variant, whatever the target)."""
     given = dict(tags)
     extra = [(k, v) for k in UTM_ORDER if (v := given.get(k)) and k not in present]
     extra += [(k, v) for k, v in given.items() if k not in UTM_ORDER and v and k not in present]
-    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in extra)
+    return "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in extra)
 
 
 _B32_PAIRS = tuple(a + b for a in "abcdefghijklmnopqrstuvwxyz234567" for b in "abcdefghijklmnopqrstuvwxyz234567")
