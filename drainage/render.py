@@ -205,15 +205,15 @@ class LinkContext:
         item_key = self.item
         if target is None:
             raise LinkError("link() needs an item or a URL, e.g. link(item) or link('/collections/sale')")
-        if isinstance(target, Mapping):
+        if type(target) is dict or isinstance(target, Mapping):  # an item's context is a dict: no ABC check
             item_key = str(target.get("key") or item_key)
             target = target.get("url")
-        unknown = [k for k in utm if k.removeprefix("utm_") not in _UTM_NAMES]
-        if unknown:
-            raise LinkError(f"link() got unknown argument '{unknown[0]}': "
-                            "use source, medium, campaign, term, content or id")
         tags = self.utm
         if utm:
+            unknown = [k for k in utm if k.removeprefix("utm_") not in _UTM_NAMES]
+            if unknown:
+                raise LinkError(f"link() got unknown argument '{unknown[0]}': "
+                                "use source, medium, campaign, term, content or id")
             tags = {**tags, **{f"utm_{k.removeprefix('utm_')}": v for k, v in utm.items()}}
         return item_key, _tag(str(target), self.base_url, tuple(self.allowed_hosts), tags)
 
