@@ -405,21 +405,16 @@ def check_rendering(project: Project, workers: int | None = None) -> list[Proble
     is rendered once per item, and again for each of its other shapes only when that render found a problem (so
     every problem is still named).
 
-    With `workers` > 1 the items are shared among that many processes (forked: each has the project as loaded);
-    by default, so on a catalog (`PARALLEL_FROM` posts or more) when the CPUs and the process allow it.
+    With `workers` > 1 the items are shared among that many processes (forked: each has the project as loaded),
+    unless this process has threads; by default, one per CPU on a catalog (`PARALLEL_FROM` posts or more).
     """
     if workers is None:
-        workers = _workers_for(project)
-    if workers <= 1:
-        return sorted(_check_part(project, 0, 1))
+        size = sum(len(c.model.items) * len(c.model.channels) for c in project.campaigns.values())
+        workers = 1 if size < PARALLEL_FROM else min(
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+    if workers <= 1 or threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
+        return sorted(_check_part(project, 0, 1))  # a process with threads is never forked (nor can it be here)
     return sorted(_check_forked(project, workers))
-
-
-def _workers_for(project: Project) -> int:
-    size = sum(len(c.model.items) * len(c.model.channels) for c in project.campaigns.values())
-    if size < PARALLEL_FROM or threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
-        return 1  # small, or a process with threads (which a fork would copy in an unknown state)
-    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
 
 
 _FORKED: list[Project] = []
