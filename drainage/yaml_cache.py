@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "drainage-yaml-1"
-"""Changes whenever the plain data a text parses to could change (the loader's rules, this encoding)."""
+"""Changes whenever the plain data a text parses to could change (the loader's rules, this encoding); entries
+are also named by drainage's and PyYAML's versions."""
 MIN_SIZE = 64 * 1024
 """Files smaller than this (characters) are parsed every time."""
 MAX_ENTRIES = 256
@@ -43,7 +44,14 @@ def cache_dir() -> Path | None:
 
 
 def _entry(folder: Path, text: str) -> Path:
-    digest = hashlib.sha256(f"{FORMAT}\n{text}".encode("utf-8", "surrogatepass")).hexdigest()
+    """The entry of `text`: named by its hash with this format's, drainage's and PyYAML's versions (a new
+    release of either may read a text differently)."""
+    import yaml
+
+    from drainage import __version__
+
+    stamp = f"{FORMAT}|{__version__}|{yaml.__version__}|{yaml.__with_libyaml__}"
+    digest = hashlib.sha256(f"{stamp}\n{text}".encode("utf-8", "surrogatepass")).hexdigest()
     return folder / f"{digest}.json"
 
 
