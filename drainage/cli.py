@@ -105,12 +105,12 @@ def friendly_errors() -> Iterator[None]:
 
 def open_engine(project: Project, *, create: bool) -> Engine | None:
     """The project's database; None for a read-only command when an SQLite file does not exist yet."""
+    url = project.config.database_url
+    if not create and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None  # before importing SQLAlchemy (a second of a `plan` on a busy machine)
     from drainage.store.db import make_engine
     from drainage.store.migrate import ensure_schema
 
-    url = project.config.database_url
-    if not create and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        return None
     engine = make_engine(url)
     ensure_schema(engine)
     return engine
@@ -161,10 +161,13 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
         begin = parse_when(start)
         end = begin + timedelta(days=days)
         engine = open_engine(project, create=False)
-        from drainage.journal import prior_counter
         from drainage.posts import no_prior, plan_campaign
 
-        prior = prior_counter(engine) if engine is not None else no_prior
+        prior = no_prior
+        if engine is not None:
+            from drainage.journal import prior_counter
+
+            prior = prior_counter(engine)
         campaigns = [project.campaign(campaign)] if campaign else [
             c for c in project.campaigns.values() if c.model.status == "active"]
         planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)),

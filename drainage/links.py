@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 UTM_ORDER = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id")
@@ -60,9 +62,35 @@ def host_allowed(host: str, allowed: list[str]) -> bool:
     return False
 
 
+_STORE_PATH = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)+/?(?:\?[A-Za-z0-9_.~=&%+-]+)?")
+"""A plain store path ('/products/scarf-2?c=1'): no dot segments, no empty ones, no parameters or fragment, so that
+joining it to the store's URL is putting the two together (checked against `urljoin` by a test)."""
+
+
 def resolve_target(url: str, base_url: str, allowed_hosts: list[str]) -> str:
     """A store path or absolute URL -> absolute URL on an allowed host (LinkError otherwise)."""
-    url = str(url).strip()
+    url = str(url)
+    if _STORE_PATH.fullmatch(url):  # the usual item URL of a catalog of thousands: no parsing
+        prefix = _store_prefix(base_url, tuple(allowed_hosts))
+        if prefix is not None:
+            return prefix + url[1:]
+    return _resolve(url, base_url, allowed_hosts)
+
+
+@lru_cache(maxsize=64)
+def _store_prefix(base_url: str, allowed_hosts: tuple[str, ...]) -> str | None:
+    """What a plain store path's remainder is appended to, or None if the store's URL is not plain enough."""
+    try:
+        probe = _resolve("/x", base_url, list(allowed_hosts))
+        prefix = probe[:-1]
+        fits = probe.endswith("/x") and _resolve("/a/b.c?d=e", base_url, list(allowed_hosts)) == prefix + "a/b.c?d=e"
+    except LinkError:
+        return None
+    return prefix if fits else None
+
+
+def _resolve(url: str, base_url: str, allowed_hosts: list[str]) -> str:
+    url = url.strip()
     if not url:
         raise LinkError("empty link target")
     if any(c < " " or c == "\x7f" for c in url):
@@ -85,19 +113,37 @@ def resolve_target(url: str, base_url: str, allowed_hosts: list[str]) -> str:
     return absolute
 
 
-def add_utm(url: str, tags: dict[str, str | None]) -> str:
+def add_utm(url: str, tags: Mapping[str, str | None]) -> str:
     """Append UTM tags the URL does not already carry; keep the rest of the URL byte for byte."""
     # split by hand (as urlsplit does: fragment first, then query) so that nothing else is re-encoded or lost
     rest, hash_mark, fragment = url.partition("#")
     before, _, query = rest.partition("?")
-    present = {k for k, _ in parse_qsl(query, keep_blank_values=True)}
-    extra = [(k, v) for k in UTM_ORDER if (v := tags.get(k)) and k not in present]
-    extra += [(k, v) for k, v in tags.items() if k not in UTM_ORDER and v and k not in present]
-    if not extra:
+    present = _query_keys(query) if query else frozenset()
+    given = tuple(tags.items())
+    try:  # with the values' types: the cache must not take True for 1 ('True' and '1' in a URL)
+        added = _added(given, tuple(map(type, tags.values())), present)
+    except TypeError:  # a value that cannot be a cache key (a list from a template)
+        added = _added.__wrapped__(given, (), present)
+    if not added:
         return url
-    added = "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in extra)
     query = f"{query}&{added}" if query and not query.endswith("&") else query + added
     return f"{before}?{query}{hash_mark}{fragment}"
+
+
+@lru_cache(maxsize=4096)
+def _query_keys(query: str) -> frozenset[str]:
+    """The parameter names a query string carries (decoded)."""
+    return frozenset(k for k, _ in parse_qsl(query, keep_blank_values=True))
+
+
+@lru_cache(maxsize=4096)
+def _added(tags: tuple[tuple[str, Any], ...], _types: tuple[type, ...], present: frozenset[str]) -> str:
+    """The encoded tags to append to a query that already has the parameters `present` (the same few tags come
+    back for every link of a channel and variant, whatever the target)."""
+    given = dict(tags)
+    extra = [(k, v) for k in UTM_ORDER if (v := given.get(k)) and k not in present]
+    extra += [(k, v) for k, v in given.items() if k not in UTM_ORDER and v and k not in present]
+    return "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in extra)
 
 
 _B32_PAIRS = tuple(a + b for a in "abcdefghijklmnopqrstuvwxyz234567" for b in "abcdefghijklmnopqrstuvwxyz234567")

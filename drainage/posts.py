@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from drainage.campaigns import ChannelUse, FeedSource, Item, LoadedCampaign, Theme, Variant
@@ -97,7 +98,13 @@ class PlannedPost:
 
 
 def delivery_key(campaign: str, channel: str, item: str, variant: str, slot: datetime) -> str:
-    return f"{campaign}|{channel}|{item}|{variant or '-'}|{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    return f"{campaign}|{channel}|{item}|{variant or '-'}|{_slot_text(slot)}"
+
+
+@lru_cache(maxsize=4096)
+def _slot_text(slot: datetime) -> str:
+    """A slot in a journal key (the same few slots come back for every post of a catalog)."""
+    return slot.strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def feed_delivery_key(campaign: str, channel: str, digest: str, event: str = "new") -> str:

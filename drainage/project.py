@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import gc
+import multiprocessing as mp
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -68,13 +73,11 @@ class Project:
             return compose_sample(self, planned, channel)
         links = self.link_context(planned, channel, recipient)
         context = self.context(planned, channel, links)
-        # a feed entry often lacks a field: printing it must fail (validate, feeds check, the poll's trial)
-        with none_forbidden() if planned.feed is not None else contextlib.nullcontext():
-            text = self.renderer.render(planned.template, context)
-            subject = self.renderer.render_string(use.subject, context) if use.subject else None
-            html = text if is_html(planned.template) else None
-            if use.text_template:
-                text = self.renderer.render(planned.themed(use.text_template), context)
+        if planned.feed is None:
+            text, subject, html = self._render(planned, context)
+        else:  # a feed entry often lacks a field: printing it must fail (validate, feeds check, the poll's trial)
+            with none_forbidden():
+                text, subject, html = self._render(planned, context)
         limits = channel.limits
         truncated = False
         if use.truncate and limits.max_length and limits.count(text) > limits.max_length:
@@ -86,47 +89,57 @@ class Project:
                     if planned.item.image else {})
         if planned.item.images:
             post.extra["images"] = list(planned.item.images)
-        if any(page.channel == use.channel for page in self.config.config.bio_pages.values()):
+        if use.channel in self.bio_channels:
             post.extra["bio"] = bio_entry(planned, links)  # its link is saved with the post's own links
         return Composed(planned, post, list(links.made), limits.count(text), limits.max_length, truncated)
 
+    def _render(self, planned: PlannedPost, context: dict[str, Any]) -> tuple[str, str | None, str | None]:
+        """(text, subject, html) of a post."""
+        use, template = planned.use, planned.template
+        text = self.renderer.render(template, context)
+        subject = self.renderer.render_string(use.subject, context) if use.subject else None
+        html = text if is_html(template) else None
+        if use.text_template:
+            text = self.renderer.render(planned.themed(use.text_template), context)
+        return text, subject, html
+
     def link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:
         cfg, store = self.config.config, self.config.config.store
-        model = planned.campaign.model
-        utm = {
-            "utm_source": model.utm.source or cfg.utm.source or channel.name,
-            "utm_medium": model.utm.medium or cfg.utm.medium or channel.medium,
-            "utm_campaign": model.utm.campaign or cfg.utm.campaign or planned.campaign.id,
-            "utm_term": model.utm.term,
-            "utm_content": model.utm.content or planned.variant_name or None,
-            "utm_id": model.utm.id,
-        }
+        shared = self.campaign_context(planned.campaign)
+        key = (channel.name, planned.variant_name)
+        utm = shared.utms.get(key)
+        if utm is None:  # the same for every post of a channel and variant: built once
+            model = planned.campaign.model
+            utm = shared.utms[key] = {
+                "utm_source": model.utm.source or cfg.utm.source or channel.name,
+                "utm_medium": model.utm.medium or cfg.utm.medium or channel.medium,
+                "utm_campaign": model.utm.campaign or cfg.utm.campaign or planned.campaign.id,
+                "utm_term": model.utm.term,
+                "utm_content": model.utm.content or planned.variant_name or None,
+                "utm_id": model.utm.id,
+            }
         return LinkContext(cfg.tracker.public_url, store.base_url, self.allowed_hosts, planned.campaign.id,
                            channel.name, planned.item.key, planned.variant_name, utm, recipient)
 
     def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
         """What a template sees (`link` is the post's link maker).
 
-        The campaign's part (store, campaign, every item) is built once per campaign (`CampaignContext`), not
-        per post: a catalog of thousands of items would otherwise cost items x posts. Templates cannot change
-        it (the renderer's sandbox refuses to modify lists and dicts).
+        The campaign's part (store, campaign, every item) is built once per campaign (`CampaignContext`), and
+        the part a channel entry, variant and theme add once per such shape, not per post: a catalog of
+        thousands of items would otherwise cost items x posts. Templates cannot change it (the renderer's
+        sandbox refuses to modify lists and dicts).
         """
         shared = self.campaign_context(planned.campaign)
-        theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
-        variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
-        extra = {} if planned.feed is None else {"entry": entry_context(planned, links)}
-        return {
-            **extra,
-            "store": shared.store,
-            "campaign": shared.campaign,
-            "item": shared.item(planned.item),
-            "items": shared.items,
-            "channel": {"name": channel.name, "type": channel.type, "kind": channel.kind},
-            "variant": variant,
-            "theme": theme,
-            "slot": planned.slot.astimezone(planned.campaign.tz),
-            "link": links,
-        }
+        context = {**shared.shape(planned, channel), "item": shared.item(planned.item),
+                   "slot": planned.slot.astimezone(planned.campaign.tz), "link": links}
+        if planned.feed is not None:
+            context["entry"] = entry_context(planned, links)
+        return context
+
+    @cached_property
+    def bio_channels(self) -> frozenset[str]:
+        """Channels whose posts a link-in-bio page shows."""
+        return frozenset(page.channel for page in self.config.config.bio_pages.values())
 
     @cached_property
     def allowed_hosts(self) -> list[str]:
@@ -161,13 +174,16 @@ def entry_context(planned: PlannedPost, links: LinkContext) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CampaignContext:
-    """What every post of one campaign shows its templates alike: the store, the campaign and its items."""
+    """What every post of one campaign shows its templates alike: the store, the campaign and its items; and,
+    filled as posts are composed, what each shape of post (channel entry, variant, theme) adds to it."""
 
     source: LoadedCampaign
     store: dict[str, Any]
     campaign: dict[str, Any]
     items: list[dict[str, Any]]  # a list, as before; the immutable sandbox refuses to change it
     by_item: dict[int, dict[str, Any]]  # id() of each of the campaign's Item objects -> its context
+    shapes: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    utms: dict[tuple[str, str], dict[str, str | None]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, campaign: LoadedCampaign, config: LoadedConfig) -> CampaignContext:
@@ -183,11 +199,32 @@ class CampaignContext:
         found = self.by_item.get(id(item))
         return found if found is not None else item_context(item)
 
+    def shape(self, planned: PlannedPost, channel: Channel) -> dict[str, Any]:
+        """The context of every post of `planned`'s channel entry, variant and theme, less the item, the slot and
+        the link maker (built once per shape; the objects named are the campaign's own, alive as long as it)."""
+        key = (planned.use_loc, channel.name, id(planned.variant), id(planned.theme))
+        found = self.shapes.get(key)
+        if found is None:
+            theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
+            variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
+            found = self.shapes[key] = {
+                "store": self.store, "campaign": self.campaign, "items": self.items,
+                "channel": {"name": channel.name, "type": channel.type, "kind": channel.kind},
+                "variant": variant, "theme": theme}
+        return found
+
+
+ITEM_FIELDS = tuple(Item.model_fields)
+
 
 def item_context(item: Item) -> dict[str, Any]:
-    """An item as templates see it: its fields plus `key`, extra fields at the top level too."""
-    data = item.model_dump()
-    return {**item.extra, **data, "key": item.key}
+    """An item as templates see it: its fields plus `key`, extra fields at the top level too.
+
+    Built from the attributes, not `model_dump` (which copies every list and costs more than the rest of a
+    catalog's loading): the lists are shared, and templates cannot change them (the sandbox is immutable).
+    """
+    values = item.__dict__
+    return {**item.extra, **{name: values[name] for name in ITEM_FIELDS}, "key": item.key}
 
 
 def find_config(path: Path | None) -> Path:
@@ -196,6 +233,25 @@ def find_config(path: Path | None) -> Path:
 
 def load_project(config_path: Path, only: Iterable[Path] | None = None) -> Project:
     """Load config and campaigns; raise ProblemsFound listing every problem in every file."""
+    with collection_paused():
+        return _load_project(config_path, only)
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: loading a catalog makes hundreds of thousands of objects that all
+    stay alive, and each collection the allocations trigger would only walk them again (a third of the time
+    of validating the models). Garbage made meanwhile is collected after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_project(config_path: Path, only: Iterable[Path] | None) -> Project:
     root_hint = config_path.parent
     shown = display_path(config_path)
     config, problems = load_config(config_path, shown)
@@ -296,33 +352,72 @@ def _loc_of(where: str) -> tuple[str | int, ...]:
     return (where,)
 
 
-def check_rendering(project: Project) -> list[Problem]:
+PARALLEL_FROM = 20_000
+"""Posts to check (items x channel entries) from which `check_rendering` shares the work among the CPUs."""
+
+
+def check_rendering(project: Project, workers: int | None = None) -> list[Problem]:
     """Render every template with every item, variant and theme; check every post's length.
 
-    The work is items x variants x themes renders at most, and fewer: a post whose templates read neither
-    `variant`, `theme` nor `slot` renders alike for each of them, so it is rendered once (see `RenderKeys`),
-    and again for each of them only when that one render found a problem (so every problem is still named).
+    The work is items x variants x themes renders at most, and fewer: posts whose templates read neither
+    `variant`, `theme` nor `slot` render alike for each of them, so such a group of shapes (see `render_groups`)
+    is rendered once per item, and again for each of its other shapes only when that render found a problem (so
+    every problem is still named).
+
+    With `workers` > 1 the items are shared among that many processes (forked: each has the project as loaded),
+    unless this process has threads; by default, one per CPU on a catalog (`PARALLEL_FROM` posts or more).
     """
+    if workers is None:
+        size = sum(len(c.model.items) * len(c.model.channels) for c in project.campaigns.values())
+        workers = 1 if size < PARALLEL_FROM else min(
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+    if workers <= 1 or threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
+        return sorted(_check_part(project, 0, 1))  # a process with threads is never forked (nor can it be here)
+    return sorted(_check_forked(project, workers))
+
+
+_FORKED: list[Project] = []
+"""The project the forked workers of `check_rendering` check (inherited, never pickled)."""
+
+
+def _check_forked(project: Project, workers: int) -> set[Problem]:
+    _FORKED.append(project)
+    gc.freeze()  # the loaded project stays shared with the workers: no collection writes to its pages
+    try:
+        with ProcessPoolExecutor(workers - 1, mp_context=mp.get_context("fork")) as pool:
+            others = [pool.submit(_forked_part, part, workers) for part in range(1, workers)]
+            problems = _check_part(project, 0, workers)  # this process takes a share too
+            for future in others:
+                problems |= future.result()
+    finally:
+        _FORKED.clear()
+        gc.unfreeze()
+    return problems
+
+
+def _forked_part(part: int, parts: int) -> set[Problem]:
+    return _check_part(_FORKED[0], part, parts)
+
+
+def _check_part(project: Project, part: int, parts: int) -> set[Problem]:
+    """The problems of share `part` of `parts` of the items of every campaign (feeds: the first share)."""
     problems: set[Problem] = set()
     probe = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
-    keys = RenderKeys(project.renderer)
+    reads = TemplateReads(project.renderer)
     for campaign in project.campaigns.values():
         days = [(None, probe)] + [(t, _day_in(t.from_, probe)) for t in campaign.model.themes]
-        for use_index, use in enumerate(campaign.model.channels):
-            variants: list[Variant | None] = list(use.variants) or [None]
-            for theme, day in days:
-                shown = campaign.theme_on(day.astimezone(campaign.tz).date())
-                for item in campaign.model.items:
-                    for variant in variants:
-                        planned = PlannedPost(campaign, use, use_index, day, item, variant, shown)
-                        key = keys.key(planned)
-                        found = keys.seen.get(key) if key is not None else None
-                        if found is None or found:  # not rendered alike yet, or that render found a problem
-                            found = _render_problems(project, planned, theme is not None)
-                            if key is not None:
-                                keys.seen.setdefault(key, found)
+        items = campaign.model.items
+        share = items[len(items) * part // parts:len(items) * (part + 1) // parts]
+        for use_index in range(len(campaign.model.channels)):
+            for group in render_groups(campaign, use_index, days, reads):
+                first, others = group[0], group[1:]
+                for item in share:
+                    found = _render_problems(project, first.post(item), first.themed)
+                    if found:  # rendered alike: the others would fail alike, each is named
                         problems.update(found)
-        for feed_index, feed in enumerate(campaign.model.feeds):
+                        for shape in others:
+                            problems.update(_render_problems(project, shape.post(item), shape.themed))
+        for feed_index, feed in enumerate(campaign.model.feeds if part == 0 else []):
             for use_index in range(len(feed.channels)):
                 for theme, day in days:
                     for k, ref in enumerate(sample_entries(project, feed, feed_index)):
@@ -331,24 +426,54 @@ def check_rendering(project: Project) -> list[Problem]:
                         problems.update(found)
                         if found:  # the other samples would mostly repeat it
                             break
-    return sorted(problems)
+    return problems
 
 
-class RenderKeys:
-    """Which renders of `check_rendering` would be alike: a key per post that is equal for posts that render the
-    same text (up to the link codes, which all have one length).
+@dataclass(frozen=True)
+class Shape:
+    """One way `validate` renders each item of a channel entry: a variant on a day (with or without a theme)."""
 
-    A post's key is its channel entry, item and template names, plus its variant, theme and slot only when one of
-    its templates reads them (`jinja2.meta`). A template that includes, imports or extends another may read
-    anything: its posts get no key and are always rendered.
+    campaign: LoadedCampaign
+    use_index: int
+    day: datetime
+    variant: Variant | None
+    theme: Any  # the campaign's Theme on that day, or None
+    themed: bool  # the day was chosen for a theme (its name is given in problems)
+
+    def post(self, item: Item) -> PlannedPost:
+        use = self.campaign.model.channels[self.use_index]
+        return PlannedPost(self.campaign, use, self.use_index, self.day, item, self.variant, self.theme)
+
+
+def render_groups(campaign: LoadedCampaign, use_index: int, days: list[tuple[Any, datetime]],
+                  reads: TemplateReads) -> list[list[Shape]]:
+    """The shapes of a channel entry, grouped by what their posts render alike for any item.
+
+    Two shapes render alike when they use the same templates and differ only in values those templates do not
+    read (`variant`, `theme`, `slot`; the link codes differ, but all have one length). A template that includes,
+    imports or extends another may read anything: each of its shapes is a group of its own.
     """
+    use = campaign.model.channels[use_index]
+    variants: list[Variant | None] = list(use.variants) or [None]
+    groups: dict[Any, list[Shape]] = {}
+    for theme, day in days:
+        shown = campaign.theme_on(day.astimezone(campaign.tz).date())
+        for variant in variants:
+            shape = Shape(campaign, use_index, day, variant, shown, theme is not None)
+            key = reads.key(shape.post(campaign.model.items[0])) if campaign.model.items else None
+            groups.setdefault(key if key is not None else id(shape), []).append(shape)
+    return list(groups.values())
+
+
+class TemplateReads:
+    """Which context names each template reads (`jinja2.meta`), to know which posts render alike."""
 
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
-        self.seen: dict[tuple[Any, ...], list[Problem]] = {}
         self._reads: dict[tuple[str, bool], frozenset[str] | None] = {}
 
     def key(self, planned: PlannedPost) -> tuple[Any, ...] | None:
+        """Equal for posts of one item that render the same text (up to the link codes); None: unknown."""
         names = [planned.template] + ([planned.themed(planned.use.text_template)] if planned.use.text_template
                                       else [])
         reads: set[str] = set()
@@ -358,7 +483,7 @@ class RenderKeys:
             if found is None:
                 return None
             reads |= found
-        return (planned.campaign.id, planned.use_index, id(planned.item), *names,
+        return (planned.use_loc, *names,
                 id(planned.variant) if "variant" in reads else None,
                 id(planned.theme) if "theme" in reads else None,
                 planned.slot if "slot" in reads else None)
@@ -431,41 +556,16 @@ def _day_in(spec: str, probe: datetime) -> datetime:
 
 
 def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> list[Problem]:
-    campaign = planned.campaign
-    if planned.feed is None:
-        what = f"item '{planned.item.key}'"
-        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
-                 *type(planned.item).model_fields, *planned.item.extra]
-    else:
-        url = campaign.model.feeds[planned.feed.feed_index].url
-        sample = SAMPLES[planned.feed.digest] if planned.feed.event == "new" else f"a {planned.feed.event_name}"
-        what = f"feed '{url}', sample entry ({sample})"
-        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link", "entry",
-                 *planned.feed.fields, "link", "event"]
-    where = (f"{campaign.shown_as}: channel '{planned.channel}', {what}"
-             + (f", variant '{planned.variant_name}'" if planned.variant else "")
-             + (f", theme '{planned.theme.name}'" if themed and planned.theme else ""))
     try:
         composed = project.compose(planned)
-    except InlineTemplateError as exc:  # the subject line, written in the campaign file
-        problem = project.renderer.template_problem(exc.error, planned.template, where, names,
-                                                    inline=planned.use.subject or "")
-        line, col = campaign.positions.at((*planned.use_loc, "subject"))
-        return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
-    except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
-        problem = project.renderer.template_problem(exc, planned.template, where, names,
-                                                    missing=missing_values(planned))
-        if planned.feed is not None and planned.feed.digest == "sample-sparse" and not problem.hint:
-            problem = replace(problem, hint="a feed entry may have no price, image, categories or date: "
-                                            "test them first, e.g. {% if entry.categories %}")
-        if problem.file == campaign.shown_as or not problem.line:
-            line, col = campaign.positions.at((*planned.use_loc, "template"))
-            return [Problem(campaign.shown_as, line, col, problem.message, problem.hint)]
-        return [problem]
+    except (InlineTemplateError, TemplateError, LinkError, ValueError, TypeError, ArithmeticError,
+            LookupError) as exc:
+        return _failure(project, planned, themed, exc)
     if composed.too_long:
+        campaign = planned.campaign
         line, col = campaign.positions.at((*planned.use_loc, "template"))
         return [Problem(campaign.shown_as, line, col,
-                        f"post for {where.split(': ', 1)[1]} is {composed.length} "
+                        f"post for {_where(planned, themed).split(': ', 1)[1]} is {composed.length} "
                         f"{UNITS[project.channel(planned.channel).limits.counting]}, over the channel's limit of "
                         f"{composed.limit}",
                         "shorten the template, or set 'truncate: true' on the channel to cut it; links are kept")]
@@ -474,10 +574,51 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
         post = replace(post, image_url="-")  # a feed entry may have no image: that one entry fails when sent
     refused = project.channel(planned.channel).limits.problems(post)
     if refused:
+        campaign = planned.campaign
         line, col = campaign.positions.at(planned.use_loc)
-        return [Problem(campaign.shown_as, line, col, f"post for {where.split(': ', 1)[1]} {text}")
+        return [Problem(campaign.shown_as, line, col, f"post for {_where(planned, themed).split(': ', 1)[1]} {text}")
                 for text in refused]
     return []
+
+
+def _where(planned: PlannedPost, themed: bool) -> str:
+    """Which post a problem is about: 'campaigns/x.yaml: channel 'c', item 'i', variant 'v', theme 't''."""
+    campaign = planned.campaign
+    if planned.feed is None:
+        what = f"item '{planned.item.key}'"
+    else:
+        url = campaign.model.feeds[planned.feed.feed_index].url
+        sample = SAMPLES[planned.feed.digest] if planned.feed.event == "new" else f"a {planned.feed.event_name}"
+        what = f"feed '{url}', sample entry ({sample})"
+    return (f"{campaign.shown_as}: channel '{planned.channel}', {what}"
+            + (f", variant '{planned.variant_name}'" if planned.variant else "")
+            + (f", theme '{planned.theme.name}'" if themed and planned.theme else ""))
+
+
+def _failure(project: Project, planned: PlannedPost, themed: bool, exc: Exception) -> list[Problem]:
+    """The problem a post's rendering raised, at the template's line (or the campaign's)."""
+    campaign = planned.campaign
+    if planned.feed is None:
+        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link",
+                 *type(planned.item).model_fields, *planned.item.extra]
+    else:
+        names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link", "entry",
+                 *planned.feed.fields, "link", "event"]
+    where = _where(planned, themed)
+    if isinstance(exc, InlineTemplateError):  # the subject line, written in the campaign file
+        problem = project.renderer.template_problem(exc.error, planned.template, where, names,
+                                                    inline=planned.use.subject or "")
+        line, col = campaign.positions.at((*planned.use_loc, "subject"))
+        return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
+    problem = project.renderer.template_problem(exc, planned.template, where, names,
+                                                missing=missing_values(planned))
+    if planned.feed is not None and planned.feed.digest == "sample-sparse" and not problem.hint:
+        problem = replace(problem, hint="a feed entry may have no price, image, categories or date: "
+                                        "test them first, e.g. {% if entry.categories %}")
+    if problem.file == campaign.shown_as or not problem.line:
+        line, col = campaign.positions.at((*planned.use_loc, "template"))
+        return [Problem(campaign.shown_as, line, col, problem.message, problem.hint)]
+    return [problem]
 
 
 def bio_entry(planned: PlannedPost, links: LinkContext) -> dict[str, str | None]:

@@ -36,6 +36,7 @@ from drainage.sources import closest, did_you_mean
 
 HTML_SUFFIXES = (".html", ".htm", ".html.j2", ".htm.j2")
 _URL = re.compile(r"https?://\S+")
+_UTM_NAMES = frozenset({"source", "medium", "campaign", "term", "content", "id"})
 
 
 class MissingValue(TemplateRuntimeError):
@@ -82,8 +83,10 @@ def format_price(value: Any, currency: str | None = None, locale: str | None = N
         raise ValueError(f"cannot format {value!r} as a price ({exc.__class__.__name__})") from None
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16384)
 def _currency(value: Any, currency: str, locale: str) -> str:
+    """Babel's formatting (tens of µs): remembered for as many prices as a campaign of a catalog has, since
+    `validate` renders each channel's posts of all its items before the next channel's."""
     return format_currency(value, currency, locale=locale)
 
 
@@ -93,8 +96,16 @@ def hashtags(tags: Any, limit: int | None = None) -> str:
         tags = tags.get("tags", [])
     if isinstance(tags, str):
         tags = [tags]
+    tags = tuple(tags)[: limit or None]
+    if all(type(tag) is str for tag in tags):  # the same tags come back on many items
+        return _hashtags(tags)
+    return _hashtags.__wrapped__(tags)
+
+
+@lru_cache(maxsize=4096)
+def _hashtags(tags: tuple[Any, ...]) -> str:
     out = []
-    for tag in list(tags)[: limit or None]:
+    for tag in tags:
         words = re.findall(r"\w+", str(tag))
         if words:
             out.append("#" + "".join(w[:1].upper() + w[1:] for w in words))
@@ -196,26 +207,22 @@ class LinkContext:
         item_key = self.item
         if target is None:
             raise LinkError("link() needs an item or a URL, e.g. link(item) or link('/collections/sale')")
-        if isinstance(target, Mapping):
+        if type(target) is dict or isinstance(target, Mapping):  # an item's context is a dict: no ABC check
             item_key = str(target.get("key") or item_key)
             target = target.get("url")
-        unknown = [k for k in utm if k.removeprefix("utm_") not in {"source", "medium", "campaign", "term",
-                                                                   "content", "id"}]
-        if unknown:
-            raise LinkError(f"link() got unknown argument '{unknown[0]}': "
-                            "use source, medium, campaign, term, content or id")
-        tags = dict(self.utm)
-        tags.update({f"utm_{k.removeprefix('utm_')}": v for k, v in utm.items()})
-        return item_key, _tag(str(target), self.base_url, tuple(self.allowed_hosts), tuple(tags.items()))
+        tags = self.utm
+        if utm:
+            unknown = [k for k in utm if k.removeprefix("utm_") not in _UTM_NAMES]
+            if unknown:
+                raise LinkError(f"link() got unknown argument '{unknown[0]}': "
+                                "use source, medium, campaign, term, content or id")
+            tags = {**tags, **{f"utm_{k.removeprefix('utm_')}": v for k, v in utm.items()}}
+        return item_key, _tag(str(target), self.base_url, tuple(self.allowed_hosts), tags)
 
 
-def _tag(target: str, base_url: str, allowed_hosts: tuple[str, ...], tags: tuple[tuple[str, Any], ...]) -> str:
-    """The absolute target with its UTM tags (the same targets and tags come back in many posts)."""
-    absolute = _resolved(target, base_url, allowed_hosts)
-    try:
-        return _tagged(absolute, tags)
-    except TypeError:  # a tag value that cannot be a cache key (a list from a template): not cached
-        return add_utm(absolute, dict(tags))
+def _tag(target: str, base_url: str, allowed_hosts: tuple[str, ...], tags: dict[str, Any]) -> str:
+    """The absolute target with its UTM tags (the same targets come back in many posts: resolved once)."""
+    return add_utm(_resolved(target, base_url, allowed_hosts), tags)
 
 
 @lru_cache(maxsize=65536)
@@ -223,9 +230,10 @@ def _resolved(target: str, base_url: str, allowed_hosts: tuple[str, ...]) -> str
     return resolve_target(target, base_url, list(allowed_hosts))
 
 
-@lru_cache(maxsize=65536)
-def _tagged(absolute: str, tags: tuple[tuple[str, Any], ...]) -> str:
-    return add_utm(absolute, dict(tags))
+def resolved_target(target: str, base_url: str, allowed_hosts: list[str]) -> str:
+    """`resolve_target`, remembered: an item's link is resolved when its campaign is checked, then reused by every
+    post of it."""
+    return _resolved(target, base_url, tuple(allowed_hosts))
 
 
 class Renderer:
@@ -286,7 +294,7 @@ class Renderer:
         key = (_NONE_FORBIDDEN.get(), name)
         template = self._templates.get(key)
         if template is None:
-            template = self._templates[key] = self._env().get_template(name)
+            template = self._templates[key] = _flat(self._env().get_template(name))
         return template.render(context).strip()
 
     def render_string(self, source: str, context: dict[str, Any]) -> str:
@@ -295,7 +303,7 @@ class Renderer:
             key = (_NONE_FORBIDDEN.get(), source)
             template = self._inline.get(key)
             if template is None:
-                template = self._inline[key] = self._env().from_string(source)
+                template = self._inline[key] = _flat(self._env().from_string(source))
             return template.render(context).strip()
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
             raise InlineTemplateError(exc) from exc
@@ -368,6 +376,14 @@ class Renderer:
             if filename.is_relative_to(root):
                 found = (lineno, f"{self.dir.name}/{filename.relative_to(root).as_posix()}")
         return found
+
+
+def _flat(template: Template) -> Template:
+    """`template` with its globals in one dict: Jinja keeps them as a ChainMap over the environment's, which every
+    render walks twice (copying them into the context), a fifth of the time of a short post. The environment's
+    globals never change after the Renderer is built, so the copy stays true."""
+    template.globals = dict(template.globals)
+    return template
 
 
 def _attribute_expression(source: str, attribute: str) -> str:

@@ -24,6 +24,7 @@ from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.reader import ReaderError
 
+from drainage import yaml_cache
 from drainage.errors import Problem
 from drainage.yaml_fast import NotPlain, compose_plain
 
@@ -108,12 +109,15 @@ def load_yaml(path: Path, shown_as: str) -> tuple[Any, Positions, list[Problem]]
 
 def parse_yaml(text: str, positions: Positions) -> tuple[Any, Positions, list[Problem]]:
     """Parse YAML text (see `load_yaml`): libyaml's fast path, or ruamel's reading where that one is unsure
-    (every file with a problem; see `drainage.yaml_fast`). Positions of a file read on the fast path are read
-    when first asked for."""
-    try:
-        data, _, _ = compose_plain(text, MAX_NODES, positions=False)
-    except NotPlain:
-        return _parse_exactly(text, positions)
+    (every file with a problem; see `drainage.yaml_fast`); a large file parsed before comes from
+    `drainage.yaml_cache`. Positions of a file read on the fast path are read when first asked for."""
+    known, data = yaml_cache.recall(text)
+    if not known:
+        try:
+            data, _, _ = compose_plain(text, MAX_NODES, positions=False)
+        except NotPlain:
+            return _parse_exactly(text, positions)
+        yaml_cache.remember(text, data)
     # the positions of a valid file are rarely needed (only for a problem found later): they are read again from
     # the text when first asked for, which costs far less memory than keeping them for every item of a catalog
     positions.source = text

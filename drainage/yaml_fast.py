@@ -109,7 +109,10 @@ class _UseNodes(Exception):
 
 
 def _from_events(loader: Any, max_nodes: int, positions: bool) -> tuple[Any, dict[Loc, Mark], dict[Loc, Mark]]:
-    """Plain data straight from the parser's events, without composing nodes (most documents: no aliases)."""
+    """Plain data straight from the parser's events, without composing nodes (most documents: no aliases).
+
+    The loop runs once per event of a file of megabytes: it keeps to local names and does for a plain string
+    (most scalars) no more than the lookup of the resolvers for its first character."""
     keys: dict[Loc, Mark] = {}
     values: dict[Loc, Mark] = {}
     get = loader.get_event
@@ -117,65 +120,88 @@ def _from_events(loader: Any, max_nodes: int, positions: bool) -> tuple[Any, dic
     event = get()
     if type(event) is StreamEndEvent:
         return None, keys, values
+    resolvers = _Loader.yaml_implicit_resolvers
+    str_tag, merge_tag, plain_tags = f"{_T}str", f"{_T}merge", (None, "!")
+    ends = (MappingEndEvent, SequenceEndEvent)
     root: Any = None
-    stack: list[list[Any]] = []  # [container, loc, key awaiting its value or None, keys seen (raw)]
+    # the innermost open container: the container, its loc, the key awaiting its value (None: a key is next),
+    # and for a mapping the keys seen (raw); `stack` holds the outer ones
+    container: Any = None
+    loc: Loc = ()
+    key: Any = None
+    seen: set[Any] | None = None
+    stack: list[tuple[Any, Loc, Any, set[Any] | None]] = []
     count = 0
     while True:
         event = get()
         kind = type(event)
-        if kind is MappingEndEvent or kind is SequenceEndEvent:
-            stack.pop()
+        if kind in ends:
+            container, loc, key, seen = stack.pop()
             continue
         if kind is DocumentEndEvent:
             break
-        if kind is AliasEvent or getattr(event, "anchor", None) is not None:
-            raise _UseNodes
-        mark = (event.start_mark.line + 1, event.start_mark.column + 1) if positions else (0, 0)
-        frame = stack[-1] if stack else None
-        if frame is not None and type(frame[0]) is dict and frame[2] is None:  # a key
-            if kind is not ScalarEvent:
-                raise NotPlain("a list or mapping as a key")
-            tag = _tag_of(event)
-            if tag == f"{_T}merge":
+        if kind is ScalarEvent:
+            if event.anchor is not None:
                 raise _UseNodes
-            raw = _value(tag, event.value)
-            if raw in frame[3]:
-                raise NotPlain("duplicate key")
-            frame[3].add(raw)
-            frame[2] = raw if isinstance(raw, str) else str(raw)
-            if positions:
-                keys[(*frame[1], frame[2])] = mark
-            continue
+            text = event.value
+            tag = event.tag
+            if tag in plain_tags:
+                tag = str_tag
+                if event.tag is None and event.implicit[0]:
+                    for candidate, regexp in resolvers.get(text[:1], ()):
+                        if regexp.match(text):
+                            tag = str(candidate)
+                            break
+            else:
+                tag = str(tag)
+            if seen is not None and key is None:  # a key of the open mapping
+                if tag == merge_tag:
+                    raise _UseNodes
+                raw = text if tag == str_tag else _scalar(ScalarNode(tag, text))
+                if raw in seen:
+                    raise NotPlain("duplicate key")
+                seen.add(raw)
+                key = raw if type(raw) is str else str(raw)
+                if positions:
+                    keys[(*loc, key)] = (event.start_mark.line + 1, event.start_mark.column + 1)
+                continue
+            value: Any = text if tag == str_tag else _scalar(ScalarNode(tag, text))
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            if event.anchor is not None:
+                raise _UseNodes
+            if seen is not None and key is None:
+                raise NotPlain("a list or mapping as a key")
+            if kind is MappingStartEvent:
+                if event.tag not in (None, "!", f"{_T}map"):
+                    raise NotPlain(f"tag {event.tag}")
+                value = {}
+            else:
+                if event.tag not in (None, "!", f"{_T}seq"):
+                    raise NotPlain(f"tag {event.tag}")
+                value = []
+        elif kind is AliasEvent:
+            raise _UseNodes
+        else:
+            raise NotPlain(f"unexpected {kind.__name__}")
         count += 1
         if count > max_nodes:
             raise NotPlain("too many values")
-        if kind is ScalarEvent:
-            value = _value(_tag_of(event), event.value)
-        elif kind is MappingStartEvent:
-            if event.tag not in (None, "!", f"{_T}map"):
-                raise NotPlain(f"tag {event.tag}")
-            value = {}
-        elif kind is SequenceStartEvent:
-            if event.tag not in (None, "!", f"{_T}seq"):
-                raise NotPlain(f"tag {event.tag}")
-            value = []
+        if container is None:
+            if stack:  # cannot be: only the root has no container
+                raise NotPlain("unexpected structure")
+            root, child = value, ()
+        elif seen is not None:
+            child = (*loc, key)
+            container[key] = value
+            key = None
         else:
-            raise NotPlain(f"unexpected {kind.__name__}")
-        if frame is None:
-            root, loc = value, ()
-        elif type(frame[0]) is dict:
-            loc = (*frame[1], frame[2])
-            frame[0][frame[2]] = value
-            frame[2] = None
-            if positions:
-                values[loc] = mark
-        else:
-            loc = (*frame[1], len(frame[0]))
-            frame[0].append(value)
-            if positions:
-                values[loc] = mark
+            child = (*loc, len(container))
+            container.append(value)
+        if positions and container is not None:
+            values[child] = (event.start_mark.line + 1, event.start_mark.column + 1)
         if kind is not ScalarEvent:
-            stack.append([value, loc, None, set()])
+            stack.append((container, loc, key, seen))
+            container, loc, key, seen = value, child, None, (set() if kind is MappingStartEvent else None)
     if type(get()) is not StreamEndEvent:
         raise NotPlain("more than one document")
     return root, keys, values

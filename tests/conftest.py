@@ -36,6 +36,19 @@ def _drop_test_databases() -> Iterator[None]:
     databases.drop_created()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _yaml_cache_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Parsed large YAML files are cached in a folder of this run (inherited by the daemons tests start), not in
+    the user's cache."""
+    before = os.environ.get("DRAINAGE_CACHE_DIR")
+    os.environ["DRAINAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("yaml-cache"))
+    yield
+    if before is None:
+        os.environ.pop("DRAINAGE_CACHE_DIR", None)
+    else:
+        os.environ["DRAINAGE_CACHE_DIR"] = before
+
+
 _engines: list[Engine] = []
 
 

@@ -5,6 +5,9 @@ Asserted by counting (contexts built, templates rendered), never by timing.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -116,3 +119,74 @@ def test_items_is_still_a_list_a_template_can_combine(project_dir: Path) -> None
     (project_dir / "templates" / "forum" / "launch.j2").write_text(
         "{{ (items + [item]) | length }} {{ items[:2] | map(attribute='key') | join(',') }} {{ link(item) }}")
     assert check_rendering(load_project(Path("config.yaml"))) == []
+
+
+# --- what is built once must still differ where posts differ ----------------------------------------------
+
+
+def planned_posts(project_dir: Path) -> list:  # type: ignore[type-arg]
+    campaign = load_project(Path("config.yaml")).campaigns["catalog"]
+    start = datetime(2024, 12, 20, tzinfo=UTC)  # in the christmas theme, then out of it
+    return plan_campaign(campaign, start, start + timedelta(days=14))
+
+
+def test_items_differing_only_in_name_render_differently(project_dir: Path) -> None:
+    lines = [CAMPAIGN, "  - {id: a, name: 'Ruby scarf', url: /products/x, price: 10}\n",
+             "  - {id: b, name: 'Moss scarf', url: /products/x, price: 10}\n"]
+    (project_dir / "campaigns" / "catalog.yaml").write_text("".join(lines), encoding="utf-8")
+    project = load_project(Path("config.yaml"))
+    campaign = project.campaigns["catalog"]
+    start = datetime(2024, 6, 3, 8, tzinfo=UTC)
+    posts = [p for p in plan_campaign(campaign, start, start + timedelta(days=1))
+             if p.channel == "social-outbox" and p.variant_name == "plain"]
+    texts = {p.item.key: project.compose(p).post.text for p in posts}
+    assert set(texts) == {"a", "b"}
+    assert "Ruby scarf" in texts["a"] and "Moss scarf" not in texts["a"]
+    assert "Moss scarf" in texts["b"] and "Ruby scarf" not in texts["b"]
+
+
+def test_each_variant_and_theme_keeps_its_own_vars_and_tags(project_dir: Path) -> None:
+    write_catalog(project_dir, 3)
+    project = load_project(Path("config.yaml"))
+    seen: dict[tuple[str, str, bool], set[str]] = {}
+    for post in planned_posts(project_dir):
+        composed = project.compose(post)
+        themed = post.theme is not None
+        key = (post.channel, post.variant_name, themed)
+        seen.setdefault(key, set()).add(composed.post.text.splitlines()[0])
+        (link,) = composed.links
+        assert link.variant == post.variant_name and link.item == post.item.key
+        christmas = themed and post.variant_name == "plain" and post.channel == "social-outbox"  # its own content
+        assert f"utm_content={'christmas' if christmas else post.variant_name}" in link.target
+        assert f"utm_source={post.channel}" in link.target
+    assert all(line.startswith("Just in:") for line in seen[("social-outbox", "hook", False)])
+    assert all(line.startswith("Merry Christmas!") for line in seen[("social-outbox", "plain", True)])
+    assert all(line.startswith("Gift idea:") for line in seen[("social-outbox", "plain", False)])
+
+
+def test_the_workers_find_what_one_process_finds(project_dir: Path) -> None:
+    lines = [CAMPAIGN] + [f"  - {{id: p{i}, name: '{'Long name ' * (40 if i % 7 == 0 else 1)}{i}', "
+                          f"url: /products/p{i}, price: {10 + i}}}\n" for i in range(50)]
+    (project_dir / "campaigns" / "catalog.yaml").write_text("".join(lines), encoding="utf-8")
+    # in a process of its own: this one may have threads (a server of another test), and is then never forked
+    done = subprocess.run([sys.executable, "-c", WORKERS_SCRIPT], capture_output=True, text=True, timeout=240,
+                          check=True)
+    found = json.loads(done.stdout)
+    assert found["forked"] == 1  # the three workers' path was taken
+    assert len({p[2].split("'")[3] for p in found["1"]}) == 8  # items p0, p7, ... p49
+    assert found["3"] == found["1"]
+
+
+WORKERS_SCRIPT = """
+import json
+from pathlib import Path
+
+import drainage.project as project
+
+forked = []
+check_forked = project._check_forked
+project._check_forked = lambda *args: forked.append(1) or check_forked(*args)
+found = {w: project.check_rendering(project.load_project(Path("config.yaml")), workers=w) for w in (1, 3)}
+out = {w: [[p.file, p.line, p.message] for p in problems] for w, problems in found.items()}
+print(json.dumps({**out, "forked": len(forked)}))
+"""

@@ -359,3 +359,33 @@ def test_tracked_link() -> None:
     other = tracked_link("https://go.example.com/t", **{**ATTRIBUTION, "recipient": "ann@example.org"})
     assert other.url == "https://go.example.com/t/c/l4byxqbevyvc"
     assert other.recipient == "ann@example.org"
+
+
+# --- the caches behind add_utm and resolve_target ---------------------------------------------------------
+
+
+def test_add_utm_tells_true_from_one_and_each_value_from_another() -> None:
+    base = "https://shop.example.com/p?c=1"
+    assert add_utm(base, {"utm_term": True}) == base + "&utm_term=True"
+    assert add_utm(base, {"utm_term": 1}) == base + "&utm_term=1"
+    assert add_utm(base, {"utm_term": ["a"]}) == base + "&utm_term=%5B%27a%27%5D"
+    assert add_utm(base, {"utm_term": 0}) == base  # empty values are skipped, as always
+    assert add_utm("https://shop.example.com/p?utm_term=x", {"utm_term": "y"}) == (
+        "https://shop.example.com/p?utm_term=x")
+
+
+@settings(max_examples=400)
+@given(path=st.text(alphabet="ab./?=&%~_-#;:@ \\+\t", max_size=14),
+       base=st.sampled_from(["https://shop.example.com", "https://shop.example.com/de", "HTTPS://Shop.example.com",
+                             "https://shop.example.com/x/../y", "https://shop.example.com/a?q=1"]))
+def test_resolve_target_joins_plain_store_paths_as_urljoin_does(path: str, base: str) -> None:
+    """The shortcut for plain store paths gives what the full resolution gives, error or URL."""
+    from drainage.links import _resolve
+
+    def outcome(resolve: object) -> str:
+        try:
+            return resolve("/" + path, base, ["shop.example.com"])  # type: ignore[operator]
+        except LinkError as exc:
+            return f"error: {exc}"
+
+    assert outcome(resolve_target) == outcome(_resolve)

@@ -298,3 +298,25 @@ def test_link_errors(tmp_path: Path) -> None:
     with pytest.raises(LinkError, match="needs an item or a URL"):
         links()
     assert links.made == []
+
+
+def test_compiled_templates_keep_jinjas_globals_and_each_context(tmp_path: Path) -> None:
+    """Templates are compiled once and their globals copied into one dict: every render still sees Jinja's
+    globals and only its own context."""
+    from drainage.render import none_forbidden
+
+    renderer = make(tmp_path, {"g.j2": "{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+                                       "{% endfor %}{{ ns.n }} {{ dict(a=1).a }} {{ item.name }}"})
+    assert renderer.render("g.j2", {"item": {"name": "Ruby"}}) == "3 1 Ruby"
+    assert renderer.render("g.j2", {"item": {"name": "Moss"}}) == "3 1 Moss"
+    with none_forbidden():
+        assert renderer.render("g.j2", {"item": {"name": "Teal"}}) == "3 1 Teal"
+    assert renderer.render_string("{{ range(2) | list | length }} {{ item.name }}", {"item": {"name": "A"}}) == "2 A"
+    assert renderer.render_string("{{ range(2) | list | length }} {{ item.name }}", {"item": {"name": "B"}}) == "2 B"
+
+
+def test_hashtags_of_different_tags_differ() -> None:
+    assert hashtags(["winter sale", "gifts"]) == "#WinterSale #Gifts"
+    assert hashtags(["winter sale"]) == "#WinterSale"
+    assert hashtags({"tags": ["a b", 3]}) == "#AB #3"
+    assert hashtags(("x", "y", "z"), 2) == "#X #Y"
