@@ -8,10 +8,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError, meta
-from sqlalchemy import Engine
 
 from drainage.campaigns import FeedSource, Item, LoadedCampaign, Variant, load_campaign
 from drainage.channel import Channel, ChannelHost, Post
@@ -23,6 +22,9 @@ from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
 from drainage.textlength import UNITS
+
+if TYPE_CHECKING:  # the engine only passes through: `validate` and `plan` need no database library
+    from sqlalchemy import Engine
 
 
 @dataclass

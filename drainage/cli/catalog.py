@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -10,16 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.text import Text
 
-from drainage.cli.console import out
+from drainage.cli.console import say, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_project, open_engine_if_any, parse_when
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
-from drainage.cli.present.posts import show_plan, show_post
 from drainage.errors import Problem, ProblemsFound
 
-if TYPE_CHECKING:  # imported where used: `drainage --help` must not pay for SQLAlchemy, pydantic models, Jinja2
+if TYPE_CHECKING:  # imported where used: `drainage --help` must not pay for SQLAlchemy, pydantic models, Jinja2, rich
     from drainage.posts import PlannedPost, PriorCount
     from drainage.project import Project
 
@@ -33,13 +30,13 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
 
         project = load_project(config, paths or None)
         for warning in off_host_feeds(project):
-            out.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+            say(f"warning: {warning}", "yellow")
         problems = check_rendering(project)
         if problems:
             raise ProblemsFound(problems)
         count = len(project.campaigns)
-        out.print(Text(f"ok: {project.config.shown_as} and {count} campaign{'s' if count != 1 else ''} "
-                       "are valid; every template renders within its channel's limit", style="green"), soft_wrap=True)
+        say(f"ok: {project.config.shown_as} and {count} campaign{'s' if count != 1 else ''} are valid; every "
+            "template renders within its channel's limit", "green")
 
 
 def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
@@ -51,6 +48,7 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
         project = load_project(config)
         begin = parse_when(start)
         end = begin + timedelta(days=days)
+        from drainage.cli.present.posts import show_plan
         from drainage.posts import plan_campaign
 
         prior = _prior(project)
@@ -58,7 +56,7 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
             c for c in project.campaigns.values() if c.model.status == "active"]
         planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)),
                          key=lambda p: (p.slot, p.campaign.id, p.use_index))
-        show_plan(out, planned, [_first_line(project, post) for post in planned], begin, days)
+        show_plan(stdout(), planned, [_first_line(project, post) for post in planned], begin, days)
 
 
 def _prior(project: Project) -> PriorCount:
@@ -123,8 +121,10 @@ def _next_slots(loaded: Any, use: Any, begin: datetime, count: int) -> list[date
 def show_planned(project: Project, planned: PlannedPost) -> None:
     """Render a planned post as its channel will get it, and show it (`preview`, `send --dry-run`,
     `feeds check`)."""
+    from drainage.cli.present.posts import show_post
+
     composed = project.compose(planned)
-    show_post(out, composed, project.channel(planned.channel).limits.counting)
+    show_post(stdout(), composed, project.channel(planned.channel).limits.counting)
 
 
 def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaign' (default: both).")] = None,
@@ -132,6 +132,8 @@ def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaig
            markdown: Annotated[bool, typer.Option("--markdown", help="Print the key reference.")] = False
            ) -> None:
     """Print (or write) the JSON Schema of config.yaml and campaign files, for editor autocompletion."""
+    import json
+
     from drainage.schemas import campaign_schema, config_schema
 
     with friendly_errors():
@@ -153,4 +155,4 @@ def schema(kind: Annotated[str | None, typer.Argument(help="'config' or 'campaig
         for k in chosen:
             path = output / f"{k}.schema.json"
             path.write_text(json.dumps(makers[k](), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            out.print(Text(f"wrote {path}"))
+            say(f"wrote {path}", soft_wrap=False)

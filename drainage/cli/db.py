@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from drainage.cli.console import out
+from drainage.cli.console import say
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_config_only
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
@@ -28,8 +27,8 @@ def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
         before = current_revision(engine)
         migrate(engine, revision)
         after = current_revision(engine)
-        out.print(Text(f"database at revision {after}" + (f" (was {before})" if before != after else
-                                                           " (already up to date)")))
+        say(f"database at revision {after}" + (f" (was {before})" if before != after else " (already up to date)"),
+            soft_wrap=False)
 
 
 @db_app.command("current")
@@ -40,4 +39,4 @@ def current(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 
     with friendly_errors():
         engine = make_engine(load_config_only(config, "database").database_url)
-        out.print(Text(f"current: {current_revision(engine) or 'none'}, newest: {head_revision(engine)}"))
+        say(f"current: {current_revision(engine) or 'none'}, newest: {head_revision(engine)}", soft_wrap=False)

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.text import Text
 
-from drainage.cli.console import err, out
-from drainage.cli.present.problems import show_problems
+from drainage.cli.console import complain, stdout
 from drainage.errors import DrainageError, ProblemsFound, SchemaBehind
 
 
@@ -21,13 +19,15 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except ProblemsFound as exc:
-        show_problems(out, exc.problems)
+        from drainage.cli.present.problems import show_problems
+
+        show_problems(stdout(), exc.problems)
         raise typer.Exit(2) from None
     except SchemaBehind as exc:
-        err.print(Text(f"error: {exc}"))
+        complain(f"error: {exc}")
         raise typer.Exit(2) from None
     except DrainageError as exc:
-        err.print(Text(f"error: {exc}"))
+        complain(f"error: {exc}")
         raise typer.Exit(1) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
@@ -39,8 +39,8 @@ def friendly_errors() -> Iterator[None]:
 
             explained = explain_unreachable(exc)
             if explained:
-                err.print(Text(f"error: {explained}"))
+                complain(f"error: {explained}")
                 raise typer.Exit(2) from None
-        err.print(Text(f"internal error: {exc.__class__.__name__}: {exc}\n"
-                       "This is a bug in drainage; run again with DRAINAGE_DEBUG=1 for details and report it."))
+        complain(f"internal error: {exc.__class__.__name__}: {exc}\n"
+                 "This is a bug in drainage; run again with DRAINAGE_DEBUG=1 for details and report it.")
         raise typer.Exit(70) from None

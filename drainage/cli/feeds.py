@@ -8,11 +8,10 @@ from typing import Annotated
 import typer
 
 from drainage.cli.catalog import show_planned
-from drainage.cli.console import out
+from drainage.cli.console import stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_project, open_engine_if_any, run_then_close
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
-from drainage.cli.present.feeds import show_cannot_render, show_check, show_sample_heading, show_statuses
 
 feeds_app = typer.Typer(help="Store feeds: what a feed would post now, and how each feed is doing.",
                         no_args_is_help=True, rich_markup_mode=None)
@@ -26,6 +25,7 @@ def check(url: Annotated[str, typer.Argument(help="The feed's URL.")], campaign:
     """Fetch a feed now: which entries the next poll would post, which it skips and why, and the exact posts."""
     from jinja2 import TemplateError
 
+    from drainage.cli.present.feeds import show_cannot_render, show_check, show_sample_heading
     from drainage.feeds.check import check_feed
     from drainage.links import LinkError
 
@@ -33,6 +33,7 @@ def check(url: Annotated[str, typer.Argument(help="The feed's URL.")], campaign:
         project = load_project(config)
         engine = open_engine_if_any(project)
         report = run_then_close(check_feed(project, engine, url, campaign, datetime.now(UTC)), project)
+        out = stdout()
         show_check(out, report)
         shown = [checked for checked in report.entries if checked.posts]
         if not shown and report.sample is not None:
@@ -49,9 +50,10 @@ def check(url: Annotated[str, typer.Argument(help="The feed's URL.")], campaign:
 @feeds_app.command("status")
 def status(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Each campaign's feeds: last poll, ETag, failures and why, next poll, entries seen and waiting."""
+    from drainage.cli.present.feeds import show_statuses
     from drainage.feeds.check import feed_statuses
 
     with friendly_errors():
         project = load_project(config)
         engine = open_engine_if_any(project)
-        show_statuses(out, feed_statuses(project, engine), engine is not None)
+        show_statuses(stdout(), feed_statuses(project, engine), engine is not None)

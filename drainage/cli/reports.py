@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from drainage.cli.console import err, out
+from drainage.cli.console import complain, say, stderr, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_config_only, open_existing_engine
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
-from drainage.cli.present.reports import FORMATS, write_report
 from drainage.errors import DrainageError
+
+FORMATS = ("table", "csv", "json", "html")
 
 
 def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to today, e.g. 7d, 4w (default 7d).")
@@ -30,6 +30,7 @@ def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to 
            top: Annotated[int, typer.Option(help="How many top posts to list.")] = 10,
            config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """What each channel, campaign, variant, item or day brought: posts, clicks, visitors, CTR, orders, revenue."""
+    from drainage.cli.present.reports import write_report
     from drainage.reports.query import build_report
     from drainage.reports.request import BadRequest, parse_request
 
@@ -42,12 +43,12 @@ def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to 
             request = parse_request(since=since, start=start, end=end, campaigns=campaign or [],
                                     channels=channel or [], by=by, top=top)
         except BadRequest as exc:
-            err.print(Text(f"error: {exc}"))
+            complain(f"error: {exc}")
             raise typer.Exit(2) from None
         engine = open_existing_engine(load_config_only(config, "database"))
-        with err.status("reading rollups, journal and orders...", spinner="dots"):
+        with stderr().status("reading rollups, journal and orders...", spinner="dots"):
             built = build_report(engine, request)
-        write_report(built, chosen, output, out, err)
+        write_report(built, chosen, output, stdout(), stderr())
 
 
 def prune(older_than: Annotated[str | None, typer.Option(help="Delete raw clicks older than this, e.g. 90d "
@@ -71,8 +72,7 @@ def prune(older_than: Annotated[str | None, typer.Option(help="Delete raw clicks
             raise DrainageError(f"--older-than: keep raw clicks at least {MIN_KEEP.days}d (a late write may still "
                                 "add to yesterday's unique visitors)")
         engine = open_existing_engine(loaded)
-        with err.status("deleting old raw clicks...", spinner="dots"):
+        with stderr().status("deleting old raw clicks...", spinner="dots"):
             pruned = prune_raw_clicks(engine, keep)
-        out.print(Text(f"deleted {pruned.clicks:,} raw clicks and {pruned.visitor_days:,} daily visitor hashes from "
-                       f"before {pruned.before:%Y-%m-%d %H:%M} UTC; rollups and reports are unchanged"),
-                  soft_wrap=True)
+        say(f"deleted {pruned.clicks:,} raw clicks and {pruned.visitor_days:,} daily visitor hashes from before "
+            f"{pruned.before:%Y-%m-%d %H:%M} UTC; rollups and reports are unchanged")

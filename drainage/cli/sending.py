@@ -7,14 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from drainage.cli.catalog import show_planned
-from drainage.cli.console import err, out
+from drainage.cli.console import complain, say, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_project, open_engine, parse_when, run_then_close
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
-from drainage.cli.present.posts import show_outcome
 from drainage.errors import Problem, ProblemsFound
 
 NOT_DONE = ("failed", "paused", "interrupted", "unknown")
@@ -31,10 +29,11 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
                                                                            "those who got this slot.")] = False,
          config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Render each channel's current slot and send it now; a slot already sent is refused unless --force."""
+    from drainage.cli.present.posts import show_outcome
     from drainage.sending import send_campaign
 
     if include_sent and not force:
-        err.print("--include-sent goes with --force (it says whom a forced email send mails again)")
+        complain("--include-sent goes with --force (it says whom a forced email send mails again)")
         raise typer.Exit(2)
     with friendly_errors():
         project = load_project(config)
@@ -42,9 +41,9 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         engine = open_engine(project)
         outcomes = run_then_close(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
                                                 dry_run=dry_run, force=force, include_sent=include_sent,
-                                                say=lambda line: out.print(line, soft_wrap=True)), project)
+                                                say=lambda line: stdout().print(line, soft_wrap=True)), project)
         for outcome in outcomes:
-            show_outcome(out, outcome)
+            show_outcome(stdout(), outcome)
         if dry_run:
             for outcome in outcomes:
                 show_planned(project, outcome.composed.planned)
@@ -65,8 +64,8 @@ def resume(channel: Annotated[str, typer.Argument(help="Channel instance name fr
             from drainage.email.ledger import resume_campaign
 
             keys = resume_campaign(open_engine(project), channel)
-            out.print(Text(f"resumed {len(keys)} paused email fan-out(s) of campaign {channel}"
-                           + ("; the daemon carries on with them" if keys else " (none was paused)")), soft_wrap=True)
+            say(f"resumed {len(keys)} paused email fan-out(s) of campaign {channel}"
+                + ("; the daemon carries on with them" if keys else " (none was paused)"))
             return
         if channel not in project.config.channels:
             from drainage.sources import did_you_mean
@@ -74,5 +73,5 @@ def resume(channel: Annotated[str, typer.Argument(help="Channel instance name fr
             raise ProblemsFound([Problem(project.config.shown_as, 0, 0, f"no channel '{channel}'",
                                          did_you_mean(channel, project.config.channels))])
         released, missed = resume_channel(project, open_engine(project), channel, datetime.now(UTC))
-        out.print(Text(f"resumed {channel}: {released} post(s) will be sent by the daemon, {missed} recorded as "
-                       "missed (older than their misfire_grace)"), soft_wrap=True)
+        say(f"resumed {channel}: {released} post(s) will be sent by the daemon, {missed} recorded as missed (older "
+            "than their misfire_grace)")

@@ -7,13 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from drainage.cli.console import out
+from drainage.cli.console import say, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_project, open_engine_if_any
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
-from drainage.cli.present.status import show_status
 from drainage.cli.unknowns import list_unknown
 
 
@@ -23,6 +21,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG,
                                                                "outcome is unknown, with how to resolve it.")] = False,
            fmt: Annotated[str, typer.Option("--format", help="With --unknown: text or csv.")] = "text") -> None:
     """Next runs per campaign and channel, recent deliveries, failures with reasons, paused channels."""
+    from drainage.cli.present.status import show_status
     from drainage.status import collect
 
     with friendly_errors():
@@ -31,6 +30,6 @@ def status(config: ConfigOpt = DEFAULT_CONFIG,
         if unknown:
             list_unknown(project, engine, fmt)
             return
-        show_status(out, collect(project, engine, datetime.now(UTC), since=timedelta(days=days)), days)
+        show_status(stdout(), collect(project, engine, datetime.now(UTC), since=timedelta(days=days)), days)
         if engine is None:
-            out.print(Text("no database yet: nothing has been sent"))
+            say("no database yet: nothing has been sent", soft_wrap=False)

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from drainage.cli.console import err, out
+from drainage.cli.console import complain, say, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_config_only, migrated_engine
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
-from drainage.cli.present.subscribers import show_lists
 from drainage.errors import Problem, ProblemsFound
 
 if TYPE_CHECKING:
@@ -46,13 +44,12 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV with email, co
         except UnicodeDecodeError:
             raise ProblemsFound([Problem(str(file), 0, 0, "not UTF-8 text", "save the file as UTF-8 CSV")]) from None
         for line in report.refused:
-            out.print(Text(f"{file}:{line.removeprefix('line ')}"), soft_wrap=True)
+            say(f"{file}:{line.removeprefix('line ')}")
         refused = report.no_consent + report.invalid
-        out.print(Text(f"{report.rows} rows: {report.added} added, {report.updated} updated, "
-                       f"{report.merged_in_file} duplicates merged, {refused} refused ({report.no_consent} without "
-                       f"consent, {report.invalid} invalid addresses); {report.suppressed} stay suppressed "
-                       f"(unsubscribed or bounced earlier); list(s): {', '.join(lists)}",
-                       style="yellow" if refused else "green"), soft_wrap=True)
+        say(f"{report.rows} rows: {report.added} added, {report.updated} updated, {report.merged_in_file} "
+            f"duplicates merged, {refused} refused ({report.no_consent} without consent, {report.invalid} invalid "
+            f"addresses); {report.suppressed} stay suppressed (unsubscribed or bounced earlier); list(s): "
+            f"{', '.join(lists)}", "yellow" if refused else "green")
 
 
 @subscribers_app.command("export")
@@ -69,18 +66,19 @@ def export_command(list_name: Annotated[str | None, typer.Option("--list", help=
         else:
             with output.open("w", encoding="utf-8", newline="") as stream:
                 count = export_csv(engine, stream, list_name)
-        err.print(Text(f"exported {count} subscriber(s)"))
+        complain(f"exported {count} subscriber(s)")
 
 
 @subscribers_app.command("list")
 def list_command(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Each list with its members: how many can be mailed, are pending confirmation, or are suppressed."""
+    from drainage.cli.present.subscribers import show_lists
     from drainage.email.subscribers import list_counts
     from drainage.email.suppression import counts
 
     with friendly_errors():
         engine = _engine(config)
-        show_lists(out, list_counts(engine), counts(engine))
+        show_lists(stdout(), list_counts(engine), counts(engine))
 
 
 @subscribers_app.command("remove")
@@ -100,4 +98,4 @@ def remove_command(emails: Annotated[list[str], typer.Argument(help="Addresses t
             for address in emails:
                 suppression.suppress(engine, address, "unsubscribed", source="cli")
         where = f"list '{list_name}'" if list_name else "the subscribers"
-        out.print(Text(f"removed {removed} from {where}" + (f"; {len(emails)} suppressed" if suppress else "")))
+        say(f"removed {removed} from {where}" + (f"; {len(emails)} suppressed" if suppress else ""), soft_wrap=False)

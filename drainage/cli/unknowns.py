@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from drainage.cli.console import out
+from drainage.cli.console import say, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_project, open_engine_if_any
-from drainage.cli.present.unknowns import show_unknown, write_unknown_csv
 from drainage.errors import Problem, ProblemsFound
 
 if TYPE_CHECKING:  # `drainage --help` must not import the project's models (see tests/test_startup.py)
@@ -25,6 +23,7 @@ FORMATS = ("text", "csv")
 
 def list_unknown(project: Project, engine: Engine | None, fmt: str) -> None:
     """Print every unknown post and recipient (`status --unknown`): CSV or text."""
+    from drainage.cli.present.unknowns import show_unknown, write_unknown_csv
     from drainage.unknowns import COLUMNS, unknowns
 
     if fmt not in FORMATS:
@@ -34,7 +33,7 @@ def list_unknown(project: Project, engine: Engine | None, fmt: str) -> None:
     if fmt == "csv":
         write_unknown_csv(sys.stdout, COLUMNS, rows)
     else:
-        show_unknown(out, rows)
+        show_unknown(stdout(), rows)
 
 
 def _domains(project: Project) -> dict[str, str | None]:
@@ -67,7 +66,7 @@ def resolve(key: Annotated[str, typer.Argument(help="The delivery key (as `drain
         if recipient or all_recipients:
             changed = resolve_recipients(engine, key, None if all_recipients else recipient or [], sent)
             what = "recorded as sent" if sent else "queued to be mailed again (the daemon or `drainage send` does)"
-            out.print(Text(f"{changed} unknown recipient(s) of {key} {what}"), soft_wrap=True)
+            say(f"{changed} unknown recipient(s) of {key} {what}")
             if not changed:
                 raise typer.Exit(1)
             return
@@ -76,5 +75,5 @@ def resolve(key: Annotated[str, typer.Argument(help="The delivery key (as `drain
             raise ProblemsFound([Problem(str(config), 0, 0, f"no unknown post with key '{key}'",
                                          "`drainage status --unknown` lists them (for email recipients add "
                                          "--recipient ADDRESS or --all-recipients)")])
-        out.print(Text(f"{key}: " + ("recorded as sent" if sent else "queued to be sent again (the daemon or "
-                                                                       "`drainage send` does)")), soft_wrap=True)
+        say(f"{key}: " + ("recorded as sent" if sent else "queued to be sent again (the daemon or `drainage send` "
+                                                          "does)"))

@@ -12,9 +12,6 @@ from rich.text import Text
 if TYPE_CHECKING:
     from drainage.reports.model import Report
 
-FORMATS = ("table", "csv", "json", "html")
-
-
 def write_report(built: Report, fmt: str, output: Path | None, out: Console, err: Console) -> None:
     """`built` in `fmt` on `out`, or into the file `output` (then 'wrote <file>' on `err`)."""
     if fmt == "table":
