@@ -44,13 +44,13 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
          start: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
          config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Table of upcoming posts: local time, campaign, channel, item, variant and first line."""
+    from drainage.cli.present.posts import show_plan
+    from drainage.posts import plan_campaign
+
     with friendly_errors():
         project = load_project(config)
         begin = parse_when(start)
         end = begin + timedelta(days=days)
-        from drainage.cli.present.posts import show_plan
-        from drainage.posts import plan_campaign
-
         prior = _prior(project)
         campaigns = [project.campaign(campaign)] if campaign else [
             c for c in project.campaigns.values() if c.model.status == "active"]
@@ -85,12 +85,12 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
             count: Annotated[int, typer.Option(help="How many slots per channel.")] = 1,
             config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """The fully rendered posts of the next slot(s): exact text, length against the limit, tracked URLs."""
+    from drainage.posts import posts_for_slots
+
     with friendly_errors():
         project = load_project(config)
         loaded = project.campaign(campaign)
         begin = parse_when(at, loaded.tz)
-        from drainage.posts import posts_for_slots
-
         prior = _prior(project)
         shown = 0
         for index, use in enumerate(loaded.model.channels):
