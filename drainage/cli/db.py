@@ -8,10 +8,12 @@ import typer
 
 from drainage.cli.console import say
 from drainage.cli.failures import friendly_errors
+from drainage.cli.groups import LeanGroup
 from drainage.cli.opening import load_config_only
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
 
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", cls=LeanGroup, no_args_is_help=True,
+                     rich_markup_mode=None)
 
 
 @db_app.command("upgrade")

@@ -10,11 +10,12 @@ import typer
 from drainage.cli.catalog import show_planned
 from drainage.cli.console import stdout
 from drainage.cli.failures import friendly_errors
+from drainage.cli.groups import LeanGroup
 from drainage.cli.opening import load_project, open_engine_if_any, run_then_close
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
 
 feeds_app = typer.Typer(help="Store feeds: what a feed would post now, and how each feed is doing.",
-                        no_args_is_help=True, rich_markup_mode=None)
+                        cls=LeanGroup, no_args_is_help=True, rich_markup_mode=None)
 
 CampaignOpt = Annotated[str | None, typer.Option(help="Judge and render it as this campaign's feed.")]
 

@@ -7,13 +7,15 @@ import typer
 from drainage.cli import catalog, reports, sending, serving, status, unknowns
 from drainage.cli.db import db_app
 from drainage.cli.feeds import feeds_app
+from drainage.cli.groups import LeanGroup
 from drainage.cli.options import GlobalConfigOpt
 from drainage.cli.subscribers import subscribers_app
 
 HELP = "Off-site traffic drainage: campaigns as code, scheduled posts, tracked links."
 
-app = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-                  rich_markup_mode=None)  # plain help: rendering it with rich costs more than the rest of startup
+# plain help (rich_markup_mode=None): rendering it with rich would cost more than the rest of startup
+app = typer.Typer(help=HELP, cls=LeanGroup, no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False, rich_markup_mode=None)
 
 
 @app.callback()

@@ -10,6 +10,7 @@ import typer
 
 from drainage.cli.console import complain, say, stdout
 from drainage.cli.failures import friendly_errors
+from drainage.cli.groups import LeanGroup
 from drainage.cli.opening import load_config_only, migrated_engine
 from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
 from drainage.errors import Problem, ProblemsFound
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 subscribers_app = typer.Typer(help="Subscribers of email lists: import (with consent), export, list, remove.",
-                              no_args_is_help=True, rich_markup_mode=None)
+                              cls=LeanGroup, no_args_is_help=True, rich_markup_mode=None)
 
 
 def _engine(config: Path) -> Engine:
