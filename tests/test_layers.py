@@ -37,8 +37,8 @@ SCREEN_AND_WEB = ("starlette", "uvicorn", "typer", "click", "rich")
 LAYERS: dict[str, tuple[str, ...]] = {
     # A name is one module; "pkg.*" is every module of the package pkg (and pkg itself).
     "faces": (
-        "scheduler", "drainage.__main__", "drainage.cli", "drainage.cli.*", "drainage.cli_options",
-        "drainage.unknown_commands", "drainage.email.commands", "drainage.email.web",
+        "scheduler", "drainage.__main__", "drainage.cli", "drainage.cli.*",
+        "drainage.email.web",
         "drainage.tracker.app", "drainage.tracker.server", "drainage.tracker.bio", "drainage.tracker.pages",
         "drainage.reports.web", "drainage.reports.render_table", "drainage.reports.render_html",
         "drainage.reports.render_csv_json", "drainage.terminal",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
@@ -23,7 +22,6 @@ from drainage.feeds.fetch import FeedError, fetch, new_client
 from drainage.feeds.filters import rejection
 from drainage.feeds.poller import SKIPPED, Verdict, assess, load_seen, screened
 from drainage.feeds.sandbox import ParserPool
-from drainage.links import host_allowed
 from drainage.posts import FeedRef, PlannedPost, feed_post, feed_slots
 from drainage.project import Project
 from drainage.schedule import parse_duration
@@ -197,23 +195,3 @@ def feed_statuses(project: Project, engine: Engine | None) -> list[FeedStatus]:
             out.append(status)
     return out
 
-
-def off_host_feeds(project: Project) -> list[Problem]:
-    """A warning for each feed URL whose host is not one of the store's hosts (`validate` prints them).
-
-    Only a warning: a feed may be served from elsewhere (a feed proxy, a CDN) while its entries link to the
-    store; but an entry linking off the store's hosts fails at its posting slot, so this is usually a mistake.
-    """
-    store = project.config.config.store
-    hosts = store.allowed_hosts()
-    out = []
-    for campaign in sorted(project.campaigns.values(), key=lambda c: c.id):
-        for index, feed in enumerate(campaign.model.feeds):
-            host = urlsplit(feed.url).hostname or ""
-            if not host_allowed(host, hosts):
-                out.append(campaign.positions.problem(
-                    ("feeds", index, "url"), f"feed host '{host}' is not one of the store's hosts "
-                    f"({', '.join(hosts)}): its entries' posts fail if their links point there too",
-                    "if the feed and its links are yours, add the host to store.link_hosts in "
-                    f"{project.config.shown_as}"))
-    return out

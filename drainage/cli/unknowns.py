@@ -1,19 +1,39 @@
-"""`drainage status --unknown` and `drainage resolve`: list every outcome nobody knows, and settle them."""
+"""Outcomes nobody knows: `drainage status --unknown` lists every one, `drainage resolve` settles them."""
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
+from drainage.cli.console import say, stdout
+from drainage.cli.failures import friendly_errors
+from drainage.cli.opening import load_project, open_engine_if_any
 from drainage.errors import Problem, ProblemsFound
 
 if TYPE_CHECKING:  # `drainage --help` must not import the project's models (see tests/test_startup.py)
+    from sqlalchemy import Engine
+
     from drainage.project import Project
+
+FORMATS = ("text", "csv")
+
+
+def list_unknown(project: Project, engine: Engine | None, fmt: str) -> None:
+    """Print every unknown post and recipient (`status --unknown`): CSV or text."""
+    from drainage.cli.present.unknowns import show_unknown, write_unknown_csv
+    from drainage.unknowns import COLUMNS, unknowns
+
+    if fmt not in FORMATS:
+        raise ProblemsFound([Problem("--format", 0, 0, f"unknown format '{fmt}'", "use text or csv")])
+    domains = _domains(project)
+    rows = unknowns(engine, domains.get) if engine is not None else iter(())
+    if fmt == "csv":
+        write_unknown_csv(sys.stdout, COLUMNS, rows)
+    else:
+        show_unknown(stdout(), rows)
 
 
 def _domains(project: Project) -> dict[str, str | None]:
@@ -23,30 +43,6 @@ def _domains(project: Project) -> dict[str, str | None]:
         settings = getattr(project.channel(name), "mail_settings", lambda: None)()  # MailChannel: MailSettings
         domains[name] = getattr(settings, "message_id_domain", None)
     return domains
-
-
-def show_unknown(project: Project, engine: object, fmt: str) -> None:
-    """Print every unknown post and recipient: CSV (one row each, a header first) or text."""
-    from drainage.cli import out
-    from drainage.unknowns import COLUMNS, unknowns
-
-    if fmt not in ("text", "csv"):
-        raise ProblemsFound([Problem("--format", 0, 0, f"unknown format '{fmt}'", "use text or csv")])
-    domains = _domains(project)
-    rows = unknowns(engine, domains.get) if engine is not None else iter(())  # type: ignore[arg-type]
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(COLUMNS)
-        for row in rows:
-            writer.writerow(row.row())
-        return
-    count = 0
-    for u in rows:
-        count += 1
-        who = f" {u.recipient}" if u.kind == "recipient" else ""
-        out.print(Text(f"{u.kind:<9} {u.key}{who}" + (f" {u.message_id}" if u.message_id else "")), soft_wrap=True)
-        out.print(Text(f"    {u.resolve}", style="yellow"), soft_wrap=True)
-    out.print(Text(f"{count} unknown outcome(s)" + ("" if count else ": nothing to resolve")), soft_wrap=True)
 
 
 def resolve(key: Annotated[str, typer.Argument(help="The delivery key (as `drainage status --unknown` shows it).")],
@@ -60,18 +56,17 @@ def resolve(key: Annotated[str, typer.Argument(help="The delivery key (as `drain
                                                  help="Path to config.yaml.")] = Path("config.yaml")) -> None:
     """Settle an outcome nobody knows, once you have looked: an unknown post (on the platform or not), or unknown
     email recipients (in the relay's log or not). --not-sent sends them again through the daemon or `send`."""
-    from drainage.cli import friendly_errors, load_project, open_engine, out
     from drainage.unknowns import resolve_post, resolve_recipients
 
     with friendly_errors():
         project = load_project(config)
-        engine = open_engine(project, create=False)
+        engine = open_engine_if_any(project)
         if engine is None:
             raise ProblemsFound([Problem(str(config), 0, 0, "no database yet: nothing has been sent", "")])
         if recipient or all_recipients:
             changed = resolve_recipients(engine, key, None if all_recipients else recipient or [], sent)
             what = "recorded as sent" if sent else "queued to be mailed again (the daemon or `drainage send` does)"
-            out.print(Text(f"{changed} unknown recipient(s) of {key} {what}"), soft_wrap=True)
+            say(f"{changed} unknown recipient(s) of {key} {what}")
             if not changed:
                 raise typer.Exit(1)
             return
@@ -80,5 +75,5 @@ def resolve(key: Annotated[str, typer.Argument(help="The delivery key (as `drain
             raise ProblemsFound([Problem(str(config), 0, 0, f"no unknown post with key '{key}'",
                                          "`drainage status --unknown` lists them (for email recipients add "
                                          "--recipient ADDRESS or --all-recipients)")])
-        out.print(Text(f"{key}: " + ("recorded as sent" if sent else "queued to be sent again (the daemon or "
-                                                                       "`drainage send` does)")), soft_wrap=True)
+        say(f"{key}: " + ("recorded as sent" if sent else "queued to be sent again (the daemon or `drainage send` "
+                                                          "does)"))

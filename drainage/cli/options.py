@@ -38,3 +38,4 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="DRAINAGE_CONF
 GlobalConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help=HELP + " Also accepted after the "
                                                       "command.", show_default=False)]
 """The same option given before the command."""
+

@@ -1,35 +1,30 @@
-"""`drainage subscribers ...`: import, export, list and remove subscribers."""
+"""`drainage subscribers ...`: import (with consent), export, list and remove subscribers of email lists."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from drainage.cli_options import DEFAULT_CONFIG, ConfigOpt
+from drainage.cli.console import complain, say, stdout
+from drainage.cli.failures import friendly_errors
+from drainage.cli.groups import LeanGroup
+from drainage.cli.opening import load_config_only, migrated_engine
+from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
 from drainage.errors import Problem, ProblemsFound
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 subscribers_app = typer.Typer(help="Subscribers of email lists: import (with consent), export, list, remove.",
-                              no_args_is_help=True, rich_markup_mode=None)
+                              cls=LeanGroup, no_args_is_help=True, rich_markup_mode=None)
 
 
-
-def _engine(config: Path):  # type: ignore[no-untyped-def]
-    from drainage.config import load_config
-    from drainage.sources import display_path
-    from drainage.store.db import make_engine
-    from drainage.store.migrate import ensure_schema
-
-    loaded, problems = load_config(config, display_path(config), only=("database",))
-    if loaded is None:
-        raise ProblemsFound(problems)
-    engine = make_engine(loaded.database_url)
-    ensure_schema(engine)
-    return engine
+def _engine(config: Path) -> Engine:
+    """The database of config.yaml (read for its database section only), created or migrated if need be."""
+    return migrated_engine(load_config_only(config, "database").database_url)
 
 
 @subscribers_app.command("import")
@@ -38,7 +33,6 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV with email, co
                    lists: Annotated[list[str], typer.Option("--list", help="List(s) to add them to.")],
                    config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Import subscribers who gave consent; rows without consent or with invalid addresses are refused."""
-    from drainage.cli import friendly_errors, out
     from drainage.email.subscribers import BadSubscriberFile, import_file
 
     with friendly_errors():
@@ -46,18 +40,17 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV with email, co
             raise ProblemsFound([Problem(str(file), 0, 0, "file not found")])
         try:
             report = import_file(_engine(config), file, lists)
-        except (BadSubscriberFile, UnicodeDecodeError) as exc:
-            if isinstance(exc, BadSubscriberFile):
-                raise ProblemsFound([Problem(str(file), 1, 0, str(exc))]) from None
+        except BadSubscriberFile as exc:
+            raise ProblemsFound([Problem(str(file), 1, 0, str(exc))]) from None
+        except UnicodeDecodeError:
             raise ProblemsFound([Problem(str(file), 0, 0, "not UTF-8 text", "save the file as UTF-8 CSV")]) from None
         for line in report.refused:
-            out.print(Text(f"{file}:{line.removeprefix('line ')}"), soft_wrap=True)
+            say(f"{file}:{line.removeprefix('line ')}")
         refused = report.no_consent + report.invalid
-        out.print(Text(f"{report.rows} rows: {report.added} added, {report.updated} updated, "
-                       f"{report.merged_in_file} duplicates merged, {refused} refused ({report.no_consent} without "
-                       f"consent, {report.invalid} invalid addresses); {report.suppressed} stay suppressed "
-                       f"(unsubscribed or bounced earlier); list(s): {', '.join(lists)}",
-                       style="yellow" if refused else "green"), soft_wrap=True)
+        say(f"{report.rows} rows: {report.added} added, {report.updated} updated, {report.merged_in_file} "
+            f"duplicates merged, {refused} refused ({report.no_consent} without consent, {report.invalid} invalid "
+            f"addresses); {report.suppressed} stay suppressed (unsubscribed or bounced earlier); list(s): "
+            f"{', '.join(lists)}", "yellow" if refused else "green")
 
 
 @subscribers_app.command("export")
@@ -65,7 +58,6 @@ def export_command(list_name: Annotated[str | None, typer.Option("--list", help=
                    output: Annotated[Path | None, typer.Option(help="Write here (default: standard output).")] = None,
                    config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Export subscribers as CSV (the format `import` reads), with consent, lists and suppression."""
-    from drainage.cli import err, friendly_errors
     from drainage.email.subscribers import export_csv
 
     with friendly_errors():
@@ -75,27 +67,19 @@ def export_command(list_name: Annotated[str | None, typer.Option("--list", help=
         else:
             with output.open("w", encoding="utf-8", newline="") as stream:
                 count = export_csv(engine, stream, list_name)
-        err.print(Text(f"exported {count} subscriber(s)"))
+        complain(f"exported {count} subscriber(s)")
 
 
 @subscribers_app.command("list")
 def list_command(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Each list with its members: how many can be mailed, are pending confirmation, or are suppressed."""
-    from drainage.cli import friendly_errors, out
+    from drainage.cli.present.subscribers import show_lists
     from drainage.email.subscribers import list_counts
     from drainage.email.suppression import counts
 
     with friendly_errors():
         engine = _engine(config)
-        table = Table(title="subscriber lists")
-        for column in ("list", "members", "mailable", "pending", "suppressed"):
-            table.add_column(column, justify="left" if column == "list" else "right")
-        for row in list_counts(engine):
-            table.add_row(row.name, str(row.members), str(row.mailable), str(row.pending), str(row.suppressed))
-        out.print(table)
-        by_reason = counts(engine)
-        out.print(Text("suppression list: " + (", ".join(f"{n} {r}" for r, n in sorted(by_reason.items()))
-                                               or "empty")))
+        show_lists(stdout(), list_counts(engine), counts(engine))
 
 
 @subscribers_app.command("remove")
@@ -105,7 +89,6 @@ def remove_command(emails: Annotated[list[str], typer.Argument(help="Addresses t
                    suppress: Annotated[bool, typer.Option("--suppress", help="Also never mail them again.")] = False,
                    config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Remove addresses from a list, or delete them (and with --suppress, never mail them again)."""
-    from drainage.cli import friendly_errors, out
     from drainage.email import suppression
     from drainage.email.subscribers import remove
 
@@ -116,4 +99,4 @@ def remove_command(emails: Annotated[list[str], typer.Argument(help="Addresses t
             for address in emails:
                 suppression.suppress(engine, address, "unsubscribed", source="cli")
         where = f"list '{list_name}'" if list_name else "the subscribers"
-        out.print(Text(f"removed {removed} from {where}" + (f"; {len(emails)} suppressed" if suppress else "")))
+        say(f"removed {removed} from {where}" + (f"; {len(emails)} suppressed" if suppress else ""), soft_wrap=False)
