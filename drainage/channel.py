@@ -40,6 +40,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drainage.durations import Duration as Duration  # for plugins: they import only this interface
+from drainage.durations import duration as duration
+from drainage.durations import parse_duration as parse_duration
 from drainage.textlength import count_length
 
 if TYPE_CHECKING:

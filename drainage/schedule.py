@@ -23,28 +23,9 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
 
+from drainage.durations import parse_duration as parse_duration  # where it lived first
+
 DEFAULT_ANCHOR = date(2024, 1, 1)
-_DURATION = re.compile(r"(\d+)\s*(w|d|h|min|ms|m|s)", re.IGNORECASE)  # "min", "ms" before "m"
-_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
-          "m": timedelta(minutes=1), "min": timedelta(minutes=1), "s": timedelta(seconds=1),
-          "ms": timedelta(milliseconds=1)}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'6h', '1h30m', '2d', '1w', '90s' -> timedelta. Raises ValueError with the expected form."""
-    cleaned = str(text).strip().replace(" ", "")
-    pos, total = 0, timedelta()
-    for match in _DURATION.finditer(cleaned):
-        if match.start() != pos:
-            break
-        try:
-            total += int(match.group(1)) * _UNITS[match.group(2).lower()]
-        except (OverflowError, ValueError):  # more days than a timedelta holds
-            raise ValueError(f"'{text}' is too long a duration") from None
-        pos = match.end()
-    if not cleaned or pos != len(cleaned) or total <= timedelta():
-        raise ValueError(f"'{text}' is not a duration: expected a number and a unit, such as 30m, 6h, 1d or 1w")
-    return total
 
 
 def check_cron(expr: str) -> str:
