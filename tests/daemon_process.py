@@ -23,6 +23,7 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Cursor, Delivery
 from tests.databases import database_url
+from tests.waiting import eventually
 
 DRAINAGE = [sys.executable, "-m", "drainage"]
 
@@ -105,15 +106,6 @@ def received(root: Path) -> list[dict]:
     return out
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @dataclass
 class CrashReport:
     trials: int
@@ -138,8 +130,8 @@ def crash_trials(root: Path, trials: int, items: int = 20, seed: int = 0) -> Cra
         marker = f"|{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}".encode()
         proc = start(root)
         try:
-            wait_for(lambda m=marker, p=proc: m in _outbox_bytes(root) or p.poll() is not None, 30,
-                     f"the daemon to start sending trial {trial}")
+            eventually(lambda m=marker, p=proc: m in _outbox_bytes(root) or p.poll() is not None, timeout=30,
+                       what=f"the daemon to start sending trial {trial}")
             time.sleep(rng.uniform(0, 0.2))
         finally:
             proc.send_signal(signal.SIGKILL)

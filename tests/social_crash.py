@@ -20,9 +20,10 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Cursor, Delivery
 from drainage.store.models import DeliveryStatus as S
-from tests.daemon_process import DRAINAGE, start, wait_for
+from tests.daemon_process import DRAINAGE, start
 from tests.databases import database_url
 from tests.fake_platform import FakePlatform
+from tests.waiting import eventually
 
 TOKEN = "123456:AAFakeTokenThatMustNeverBeLogged"
 
@@ -101,8 +102,8 @@ def kill_trials(root: Path, fake: FakePlatform, kills: int, posts: int, seed: in
         seen = len(fake.received("telegram"))
         proc = start(root)
         try:
-            wait_for(lambda p=proc, n=seen: len(fake.received("telegram")) > n or p.poll() is not None, 60,
-                     "the daemon to call Telegram")
+            eventually(lambda p=proc, n=seen: len(fake.received("telegram")) > n or p.poll() is not None, timeout=60,
+                       what="the daemon to call Telegram")
             time.sleep(rng.uniform(0, 0.5))
         finally:
             proc.send_signal(signal.SIGKILL)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 
 from drainage.channel import Receipt
 from drainage.config import load_config
@@ -27,6 +27,7 @@ from drainage.store.retention import prune_raw_clicks
 from drainage.tracker.app import Tracker
 from tests.databases import ON_POSTGRES, database_url
 from tests.report_helpers import D1, D3, build_history
+from tests.waiting import eventually_async
 
 TOKEN = "reports-token-for-tests-0123456789"
 CONFIG = """\
@@ -63,6 +64,11 @@ def call(root: Path, requests: list[tuple[str, dict[str, str]]], token: str | No
             engine.dispose()
 
     return asyncio.run(scenario())
+
+
+def _clicks_left(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM clicks")).scalar() or 0)
 
 
 @pytest.fixture
@@ -237,11 +243,7 @@ def test_the_tracker_prunes_raw_clicks_when_retention_is_set(history: Path) -> N
         tracker.prune_delay = 0
         await tracker.startup()
         try:
-            for _ in range(200):
-                with engine.connect() as conn:
-                    if conn.execute(text("SELECT count(*) FROM clicks")).scalar() == 0:
-                        break
-                await asyncio.sleep(0.02)
+            await eventually_async(lambda: _clicks_left(engine) == 0, what="the hourly prune of raw clicks")
         finally:
             await tracker.shutdown()
             engine.dispose()

@@ -21,7 +21,8 @@ from drainage.links import add_utm
 from drainage.tracker.app import MAX_ORDER_BYTES
 from drainage.tracker.orders import sign_generic
 from tests.databases import ON_POSTGRES
-from tests.tracker_helpers import SECRET, add_link, free_port, load, start_drainage, wait_for, wait_healthy
+from tests.tracker_helpers import SECRET, add_link, free_port, load, start_drainage, wait_healthy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +172,7 @@ def test_healthz_counts_every_answered_click_until_it_is_committed(tmp_path: Pat
                 health = client.get("/healthz").json()
                 assert (health["queued_clicks"], health["clicks_written"]) == (120, 0)
                 time.sleep(0.05)
-        health = wait_for(lambda: (h := httpx.get(f"{base}/healthz").json())["clicks_written"] == 120 and h,
+        health = eventually(lambda: (h := httpx.get(f"{base}/healthz").json())["clicks_written"] == 120 and h,
                           what="the 120 clicks written")
         assert health["queued_clicks"] == 0
         assert _metric(base, "drainage_tracker_clicks_total{") == 120

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from drainage.store.migrate import ensure_schema
 from drainage.store.models import Click, Link
 from drainage.tracker.app import Tracker
 from tests.databases import database_url
+from tests.waiting import eventually
 
 SECRET = "order-hook-secret-for-tests"
 
@@ -121,38 +121,29 @@ HEALTHY_WITHIN = 120.0
 
 
 def wait_healthy(base: str, proc: subprocess.Popen[bytes], root: Path, log_name: str = "tracker.log") -> None:
-    deadline = time.monotonic() + HEALTHY_WITHIN
-    while time.monotonic() < deadline:
+    """Wait until the server at `base` answers /healthz; fail with its log if the process ends first."""
+
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise AssertionError((root / log_name).read_text())
         try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("tracker did not become healthy")
+            return False
+
+    eventually(healthy, timeout=HEALTHY_WITHIN, interval=0.05, what=f"{base}/healthz to answer 200")
+
+
+def group_gone(pgid: int) -> bool:
+    """No process of the group `pgid` is left (a writer finishing its batch included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
 
 
 def wait_group_gone(pgid: int, within: float = 60.0) -> None:
-    """Wait until no process of the group `pgid` is left (a writer finishing its batch included)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"processes of group {pgid} still run")
-
-
-def wait_for(condition: Callable[[], Any], within: float = 60.0, what: str = "condition") -> Any:
-    """Poll `condition` until it returns something true; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {within:.0f} s")
+    eventually(lambda: group_gone(pgid), timeout=within, interval=0.05, what=f"every process of group {pgid} to end")

@@ -20,6 +20,7 @@ from drainage.store.models import DeliveryStatus as S
 from tests.daemon_helpers import make_dispatcher
 from tests.databases import database_url
 from tests.fake_platform import FakePlatform
+from tests.waiting import eventually_async
 
 START = datetime.fromisoformat("2026-03-01T10:30:00+00:00")
 SLOT = datetime.fromisoformat("2026-03-01T11:00:00+00:00")
@@ -145,15 +146,6 @@ class ChannelRun:
         return "\n".join(parts)
 
 
-async def until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait (asynchronously) until `predicate()` holds; fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 def crash_during(run: ChannelRun, fake: FakePlatform, call: str) -> None:
     """Hold the platform's answer to `call` ("telegram:getMe"), cancel the dispatcher's pass while it waits (the
     process dies there), release the platform, and let the dead worker's lease run out."""
@@ -162,7 +154,8 @@ def crash_during(run: ChannelRun, fake: FakePlatform, call: str) -> None:
     async def main() -> None:
         fake.set_delay(call, 60)
         task = asyncio.ensure_future(run.dispatcher.run_all())
-        await until(lambda: fake.received(platform, "/" + method), 30, f"the daemon to call {call}")
+        await eventually_async(lambda: fake.received(platform, "/" + method), timeout=30,
+                               what=f"the daemon to call {call}")
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

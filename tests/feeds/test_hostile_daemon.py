@@ -13,10 +13,11 @@ import pytest
 
 from drainage.store.db import make_engine, session
 from drainage.store.models import FeedState
-from tests.daemon_process import DRAINAGE, wait_for
+from tests.daemon_process import DRAINAGE
 from tests.databases import database_url
 from tests.feeds.helpers import texts
 from tests.feeds.hostile import entity_bomb, item, rss
+from tests.waiting import eventually
 
 PEAK_LIMIT = 300 * 2**20
 
@@ -93,8 +94,9 @@ def test_an_entity_bomb_and_a_hanging_feed_do_not_delay_a_healthy_campaign_nor_g
             with session(engine) as s:
                 return s.get(FeedState, ("hostile", bomb))
 
-        wait_for(lambda: texts(tmp_path, "social") != [], 60, "the healthy campaign's post")
-        wait_for(lambda: (state := bomb_state()) is not None and state.error is not None, 60, "the bomb's poll")
+        eventually(lambda: texts(tmp_path, "social") != [], timeout=60, what="the healthy campaign's post")
+        eventually(lambda: (state := bomb_state()) is not None and state.error is not None, timeout=60,
+                   what="the bomb's poll")
         assert daemon.poll() is None
         assert [t.split(" https://")[0] for t in texts(tmp_path, "social")] == ["New: Merino scarf"]
         assert not held.is_set()  # the hanging feed is still being fetched: it held up nothing
