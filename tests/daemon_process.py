@@ -23,29 +23,11 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Cursor, Delivery
 from tests.databases import database_url
+from tests.project_files import config_yaml
+from tests.project_files import write_project as write_project_files
 from tests.waiting import eventually
 
 DRAINAGE = [sys.executable, "-m", "drainage"]
-
-CONFIG = """\
-store:
-  name: Crash test store
-  base_url: https://shop.example.com
-timezone: UTC
-database:
-  url: {database_url}
-tracker:
-  enabled: false
-daemon:
-  sweep_every: {sweep}
-  shutdown_timeout: 10s
-  watch: {watch}
-channels:
-  box:
-    type: outbox
-    path: outbox
-    latency: {latency}
-"""
 
 CAMPAIGN = """\
 title: Trial {name}
@@ -61,13 +43,11 @@ channels:
 
 
 def write_project(root: Path, *, latency: float = 0.0, sweep: str = "1h", watch: bool = False) -> Path:
-    (root / "campaigns").mkdir(parents=True, exist_ok=True)
-    (root / "templates").mkdir(exist_ok=True)
-    (root / "templates" / "post.j2").write_text("{{ campaign.id }}: {{ item.name }} {{ link(item) }}\n")
-    config = root / "config.yaml"
-    config.write_text(CONFIG.format(latency=latency, sweep=sweep, watch=str(watch).lower(),
-                                    database_url=database_url(root)))
-    return config
+    config = config_yaml(root, store={"name": "Crash test store"}, tracker={"enabled": False},
+                         daemon={"sweep_every": sweep, "shutdown_timeout": "10s", "watch": watch},
+                         channels={"box": {"type": "outbox", "path": "outbox", "latency": latency}})
+    return write_project_files(root, config,
+                               templates={"post.j2": "{{ campaign.id }}: {{ item.name }} {{ link(item) }}\n"})
 
 
 def add_campaign(root: Path, name: str, at: datetime, items: int, *, due_now: bool) -> None:

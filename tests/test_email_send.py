@@ -262,8 +262,9 @@ def test_validate_renders_email_templates_for_a_sample_subscriber_and_reports_fi
         "campaigns/spring.yaml:14:20: no such template 'templates/email/sprong.txt.j2' (did you mean "
         "'email/spring.txt.j2'?)", "1 problem in 1 file"]
     campaign.write_text(good)
-    (tmp_path / "config.yaml").write_text((tmp_path / "config.yaml").read_text().replace(
-        "    lists: [newsletter]\n", ""))
+    config = (tmp_path / "config.yaml").read_text()
+    assert "    lists:\n    - newsletter\n" in config
+    (tmp_path / "config.yaml").write_text(config.replace("    lists:\n    - newsletter\n", ""))
     (tmp_path / "templates" / "email" / "spring.html.j2").write_text(
         "<p>{{ item.name }}</p>\n<p>{{ subscriber.nmae }}</p>\n", encoding="utf-8")
     result = cli("validate")

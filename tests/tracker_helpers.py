@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,31 +20,16 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Click, Link
 from drainage.tracker.app import Tracker
-from tests.databases import database_url
+from tests.project_files import block, config_yaml, write_project
 from tests.waiting import eventually
 
 SECRET = "order-hook-secret-for-tests"
 
-CONFIG = """\
-store:
-  name: Northwind <Knits>
-  base_url: https://shop.example.com
-database:
-  url: {database_url}
-tracker:
-  public_url: https://go.example.com
-  flush_every: {flush_every}
-  batch_size: {batch_size}
-  order_secret: ${{DRAINAGE_ORDER_SECRET:-}}
-{extra}
-"""
-
-
 def write_config(root: Path, *, flush_every: str = "1h", batch_size: int = 100_000, extra: str = "") -> Path:
-    path = root / "config.yaml"
-    path.write_text(CONFIG.format(flush_every=flush_every, batch_size=batch_size, database_url=database_url(root),
-                                  extra=textwrap.indent(extra, "  ")))
-    return path
+    """config.yaml of a tracker project; `extra`: more tracker keys as YAML text."""
+    return write_project(root, config_yaml(root, store={"name": "Northwind <Knits>"}, tracker={
+        "flush_every": flush_every, "batch_size": batch_size, "order_secret": "${DRAINAGE_ORDER_SECRET:-}",
+        **block(extra)}))
 
 
 def load(root: Path, environ: dict[str, str] | None = None, **kwargs: Any) -> LoadedConfig:
