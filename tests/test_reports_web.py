@@ -35,8 +35,9 @@ QUERY = f"from={D1}&to={D3}"
 
 
 def write_config(root: Path, **tracker: str) -> Path:
-    return write_project(root, config_yaml(root, store={"name": "Northwind"},
-                                           tracker={"reports_token": "${DRAINAGE_REPORTS_TOKEN:-}", **tracker}))
+    """The tracker's clicks are written by a thread here: the pages are the subject, not the writer process."""
+    tracker = {"reports_token": "${DRAINAGE_REPORTS_TOKEN:-}", "writer": "thread", **tracker}
+    return write_project(root, config_yaml(root, store={"name": "Northwind"}, tracker=tracker))
 
 
 def call(root: Path, requests: list[tuple[str, dict[str, str]]], token: str | None = TOKEN) -> list[httpx.Response]:
@@ -149,7 +150,7 @@ def test_a_short_reports_token_is_refused_without_showing_it(tmp_path: Path) -> 
     assert "hunter2" not in str(problems)
     loaded, problems = load_config(write_config(tmp_path, keep_raw_clicks="12h"), "config.yaml", {})
     assert loaded is None and [str(p) for p in problems] == [
-        "config.yaml:10:20: tracker.keep_raw_clicks: '12h' is too short: keep raw clicks at least 2d (a late write may "
+        "config.yaml:11:20: tracker.keep_raw_clicks: '12h' is too short: keep raw clicks at least 2d (a late write may "
         "still add to yesterday's unique visitors)"]
 
 

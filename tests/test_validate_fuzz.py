@@ -116,6 +116,7 @@ def fuzz_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow  # a fuzz run; tests/test_broken_inputs.py keeps validate's messages in the quick loop
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(text=documents)

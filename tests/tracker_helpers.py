@@ -25,11 +25,14 @@ from tests.waiting import eventually
 
 SECRET = "order-hook-secret-for-tests"
 
-def write_config(root: Path, *, flush_every: str = "1h", batch_size: int = 100_000, extra: str = "") -> Path:
-    """config.yaml of a tracker project; `extra`: more tracker keys as YAML text."""
+def write_config(root: Path, *, flush_every: str = "1h", batch_size: int = 100_000, extra: str = "",
+                 writer: str | None = None) -> Path:
+    """config.yaml of a tracker project; `extra`: more tracker keys as YAML text; `writer`: the click writer
+    (default: a process, as in production; "thread" where the test is about the web surface, not the writer,
+    since spawning a writer process costs about a second)."""
     return write_project(root, config_yaml(root, store={"name": "Northwind <Knits>"}, tracker={
         "flush_every": flush_every, "batch_size": batch_size, "order_secret": "${DRAINAGE_ORDER_SECRET:-}",
-        **block(extra)}))
+        **({"writer": writer} if writer else {}), **block(extra)}))
 
 
 def load(root: Path, environ: dict[str, str] | None = None, **kwargs: Any) -> LoadedConfig:

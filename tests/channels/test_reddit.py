@@ -71,8 +71,9 @@ def test_text_post(tmp_path, fake, monkeypatch) -> None:
     FaultCase(R.reddit_ratelimit(9), "rate_limited: Reddit rate limit: RATELIMIT: Looks like you've been doing that a "
                                      "lot. Take a break for 9 minutes before trying again. (ratelimit)", wait=540),
     FaultCase(R.REDDIT_TOO_MANY, "rate_limited: Reddit rate limit: HTTP 429", exact=False, wait=42),  # Retry-After
-    FaultCase(R.REDDIT_SERVER_ERROR, "transient: Reddit unreachable or failing: ServerError", exact=False,
-              times=3),  # prawcore itself retries twice
+    pytest.param(FaultCase(R.REDDIT_SERVER_ERROR, "transient: Reddit unreachable or failing: ServerError",
+                           exact=False, times=3),  # prawcore itself retries twice, sleeping 4 s in all
+                 marks=pytest.mark.slow),
     FaultCase(R.REDDIT_NO_SELFS, "permanent: Reddit refused the post to r/ShopTalk: NO_SELFS: This community doesn't "
                                  "allow text posts. (sr)"),
     FaultCase(R.REDDIT_BAD_FLAIR, "permanent: Reddit refused the post to r/ShopTalk: "
@@ -109,6 +110,7 @@ def test_rejected_credentials_pause_the_channel_and_are_never_shown(tmp_path, fa
     assert SECRET not in written and PASSWORD not in written
 
 
+@pytest.mark.slow  # prawcore sleeps through its retries of the 401s (5 s)
 def test_expired_token_pauses_the_channel(tmp_path, fake, monkeypatch) -> None:
     run = reddit(tmp_path, fake, monkeypatch)
     fake.revoke("all-reddit-tokens")  # every access token is refused, as after a revoked app authorization
