@@ -41,8 +41,18 @@ _engines: list[Engine] = []
 
 @event.listens_for(Engine, "engine_connect")
 def _remember_engine(connection) -> None:  # type: ignore[no-untyped-def]
+    databases.refuse_in_pure_test(f"connects to {connection.engine.url.render_as_string()}")
     if connection.engine not in _engines:
         _engines.append(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _pure_tests_touch_no_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked `pure` (parsing, rendering, scheduling: nothing that differs by database) fails if it asks for
+    a test database or connects an engine, so CI's PostgreSQL pass (`-m "not pure"`) never skips one that does."""
+    databases.pure_test = request.node.nodeid if request.node.get_closest_marker("pure") else None
+    yield
+    databases.pure_test = None
 
 
 @pytest.fixture(autouse=True)

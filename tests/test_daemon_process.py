@@ -106,7 +106,7 @@ def test_file_watch_reloads_an_edited_template(tmp_path) -> None:
         slot = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
         add_campaign(tmp_path, "added", slot, 1, due_now=False)
         eventually(lambda: len(received(tmp_path)) == 1, timeout=20, what="the added campaign to post")
-        assert received(tmp_path)[0]["text"].startswith("EDITED Product 0 http://127.0.0.1:8080/c/")
+        assert received(tmp_path)[0]["text"].startswith("EDITED Product 0 https://go.example.com/c/")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

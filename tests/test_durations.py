@@ -9,6 +9,8 @@ from pydantic import BaseModel, ValidationError
 
 from drainage.channel import Duration, duration, parse_duration
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 Short = duration(maximum=timedelta(minutes=2), message="'{value}' is longer than 2m")
 
 

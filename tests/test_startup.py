@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 HEAVY = ("telegram", "tweepy", "facebook", "praw", "requests", "sqlalchemy", "sqlmodel", "alembic", "uvicorn",
          "starlette",
          "babel", "inscriptis", "feedparser", "jinja2", "pydantic", "ruamel", "httpx", "apscheduler", "psycopg",

@@ -18,6 +18,8 @@ from ruamel.yaml import YAML
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 CAMPAIGN_KEYS = ["id", "title", "status", "start", "end", "timezone", "utm", "items", "rotation", "seed",
                  "schedule", "channels", "themes", "misfire_grace", "on_unknown"]
 NESTED_KEYS = ["name", "url", "price", "currency", "tags", "extra", "image", "discount_code", "description",
