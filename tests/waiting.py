@@ -11,38 +11,43 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def _failure(predicate: Callable[[], object], what: str | None, timeout: float, last: object) -> AssertionError:
-    name = what or getattr(predicate, "__qualname__", repr(predicate))
-    return AssertionError(f"timed out after {timeout:g} s waiting for {name} (last value: {last!r})")
+def _polls(predicate: Callable[[], T], timeout: float, what: str | None) -> Generator[None, None, T]:
+    """Call `predicate` until it returns something true (the generator's value), pausing (yielding) between
+    calls; raise an AssertionError naming `what` and the last value once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            name = what or getattr(predicate, "__qualname__", repr(predicate))
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {name} (last value: {value!r})")
+        yield
+    return value
 
 
 def eventually(predicate: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.02,
                what: str | None = None) -> T:
     """Call `predicate` every `interval` seconds until it returns something true; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise _failure(predicate, what, timeout, value)
-        time.sleep(interval)
+    polls = _polls(predicate, timeout, what)
+    try:
+        while True:
+            next(polls)
+            time.sleep(interval)
+    except StopIteration as done:
+        return done.value
 
 
 async def eventually_async(predicate: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.02,
                            what: str | None = None) -> T:
     """`eventually` inside an event loop: the loop keeps running between polls."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise _failure(predicate, what, timeout, value)
-        await asyncio.sleep(interval)
+    polls = _polls(predicate, timeout, what)
+    try:
+        while True:
+            next(polls)
+            await asyncio.sleep(interval)
+    except StopIteration as done:
+        return done.value
