@@ -13,12 +13,17 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
-from drainage.cli import app
 from drainage.logs import LOGGER
 from drainage.store.db import make_engine
 from tests import databases
 
 REPO = Path(__file__).resolve().parent.parent
+
+# pytest-xdist starts its workers with COLUMNS=80 and LINES=24: a rich Console built then (drainage.cli's, when a
+# test module imports it) would keep that width for good, and the `cli` fixture's tables (COLUMNS=200) would wrap
+# in a worker only. Nothing imports drainage.cli before this line.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 # Hypothesis: properties are about correctness, never about how fast a loaded machine ran one example, so no
 # per-example deadline. "ci" (chosen by CI=true, as .ci/run has it) also derandomizes, so a red CI run is
@@ -97,6 +102,8 @@ def project_engine(root: Path) -> Engine:
 @pytest.fixture
 def cli() -> Callable[..., object]:
     """Run `drainage ARGS...` in-process; returns the click Result (output, exit_code)."""
+    from drainage.cli import app
+
     runner = CliRunner()
 
     def run(*args: str, **kwargs: object) -> object:
