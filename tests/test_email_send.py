@@ -183,6 +183,7 @@ def test_throttling_replies_are_retried_and_hard_bounces_suppressed(
         assert [d.recipients for d in s.exec(select(Delivery)).all()] == [10]
 
 
+@pytest.mark.slow  # 300 messages at the relay's 100/second: three seconds by design
 def test_greylisting_at_rcpt_retries_each_recipient_on_its_own_and_never_slows_the_relay(
         tmp_path: Path, smtp: SmtpRecorder, cli: Callable[..., object], events: list[logging.LogRecord]) -> None:
     """30 consecutive recipients answer 451 once at RCPT (greylisting): each waits its own short backoff, the

@@ -274,6 +274,7 @@ def _dump(engine: Engine) -> str:
                          for row in conn.execute(text(f'SELECT * FROM "{table}"')))
 
 
+@pytest.mark.slow  # spawns the writer process twice; the other writer tests keep it in the quick loop
 def test_clicks_are_written_by_a_child_process_that_is_restarted_if_it_dies(tmp_path: Path) -> None:
     config = load(tmp_path)  # tracker.writer defaults to process
     code = add_link(config, "https://shop.example.com/p/scarf")
