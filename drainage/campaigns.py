@@ -236,8 +236,8 @@ class FeedSource(Strict):
     """A store feed (RSS or Atom) whose new entries become posts, each at most once per channel."""
 
     url: str = Field(description="The feed's URL, e.g. https://shop.example.com/collections/all.atom.")
-    every: PollInterval = Field(default="30m", description="How often the feed is polled (without a 'schedule', each "
-                                                  "poll is a posting slot).")
+    every: PollInterval = Field(default="30m", description="How often the feed is polled (without a 'schedule', "
+                                                           "each poll is a posting slot).")
     channels: list[ChannelUse] = Field(min_length=1, description="Where new entries are posted, with which "
                                                                   "template (the entry is `entry` in it).")
     filters: FeedFilters = Field(default_factory=FeedFilters, description="Which entries are posted.")

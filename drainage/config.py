@@ -132,8 +132,8 @@ class TrackerConfig(Strict):
     click_param: str = Field(default="dr_click", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
                              description="Query parameter that carries the click id to the store (hand it back "
                                          "with orders for exact attribution).")
-    flush_every: Duration = Field(default="250ms", description="Longest time a click waits in memory before it is "
-                                                          "written (a hard kill loses at most this much).")
+    flush_every: Duration = Field(default="250ms", description="Longest time a click waits in memory before it "
+                                                               "is written (a hard kill loses at most this much).")
     batch_size: int = Field(default=5000, ge=1, le=100_000, description="Write clicks as soon as this many wait.")
     writer: Literal["process", "thread"] = Field(
         default="process", description="Where batches of clicks are written: `process` (a child process of the "
@@ -185,8 +185,9 @@ class DaemonConfig(Strict):
                                      description="Serve Prometheus metrics on this port (default: off).")
     metrics_host: str = Field(default="127.0.0.1", description="Address of the metrics endpoint.")
     watch: bool = Field(default=True, description="Reload campaigns and templates when their files change.")
-    lease: Duration = Field(default="2m", description="How long a daemon's claim on a post it is sending holds without "
-                                                 "renewal; after that another daemon settles it (crash takeover).")
+    lease: Duration = Field(default="2m", description="How long a daemon's claim on a post it is sending holds "
+                                                      "without renewal; after that another daemon settles it (crash "
+                                                      "takeover).")
 
 class UtmDefaults(Strict):
     """UTM tags added to every link unless a campaign overrides them."""
