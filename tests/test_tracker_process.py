@@ -62,9 +62,7 @@ def test_a_hard_kill_loses_at_most_the_queued_clicks(tmp_path: Path) -> None:
 def test_run_serves_the_tracker_beside_the_scheduler_and_stops_it(tmp_path: Path) -> None:
     port = free_port()
     write_config(tmp_path, flush_every="1h", extra=f"port: {port}")
-    config = load(tmp_path, flush_every="1h", extra=f"port: {port}")
-    (tmp_path / "campaigns").mkdir()
-    (tmp_path / "templates").mkdir()
+    config = load(tmp_path, flush_every="1h", extra=f"port: {port}")  # with empty campaigns/ and templates/
     code = add_link(config, "https://shop.example.com/p/scarf")
     base = f"http://127.0.0.1:{port}"
     proc = start_drainage(tmp_path, "run")

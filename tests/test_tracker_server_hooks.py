@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from drainage.links import add_utm
+from drainage.store.db import make_engine
+from drainage.store.migrate import ensure_schema
 from drainage.tracker.app import MAX_ORDER_BYTES
 from drainage.tracker.orders import sign_generic
 from tests.databases import ON_POSTGRES
@@ -32,6 +34,9 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.
 def _start(root: Path, config_kwargs: dict) -> tuple[str, object, subprocess.Popen[bytes]]:
     port = free_port()
     config = load(root, extra=f"port: {port}", **config_kwargs)
+    engine = make_engine(config.database_url)
+    ensure_schema(engine)  # before the tracker starts: it refuses a database that is not migrated
+    engine.dispose()
     return f"http://127.0.0.1:{port}", config, start_drainage(root, "tracker")
 
 
