@@ -40,6 +40,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from drainage.channel import (
     ChannelOptions,
+    Duration,
     Gate,
     Limits,
     MailChannel,
@@ -79,11 +80,11 @@ class EmailOptions(ChannelOptions):
                                                        "halved on session-level 4xx replies, then recovers).")
     window: str | None = Field(default=None, description="Optional quota over a sliding window, e.g. '10000/hour' "
                                                          "(counts what earlier runs sent).")
-    timeout: str = Field(default="30s", description="SMTP command timeout.")
+    timeout: Duration = Field(default="30s", description="SMTP command timeout.")
     max_attempts: int = Field(default=5, ge=1, le=50, description="Tries per recipient on 4xx replies.")
-    retry_backoff: str = Field(default="30s", description="First retry delay of a recipient after a 4xx reply; "
-                                                          "doubles each try, with jitter.")
-    retry_backoff_max: str = Field(default="10m", description="Longest retry delay of a recipient.")
+    retry_backoff: Duration = Field(default="30s", description="First retry delay of a recipient after a 4xx reply; "
+                                                               "doubles each try, with jitter.")
+    retry_backoff_max: Duration = Field(default="10m", description="Longest retry delay of a recipient.")
     pause_failure_rate: float = Field(default=0.1, gt=0, le=1, description="Pause the campaign when this share "
                                                                           "of messages fail or bounce.")
     pause_min_sample: int = Field(default=100, ge=1, description="Messages sent before the failure rate counts.")
@@ -95,12 +96,6 @@ class EmailOptions(ChannelOptions):
     def _rate(cls, v: str | None) -> str | None:
         if v is not None:
             parse_rate(v)
-        return v
-
-    @field_validator("timeout", "retry_backoff", "retry_backoff_max")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
         return v
 
     @field_validator("from_address")

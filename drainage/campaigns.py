@@ -25,8 +25,10 @@ from drainage.schedule import (
     parse_duration,
 )
 from drainage.sources import Invalid, Positions, load_yaml, problems_from_validation, unforeseen
+from drainage.units import Duration, duration
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+Interval = duration(minimum=timedelta(minutes=1), message="'{value}' is shorter than the smallest interval, 1m")
 
 
 YEARS = range(1900, 3000)
@@ -49,7 +51,7 @@ class ScheduleEntry(Strict):
     """One rule: exactly one of cron, every or at."""
 
     cron: str | None = Field(default=None, description="Cron expression in local time, e.g. '0 9 * * 1-5'.")
-    every: str | None = Field(default=None, description="Interval such as '30m', '6h', '1d', '1w'.")
+    every: Interval | None = Field(default=None, description="Interval such as '30m', '6h', '1d', '1w'.")
     anchor: datetime | None = Field(default=None, description="Local start of an 'every' rule "
                                                                 "(default: campaign start, else 2024-01-01).")
     at: datetime | None = Field(default=None, description="One fixed local datetime, e.g. 2026-12-01 10:00.")
@@ -65,13 +67,6 @@ class ScheduleEntry(Strict):
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
         return None if v is None else check_cron(v)
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, v: str | None) -> str | None:
-        if v is not None and parse_duration(v) < timedelta(minutes=1):
-            raise ValueError(f"'{v}' is shorter than the smallest interval, 1m")
-        return v
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleEntry:
@@ -231,14 +226,18 @@ class FeedFilters(Strict):
 RepostEvent = Literal["price_drop", "price_change"]
 FEED_TIMEOUT_MAX = timedelta(minutes=2)
 """Longest `timeout` a feed may have: a feed that takes longer is broken, and polls of it stay bounded."""
+PollInterval = duration(minimum=timedelta(minutes=1),
+                        message="'{value}' is shorter than the smallest poll interval, 1m")
+FeedTimeout = duration(maximum=FEED_TIMEOUT_MAX,
+                       message="'{value}' is not between 1s and the longest feed timeout, 2m")
 
 
 class FeedSource(Strict):
     """A store feed (RSS or Atom) whose new entries become posts, each at most once per channel."""
 
     url: str = Field(description="The feed's URL, e.g. https://shop.example.com/collections/all.atom.")
-    every: str = Field(default="30m", description="How often the feed is polled (without a 'schedule', each "
-                                                  "poll is a posting slot).")
+    every: PollInterval = Field(default="30m", description="How often the feed is polled (without a 'schedule', "
+                                                           "each poll is a posting slot).")
     channels: list[ChannelUse] = Field(min_length=1, description="Where new entries are posted, with which "
                                                                   "template (the entry is `entry` in it).")
     filters: FeedFilters = Field(default_factory=FeedFilters, description="Which entries are posted.")
@@ -251,7 +250,7 @@ class FeedSource(Strict):
     repost_on: list[RepostEvent] = Field(
         default_factory=list, description="Changes that announce an already posted entry again: price_drop, "
                                           "price_change. Other edits (a fixed typo) never repost.")
-    timeout: str = Field(default="20s", description="How long one fetch of the feed may take (at most 2m).")
+    timeout: FeedTimeout = Field(default="20s", description="How long one fetch of the feed may take (at most 2m).")
 
     @field_validator("url")
     @classmethod
@@ -263,20 +262,6 @@ class FeedSource(Strict):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, v: str) -> str:
-        if parse_duration(v) < timedelta(minutes=1):
-            raise ValueError(f"'{v}' is shorter than the smallest poll interval, 1m")
-        return v
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, v: str) -> str:
-        if not timedelta(0) < parse_duration(v) <= FEED_TIMEOUT_MAX:
-            raise ValueError(f"'{v}' is not between 1s and the longest feed timeout, 2m")
-        return v
 
     @property
     def interval(self) -> timedelta:
@@ -315,7 +300,7 @@ class Campaign(Strict):
     feeds: list[FeedSource] = Field(default_factory=list,
                                     description="Store feeds whose new entries are posted (see Store feeds).")
     themes: list[Theme] = Field(default_factory=list, description="Seasonal looks by date range.")
-    misfire_grace: str = Field(default="1h", description="How late a missed slot may still be sent.")
+    misfire_grace: Duration = Field(default="1h", description="How late a missed slot may still be sent.")
     on_unknown: Literal["skip", "resend"] = Field(
         default="skip", description="After a crash mid-send, when the platform cannot be asked: skip or resend.")
 
@@ -326,12 +311,6 @@ class Campaign(Strict):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
-
-    @field_validator("misfire_grace")
-    @classmethod
-    def _grace(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:

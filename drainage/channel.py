@@ -55,11 +55,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drainage.errors import PermanentError
 from drainage.textlength import count_length
-from drainage.units import parse_duration, parse_rate
+from drainage.units import Duration, duration, parse_duration, parse_rate
 
-__all__ = ["Channel", "ChannelOptions", "Counting", "Gate", "Kind", "Limits", "MailChannel", "MailOutcome",
-           "MailSession", "MailSettings", "Post", "Publish", "Receipt", "parse_duration", "parse_rate",
-           "post_from_json", "post_to_json"]
+__all__ = [
+    "Channel",
+    "ChannelOptions",
+    "Counting",
+    "Duration",
+    "Gate",
+    "Kind",
+    "Limits",
+    "MailChannel",
+    "MailOutcome",
+    "MailSession",
+    "MailSettings",
+    "Post",
+    "Publish",
+    "Receipt",
+    "duration",
+    "parse_duration",
+    "parse_rate",
+    "post_from_json",
+    "post_to_json",
+]
 
 Publish = Callable[[], Awaitable["Receipt"]]
 """The call that sends a prepared post's bytes to the platform (see `Channel.prepare`)."""

@@ -25,6 +25,7 @@ from drainage.sources import (
     problems_from_validation,
     unforeseen,
 )
+from drainage.units import Duration, duration
 
 BIO_PAGE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -116,6 +117,8 @@ class DatabaseConfig(Strict):
 
 MIN_RETENTION = timedelta(days=2)
 """Shortest `tracker.keep_raw_clicks`: the daily visitor sets must outlive a late write into yesterday."""
+Retention = duration(minimum=MIN_RETENTION, message="'{value}' is too short: keep raw clicks at least 2d (a late "
+                     "write may still add to yesterday's unique visitors)")
 
 
 class TrackerConfig(Strict):
@@ -129,8 +132,8 @@ class TrackerConfig(Strict):
     click_param: str = Field(default="dr_click", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
                              description="Query parameter that carries the click id to the store (hand it back "
                                          "with orders for exact attribution).")
-    flush_every: str = Field(default="250ms", description="Longest time a click waits in memory before it is "
-                                                          "written (a hard kill loses at most this much).")
+    flush_every: Duration = Field(default="250ms", description="Longest time a click waits in memory before it "
+                                                               "is written (a hard kill loses at most this much).")
     batch_size: int = Field(default=5000, ge=1, le=100_000, description="Write clicks as soon as this many wait.")
     writer: Literal["process", "thread"] = Field(
         default="process", description="Where batches of clicks are written: `process` (a child process of the "
@@ -145,36 +148,18 @@ class TrackerConfig(Strict):
     order_secret: SecretStr | None = Field(
         default=None, description="HMAC secret of the order webhooks (from the environment, e.g. "
                                   "${DRAINAGE_ORDER_SECRET}); without it /hooks/order answers 503.")
-    replay_window: str = Field(default="5m", description="How old a signed order webhook may be (replays -> 401).")
+    replay_window: Duration = Field(default="5m", description="How old a signed order webhook may be (replays -> 401).")
     proxy_ips: list[str] = Field(
         default_factory=list, description="Reverse proxies trusted to set X-Forwarded-For (e.g. ['127.0.0.1']); "
                                           "default: none, the peer address is the visitor's.")
     reports_token: SecretStr | None = Field(
         default=None, description="Token of the /reports page (from the environment, e.g. ${DRAINAGE_REPORTS_TOKEN}; "
                                   "at least 16 characters); without it /reports answers 503.")
-    keep_raw_clicks: str | None = Field(
+    keep_raw_clicks: Retention | None = Field(
         default=None, description="Delete raw clicks older than this (e.g. '90d'; at least 2d), hourly in the tracker "
                                   "and with `drainage prune`; daily rollups and reports are kept. Default: keep all.")
 
     _check_url = field_validator("public_url")(check_http_url)
-
-    @field_validator("flush_every", "replay_window")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        from drainage.schedule import parse_duration
-
-        parse_duration(v)
-        return v
-
-    @field_validator("keep_raw_clicks")
-    @classmethod
-    def _retention(cls, v: str | None) -> str | None:
-        from drainage.schedule import parse_duration
-
-        if v is not None and parse_duration(v) < MIN_RETENTION:
-            raise ValueError(f"'{v}' is too short: keep raw clicks at least 2d (a late write may still add to "
-                             "yesterday's unique visitors)")
-        return v
 
     @field_validator("reports_token")
     @classmethod
@@ -189,26 +174,20 @@ class DaemonConfig(Strict):
     """How `drainage run` dispatches: retries, pacing, shutdown, logs and metrics."""
 
     max_attempts: int = Field(default=5, ge=1, description="Tries of a post before it fails (rate limits not counted).")
-    backoff: str = Field(default="30s", description="First retry delay; doubles each try, with jitter.")
-    backoff_max: str = Field(default="15m", description="Longest retry delay.")
-    sweep_every: str = Field(default="15s", description="How often due slots and retries are checked between triggers.")
-    shutdown_timeout: str = Field(default="30s", description="How long in-flight sends may take to finish on SIGTERM.")
+    backoff: Duration = Field(default="30s", description="First retry delay; doubles each try, with jitter.")
+    backoff_max: Duration = Field(default="15m", description="Longest retry delay.")
+    sweep_every: Duration = Field(default="15s",
+                                  description="How often due slots and retries are checked between triggers.")
+    shutdown_timeout: Duration = Field(default="30s",
+                                       description="How long in-flight sends may take to finish on SIGTERM.")
     log_format: Literal["plain", "json"] = Field(default="plain", description="One line per event, plain or JSON.")
     metrics_port: int | None = Field(default=None, ge=1, le=65535,
                                      description="Serve Prometheus metrics on this port (default: off).")
     metrics_host: str = Field(default="127.0.0.1", description="Address of the metrics endpoint.")
     watch: bool = Field(default=True, description="Reload campaigns and templates when their files change.")
-    lease: str = Field(default="2m", description="How long a daemon's claim on a post it is sending holds without "
-                                                 "renewal; after that another daemon settles it (crash takeover).")
-
-    @field_validator("backoff", "backoff_max", "sweep_every", "shutdown_timeout", "lease")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        from drainage.schedule import parse_duration
-
-        parse_duration(v)
-        return v
-
+    lease: Duration = Field(default="2m", description="How long a daemon's claim on a post it is sending holds "
+                                                      "without renewal; after that another daemon settles it (crash "
+                                                      "takeover).")
 
 class UtmDefaults(Strict):
     """UTM tags added to every link unless a campaign overrides them."""

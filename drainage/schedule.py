@@ -26,6 +26,8 @@ from croniter import CroniterBadDateError, croniter
 from drainage.units import parse_duration as parse_duration  # where most callers look for it
 
 DEFAULT_ANCHOR = date(2024, 1, 1)
+
+
 def check_cron(expr: str) -> str:
     """Accept a standard 5-field cron expression or an @alias; raise ValueError explaining the form."""
     expr = " ".join(str(expr).split())

@@ -13,12 +13,17 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
-from drainage.cli import app
 from drainage.logs import LOGGER
 from drainage.store.db import make_engine
 from tests import databases
 
 REPO = Path(__file__).resolve().parent.parent
+
+# pytest-xdist starts its workers with COLUMNS=80 and LINES=24: a rich Console built then (drainage.cli's, when a
+# test module imports it) would keep that width for good, and the `cli` fixture's tables (COLUMNS=200) would wrap
+# in a worker only. Nothing imports drainage.cli before this line.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 # Hypothesis: properties are about correctness, never about how fast a loaded machine ran one example, so no
 # per-example deadline. "ci" (chosen by CI=true, as .ci/run has it) also derandomizes, so a red CI run is
@@ -54,8 +59,18 @@ _engines: list[Engine] = []
 
 @event.listens_for(Engine, "engine_connect")
 def _remember_engine(connection) -> None:  # type: ignore[no-untyped-def]
+    databases.refuse_in_pure_test(f"connects to {connection.engine.url.render_as_string()}")
     if connection.engine not in _engines:
         _engines.append(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _pure_tests_touch_no_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked `pure` (parsing, rendering, scheduling: nothing that differs by database) fails if it asks for
+    a test database or connects an engine, so CI's PostgreSQL pass (`-m "not pure"`) never skips one that does."""
+    databases.pure_test = request.node.nodeid if request.node.get_closest_marker("pure") else None
+    yield
+    databases.pure_test = None
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +115,8 @@ def project_engine(root: Path) -> Engine:
 @pytest.fixture
 def cli() -> Callable[..., object]:
     """Run `drainage ARGS...` in-process; returns the click Result (output, exit_code)."""
+    from drainage.cli import app
+
     runner = CliRunner()
 
     def run(*args: str, **kwargs: object) -> object:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,7 +19,8 @@ from drainage.registry import channel_types
 from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Delivery
-from tests.databases import database_url
+from tests.project_files import RETRIES, block, config_yaml
+from tests.project_files import write_project as write_project_files
 
 
 class ScriptedOptions(ChannelOptions):
@@ -66,25 +66,6 @@ def scripted_plugin() -> Iterator[type[ScriptedChannel]]:
         types.pop("scripted", None)
 
 
-CONFIG = """\
-store:
-  name: Test store
-  base_url: https://shop.example.com
-database:
-  url: {database_url}
-tracker:
-  public_url: https://go.example.com
-timezone: UTC
-daemon:
-  max_attempts: 3
-  backoff: 30s
-  backoff_max: 10m
-channels:
-  plat:
-    type: scripted
-{extra_channel}
-"""
-
 CAMPAIGN = """\
 title: Test campaign
 status: {status}
@@ -106,19 +87,13 @@ def write_project(root: Path, *, schedule: str = "  - every: 1h", items: int = 1
                   status: str = "active", tz: str = "UTC", on_unknown: str = "skip", channel: str = "plat",
                   extra_channel: str = "", rate_limit: str | None = None) -> Path:
     """Write config.yaml, campaigns/c.yaml and templates/post.j2; return the config path."""
-    (root / "campaigns").mkdir(parents=True, exist_ok=True)
-    (root / "templates").mkdir(exist_ok=True)
-    config = CONFIG.format(extra_channel=textwrap.indent(extra_channel, "  ") if extra_channel else "",
-                           database_url=database_url(root))
-    if rate_limit:
-        config = config.replace("    type: scripted\n", f"    type: scripted\n    rate_limit: {rate_limit}\n")
-    (root / "config.yaml").write_text(config)
+    plat = {"type": "scripted", **({"rate_limit": rate_limit} if rate_limit else {})}
+    config = config_yaml(root, daemon=RETRIES,
+                         channels={"plat": plat, **block(extra_channel)})
     lines = "\n".join(f"  - id: i{n}\n    name: Item {n}\n    url: /products/{n}" for n in range(items))
-    (root / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(
+    return write_project_files(root, config, campaigns={"c.yaml": CAMPAIGN.format(
         status=status, tz=tz, on_unknown=on_unknown, items=lines, rotation=rotation, schedule=schedule,
-        channel=channel))
-    (root / "templates" / "post.j2").write_text("{{ item.name }} {{ link(item) }}\n")
-    return root / "config.yaml"
+        channel=channel)}, templates={"post.j2": "{{ item.name }} {{ link(item) }}\n"})
 
 
 def make_dispatcher(config: Path, clock: FakeClock) -> tuple[Project, Dispatcher]:

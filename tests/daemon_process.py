@@ -23,28 +23,11 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Cursor, Delivery
 from tests.databases import database_url
+from tests.project_files import config_yaml
+from tests.project_files import write_project as write_project_files
+from tests.waiting import eventually
 
 DRAINAGE = [sys.executable, "-m", "drainage"]
-
-CONFIG = """\
-store:
-  name: Crash test store
-  base_url: https://shop.example.com
-timezone: UTC
-database:
-  url: {database_url}
-tracker:
-  enabled: false
-daemon:
-  sweep_every: {sweep}
-  shutdown_timeout: 10s
-  watch: {watch}
-channels:
-  box:
-    type: outbox
-    path: outbox
-    latency: {latency}
-"""
 
 CAMPAIGN = """\
 title: Trial {name}
@@ -60,13 +43,11 @@ channels:
 
 
 def write_project(root: Path, *, latency: float = 0.0, sweep: str = "1h", watch: bool = False) -> Path:
-    (root / "campaigns").mkdir(parents=True, exist_ok=True)
-    (root / "templates").mkdir(exist_ok=True)
-    (root / "templates" / "post.j2").write_text("{{ campaign.id }}: {{ item.name }} {{ link(item) }}\n")
-    config = root / "config.yaml"
-    config.write_text(CONFIG.format(latency=latency, sweep=sweep, watch=str(watch).lower(),
-                                    database_url=database_url(root)))
-    return config
+    config = config_yaml(root, store={"name": "Crash test store"}, tracker={"enabled": False},
+                         daemon={"sweep_every": sweep, "shutdown_timeout": "10s", "watch": watch},
+                         channels={"box": {"type": "outbox", "path": "outbox", "latency": latency}})
+    return write_project_files(root, config,
+                               templates={"post.j2": "{{ campaign.id }}: {{ item.name }} {{ link(item) }}\n"})
 
 
 def add_campaign(root: Path, name: str, at: datetime, items: int, *, due_now: bool) -> None:
@@ -105,15 +86,6 @@ def received(root: Path) -> list[dict]:
     return out
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @dataclass
 class CrashReport:
     trials: int
@@ -138,8 +110,8 @@ def crash_trials(root: Path, trials: int, items: int = 20, seed: int = 0) -> Cra
         marker = f"|{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}".encode()
         proc = start(root)
         try:
-            wait_for(lambda m=marker, p=proc: m in _outbox_bytes(root) or p.poll() is not None, 30,
-                     f"the daemon to start sending trial {trial}")
+            eventually(lambda m=marker, p=proc: m in _outbox_bytes(root) or p.poll() is not None, timeout=30,
+                       what=f"the daemon to start sending trial {trial}")
             time.sleep(rng.uniform(0, 0.2))
         finally:
             proc.send_signal(signal.SIGKILL)

@@ -21,6 +21,14 @@ ADMIN_URL = os.environ.get("DRAINAGE_TEST_PG_URL", "postgresql+psycopg://postgre
 ON_POSTGRES = KIND == "postgresql"
 _created: list[str] = []
 _reachable: bool | None = None
+pure_test: str | None = None
+"""The test running now, when it is marked `pure` (it must never reach a database: see tests/conftest.py)."""
+
+
+def refuse_in_pure_test(what: str) -> None:
+    if pure_test is not None:
+        raise AssertionError(f"{pure_test} is marked pure (skipped by CI's PostgreSQL pass) but {what}: "
+                             "remove the mark")
 
 
 def _check_server() -> None:
@@ -44,6 +52,7 @@ def _check_server() -> None:
 
 def database_url(root: Path) -> str:
     """The database of the test project in `root` (one per project folder)."""
+    refuse_in_pure_test("asks for a test database")
     if not ON_POSTGRES:
         return f"sqlite:///{root / 'drainage.db'}"
     _check_server()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,41 +14,11 @@ from drainage.store.db import make_engine, session
 from drainage.store.email_models import Fanout, Recipient, Subscriber
 from drainage.store.migrate import ensure_schema
 from tests.databases import database_url
+from tests.project_files import block, config_yaml
+from tests.project_files import write_project as write_project_files
 
 SLOT = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
 """The campaign's one slot, a few minutes ago (send it with --at; the daemon still takes it within 24 h)."""
-
-CONFIG = """\
-store:
-  name: Nörthwind Knits
-  base_url: https://shop.example.com
-tracker:
-  public_url: https://go.example.com
-  enabled: false
-timezone: UTC
-database:
-  url: {database_url}
-email:
-  token_secret: test-token-secret
-  bounce_secret: test-bounce-secret
-daemon:
-  watch: false
-{daemon_extra}
-channels:
-  news:
-    type: email
-    host: 127.0.0.1
-    port: {port}
-    security: none
-    from_address: "Nörthwind Knits <news@shop.example.com>"
-    lists: [newsletter]
-    connections: {connections}
-    in_flight: {in_flight}
-    retry_backoff: 10ms
-    retry_backoff_max: 50ms
-    timeout: 5s
-{extra}
-"""
 
 CAMPAIGN = """\
 id: spring
@@ -90,17 +59,16 @@ Unsubscribe: {{ unsubscribe_url }}
 
 def write_project(root: Path, port: int, *, connections: int = 2, in_flight: int = 20, channel_extra: str = "",
                   campaign_extra: str = "", daemon_extra: str = "") -> Path:
-    (root / "campaigns").mkdir(parents=True, exist_ok=True)
-    (root / "templates" / "email").mkdir(parents=True, exist_ok=True)
-    (root / "templates" / "email" / "spring.html.j2").write_text(HTML, encoding="utf-8")
-    (root / "templates" / "email" / "spring.txt.j2").write_text(TEXT, encoding="utf-8")
-    (root / "campaigns" / "spring.yaml").write_text(CAMPAIGN.format(extra=campaign_extra, slot=SLOT.isoformat()),
-                                                    encoding="utf-8")
-    config = root / "config.yaml"
-    config.write_text(CONFIG.format(port=port, connections=connections, in_flight=in_flight,
-                                    database_url=database_url(root), daemon_extra=textwrap.indent(daemon_extra, "  "),
-                                    extra=textwrap.indent(channel_extra, "    ")), encoding="utf-8")
-    return config
+    news = {"type": "email", "host": "127.0.0.1", "port": port, "security": "none",
+            "from_address": "Nörthwind Knits <news@shop.example.com>", "lists": ["newsletter"],
+            "connections": connections, "in_flight": in_flight, "retry_backoff": "10ms", "retry_backoff_max": "50ms",
+            "timeout": "5s", **block(channel_extra)}
+    config = config_yaml(root, store={"name": "Nörthwind Knits"}, tracker={"enabled": False},
+                         email={"token_secret": "test-token-secret", "bounce_secret": "test-bounce-secret"},
+                         daemon={"watch": False, **block(daemon_extra)}, channels={"news": news})
+    return write_project_files(root, config, campaigns={"spring.yaml": CAMPAIGN.format(extra=campaign_extra,
+                                                                                      slot=SLOT.isoformat())},
+                               templates={"email/spring.html.j2": HTML, "email/spring.txt.j2": TEXT})
 
 
 def engine_for(root: Path) -> Engine:

@@ -20,32 +20,13 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Cursor, Delivery
 from drainage.store.models import DeliveryStatus as S
-from tests.daemon_process import DRAINAGE, start, wait_for
+from tests.daemon_process import DRAINAGE, start
 from tests.databases import database_url
 from tests.fake_platform import FakePlatform
+from tests.project_files import config_yaml
+from tests.waiting import eventually
 
 TOKEN = "123456:AAFakeTokenThatMustNeverBeLogged"
-
-CONFIG = """\
-store:
-  name: Telegram test store
-  base_url: https://shop.example.com
-timezone: UTC
-database:
-  url: {database_url}
-tracker:
-  enabled: false
-daemon:
-  sweep_every: 1s
-  shutdown_timeout: 10s
-channels:
-  tg:
-    type: telegram
-    token: ${{TG_TOKEN}}
-    chat_id: "@northwind"
-    base_url: {base_url}/bot
-    rate_limit: {rate_limit}
-"""
 
 
 @dataclass
@@ -60,7 +41,10 @@ class Trials:
 
 def telegram_config(root: Path, fake: FakePlatform, rate_limit: str = "1000/minute") -> str:
     """config.yaml of a real daemon posting to the fake Telegram (token from $TG_TOKEN, no tracker)."""
-    return CONFIG.format(database_url=database_url(root), base_url=fake.base_url, rate_limit=rate_limit)
+    return config_yaml(root, store={"name": "Telegram test store"}, tracker={"enabled": False},
+                       daemon={"sweep_every": "1s", "shutdown_timeout": "10s"},
+                       channels={"tg": {"type": "telegram", "token": "${TG_TOKEN}", "chat_id": "@northwind",
+                                        "base_url": f"{fake.base_url}/bot", "rate_limit": rate_limit}})
 
 
 def write_project(root: Path, fake: FakePlatform, posts: int) -> None:
@@ -101,8 +85,8 @@ def kill_trials(root: Path, fake: FakePlatform, kills: int, posts: int, seed: in
         seen = len(fake.received("telegram"))
         proc = start(root)
         try:
-            wait_for(lambda p=proc, n=seen: len(fake.received("telegram")) > n or p.poll() is not None, 60,
-                     "the daemon to call Telegram")
+            eventually(lambda p=proc, n=seen: len(fake.received("telegram")) > n or p.poll() is not None, timeout=60,
+                       what="the daemon to call Telegram")
             time.sleep(rng.uniform(0, 0.5))
         finally:
             proc.send_signal(signal.SIGKILL)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.daemon_process import add_campaign, crash_trials, received, start, wait_for, write_project
+from tests.daemon_process import add_campaign, crash_trials, received, start, write_project
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +31,12 @@ def test_apscheduler_fires_a_slot_on_time(tmp_path) -> None:
     write_project(tmp_path, sweep="1h")  # no sweep in the test's lifetime: only the slot trigger can send
     proc = start(tmp_path)
     try:
-        wait_for(lambda: "daemon.started" in (tmp_path / "daemon.log").read_text(), 20, "the daemon to start")
+        eventually(lambda: "daemon.started" in (tmp_path / "daemon.log").read_text(), timeout=20,
+                   what="the daemon to start")
         slot = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
         add_campaign(tmp_path, "soon", slot, 2, due_now=False)
         proc.send_signal(signal.SIGHUP)  # pick the new campaign up
-        wait_for(lambda: len(received(tmp_path)) == 2, 20, "the slot to be posted")
+        eventually(lambda: len(received(tmp_path)) == 2, timeout=20, what="the slot to be posted")
         posted = datetime.now(UTC)
         assert posted >= slot
         assert [r["slot"] for r in received(tmp_path)] == [slot.isoformat()] * 2
@@ -47,7 +49,8 @@ def test_sigterm_lets_the_in_flight_send_finish(tmp_path) -> None:
     write_project(tmp_path, latency=1.5)
     add_campaign(tmp_path, "slow", datetime.now(UTC) - timedelta(seconds=30), 3, due_now=True)
     proc = start(tmp_path)
-    wait_for(lambda: "delivery.planned" in (tmp_path / "daemon.log").read_text(), 20, "the first send to start")
+    eventually(lambda: "delivery.planned" in (tmp_path / "daemon.log").read_text(), timeout=20,
+               what="the first send to start")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     log = (tmp_path / "daemon.log").read_text()
@@ -62,18 +65,19 @@ def test_sighup_refuses_an_invalid_edit_and_applies_a_valid_one(tmp_path) -> Non
     proc = start(tmp_path)
     log = tmp_path / "daemon.log"
     try:
-        wait_for(lambda: "daemon.started" in log.read_text(), 20, "the daemon to start")
+        eventually(lambda: "daemon.started" in log.read_text(), timeout=20, what="the daemon to start")
         bad = tmp_path / "campaigns" / "base.yaml"
         bad.write_text(bad.read_text().replace("rotation: all", "rotation: all\nshedule: []"))
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "reload.kept_previous" in log.read_text(), 20, "the invalid edit to be refused")
+        eventually(lambda: "reload.kept_previous" in log.read_text(), timeout=20,
+                   what="the invalid edit to be refused")
         assert ("reload.refused problem=\"campaigns/base.yaml:3:1: unknown key 'shedule' (did you mean "
                 "'schedule'?)\"") in log.read_text()
         bad.write_text(bad.read_text().replace("\nshedule: []", ""))
         slot = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
         add_campaign(tmp_path, "added", slot, 1, due_now=False)
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: len(received(tmp_path)) == 1, 20, "the added campaign to post")
+        eventually(lambda: len(received(tmp_path)) == 1, timeout=20, what="the added campaign to post")
         assert received(tmp_path)[0]["campaign"] == "added"
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -86,7 +90,7 @@ def test_file_watch_reloads_an_edited_template(tmp_path) -> None:
     proc = start(tmp_path)
     log = tmp_path / "daemon.log"
     try:
-        wait_for(lambda: "daemon.started" in log.read_text(), 20, "the daemon to start")
+        eventually(lambda: "daemon.started" in log.read_text(), timeout=20, what="the daemon to start")
         template, written = tmp_path / "templates" / "post.j2", [0.0]
 
         def edited_and_reloaded() -> bool:
@@ -98,11 +102,11 @@ def test_file_watch_reloads_an_edited_template(tmp_path) -> None:
                 written[0] = time.monotonic()
             return False
 
-        wait_for(edited_and_reloaded, 30, "the file watch to reload")
+        eventually(edited_and_reloaded, timeout=30, what="the file watch to reload")
         slot = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
         add_campaign(tmp_path, "added", slot, 1, due_now=False)
-        wait_for(lambda: len(received(tmp_path)) == 1, 20, "the added campaign to post")
-        assert received(tmp_path)[0]["text"].startswith("EDITED Product 0 http://127.0.0.1:8080/c/")
+        eventually(lambda: len(received(tmp_path)) == 1, timeout=20, what="the added campaign to post")
+        assert received(tmp_path)[0]["text"].startswith("EDITED Product 0 https://go.example.com/c/")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -22,20 +21,12 @@ from drainage.store.models import Cursor
 from tests.conftest import REPO
 from tests.email_helpers import SLOT, engine_for, ledger, slot_arg, subscribe, write_project
 from tests.fakes.smtp import free_port
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 RECIPIENTS = 2000
 IN_FLIGHT = 40
-
-
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _listening(port: int) -> bool:
@@ -61,7 +52,7 @@ def test_a_killed_fan_out_resumes_without_resending_anyone(tmp_path: Path) -> No
     sink = subprocess.Popen([sys.executable, "-m", "tests.fakes.smtp", "--port", str(port), "--out", str(sink_file)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: _listening(port), 20, "the SMTP sink")
+        eventually(lambda: _listening(port), timeout=20, what="the SMTP sink")
         config = write_project(tmp_path, port, connections=4, in_flight=IN_FLIGHT,
                                channel_extra="rate: 400/second\n")
         engine = engine_for(tmp_path)
@@ -73,8 +64,8 @@ def test_a_killed_fan_out_resumes_without_resending_anyone(tmp_path: Path) -> No
             sender = subprocess.Popen([*drainage, "send", "spring", "--at", slot_arg(), "--config", str(config)],
                                       cwd=tmp_path, env=env, stdout=log, stderr=log)
         try:
-            _wait(lambda: len(_received(sink_file)) >= RECIPIENTS // 2 or sender.poll() is not None, 60,
-                  "half of the fan-out")
+            eventually(lambda: len(_received(sink_file)) >= RECIPIENTS // 2 or sender.poll() is not None, timeout=60,
+                       what="half of the fan-out")
         finally:
             sender.send_signal(signal.SIGKILL)
             sender.wait()
@@ -129,7 +120,7 @@ def test_twenty_kills_of_the_daemon_mid_fan_out_leave_at_most_connections_unknow
     left_unknown: list[int] = []
     received_at_kill: list[int] = []
     try:
-        _wait(lambda: _listening(port), 20, "the SMTP sink")
+        eventually(lambda: _listening(port), timeout=20, what="the SMTP sink")
         config = write_project(tmp_path, port, connections=CONNECTIONS, in_flight=100,
                                daemon_extra="lease: 2s\nsweep_every: 1s\n")
         engine = engine_for(tmp_path)
@@ -144,8 +135,8 @@ def test_twenty_kills_of_the_daemon_mid_fan_out_leave_at_most_connections_unknow
                 before = len(_received(sink_file))
                 daemon = subprocess.Popen(run, cwd=tmp_path, env=env, stdout=log, stderr=log)
                 try:
-                    _wait(lambda: len(_received(sink_file)) >= before + 8 or daemon.poll() is not None,  # noqa: B023
-                          60, "the daemon to send")
+                    eventually(lambda: len(_received(sink_file)) >= before + 8 or daemon.poll() is not None,  # noqa: B023
+                               timeout=60, what="the daemon to send")
                 finally:
                     daemon.send_signal(signal.SIGKILL)
                     daemon.wait()

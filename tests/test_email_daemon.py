@@ -15,6 +15,7 @@ from drainage.store.db import session
 from drainage.store.models import Cursor, Delivery
 from tests.email_helpers import SLOT, engine_for, ledger, subscribe, write_project
 from tests.fakes.smtp import smtp_server
+from tests.waiting import eventually_async
 
 
 def test_a_shutdown_mid_fan_out_releases_the_queue_and_the_next_pass_resumes_without_resending(
@@ -32,9 +33,8 @@ def test_a_shutdown_mid_fan_out_releases_the_queue_and_the_next_pass_resumes_wit
             dispatcher = Dispatcher(load_project(config), engine, RealClock())
 
             async def stop_soon() -> None:
-                async with asyncio.timeout(60):  # the first ten messages must arrive
-                    while len(smtp.received) < 10:
-                        await asyncio.sleep(0.01)
+                await eventually_async(lambda: len(smtp.received) >= 10, timeout=60, interval=0.01,
+                                       what="the first ten messages")
                 dispatcher.stopping = True  # what SIGTERM does
 
             await asyncio.gather(dispatcher.run_channel("news"), stop_soon())

@@ -23,6 +23,8 @@ from drainage.links import (
     tracked_link,
 )
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 BASE = "https://shop.example.com"
 HOSTS = ["shop.example.com"]
 

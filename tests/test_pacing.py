@@ -52,6 +52,7 @@ def test_a_retry_after_blocks_every_daemon_and_a_send_not_made_is_given_back(eng
     assert second.take(T0 + timedelta(seconds=92)) == 0.0
 
 
+@pytest.mark.slow  # several daemons' fan-outs at 3/second: seconds by design
 def test_an_email_relays_rate_is_shared_by_the_fan_outs_of_every_daemon(engines) -> None:
     paces = []
     for engine in engines:  # each daemon paces its own fan-out at the relay's rate, and takes from the shared one

@@ -15,6 +15,8 @@ from drainage.links import LinkError
 from drainage.render import LinkContext, Renderer, fit_text, format_price, hashtags, is_html, shorten
 from drainage.textlength import count_length
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 URL = re.compile(r"https?://\S+")
 
 

@@ -53,7 +53,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return build_history(tmp_path_factory.mktemp("history"))
 
 
-@pytest.mark.parametrize("by", ["variant", "day"])
+@pytest.mark.parametrize("by", ["variant", pytest.param("day", marks=pytest.mark.slow)])  # a browser each
 def test_the_html_report_opens_in_chromium_without_console_messages(history: Engine, tmp_path: Path,
                                                                      by: str) -> None:
     page = tmp_path / "report.html"

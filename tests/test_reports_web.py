@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 
 from drainage.channel import Receipt
 from drainage.config import load_config
@@ -26,22 +26,18 @@ from drainage.store.models import Click, Delivery
 from drainage.store.retention import prune_raw_clicks
 from drainage.tracker.app import Tracker
 from tests.databases import ON_POSTGRES, database_url
+from tests.project_files import config_yaml, write_project
 from tests.report_helpers import D1, D3, build_history
+from tests.waiting import eventually_async
 
 TOKEN = "reports-token-for-tests-0123456789"
-CONFIG = """\
-store: {{name: Northwind, base_url: "https://shop.example.com"}}
-tracker:
-  public_url: https://go.example.com
-  reports_token: ${{DRAINAGE_REPORTS_TOKEN:-}}
-{extra}"""
 QUERY = f"from={D1}&to={D3}"
 
 
-def write_config(root: Path, extra: str = "") -> Path:
-    path = root / "config.yaml"
-    path.write_text(CONFIG.format(extra=extra) + f"database:\n  url: {database_url(root)}\n", encoding="utf-8")
-    return path
+def write_config(root: Path, **tracker: str) -> Path:
+    """The tracker's clicks are written by a thread here: the pages are the subject, not the writer process."""
+    tracker = {"reports_token": "${DRAINAGE_REPORTS_TOKEN:-}", "writer": "thread", **tracker}
+    return write_project(root, config_yaml(root, store={"name": "Northwind"}, tracker=tracker))
 
 
 def call(root: Path, requests: list[tuple[str, dict[str, str]]], token: str | None = TOKEN) -> list[httpx.Response]:
@@ -63,6 +59,11 @@ def call(root: Path, requests: list[tuple[str, dict[str, str]]], token: str | No
             engine.dispose()
 
     return asyncio.run(scenario())
+
+
+def _clicks_left(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM clicks")).scalar() or 0)
 
 
 @pytest.fixture
@@ -144,12 +145,12 @@ def test_a_short_reports_token_is_refused_without_showing_it(tmp_path: Path) -> 
     loaded, problems = load_config(path, "config.yaml", {"DRAINAGE_REPORTS_TOKEN": "hunter2"})
     assert loaded is None
     assert [str(p) for p in problems] == [
-        "config.yaml:4:18: tracker.reports_token: the reports token is too short: use at least 16 random "
+        "config.yaml:9:18: tracker.reports_token: the reports token is too short: use at least 16 random "
         "characters (e.g. `openssl rand -hex 24`)"]
     assert "hunter2" not in str(problems)
-    loaded, problems = load_config(write_config(tmp_path, "  keep_raw_clicks: 12h\n"), "config.yaml", {})
+    loaded, problems = load_config(write_config(tmp_path, keep_raw_clicks="12h"), "config.yaml", {})
     assert loaded is None and [str(p) for p in problems] == [
-        "config.yaml:5:20: tracker.keep_raw_clicks: '12h' is too short: keep raw clicks at least 2d (a late write may "
+        "config.yaml:11:20: tracker.keep_raw_clicks: '12h' is too short: keep raw clicks at least 2d (a late write may "
         "still add to yesterday's unique visitors)"]
 
 
@@ -220,7 +221,7 @@ def test_pruning_raw_clicks_never_changes_a_report(history: Path, cli, monkeypat
     assert result.exit_code == 1 and "set tracker.keep_raw_clicks in config.yaml" in result.output
     result = cli("prune", "--older-than", "1d")
     assert result.exit_code == 1 and "keep raw clicks at least 2d" in result.output
-    write_config(history, "  keep_raw_clicks: 2d\n")
+    write_config(history, keep_raw_clicks="2d")
     result = cli("prune")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("deleted 11 raw clicks and")  # all that was left: the history is in 2026-11
@@ -228,7 +229,7 @@ def test_pruning_raw_clicks_never_changes_a_report(history: Path, cli, monkeypat
 
 
 def test_the_tracker_prunes_raw_clicks_when_retention_is_set(history: Path) -> None:
-    loaded, problems = load_config(write_config(history, "  keep_raw_clicks: 2d\n"), "config.yaml", {})
+    loaded, problems = load_config(write_config(history, keep_raw_clicks="2d"), "config.yaml", {})
     assert loaded is not None, problems
 
     async def scenario() -> None:
@@ -237,11 +238,7 @@ def test_the_tracker_prunes_raw_clicks_when_retention_is_set(history: Path) -> N
         tracker.prune_delay = 0
         await tracker.startup()
         try:
-            for _ in range(200):
-                with engine.connect() as conn:
-                    if conn.execute(text("SELECT count(*) FROM clicks")).scalar() == 0:
-                        break
-                await asyncio.sleep(0.02)
+            await eventually_async(lambda: _clicks_left(engine) == 0, what="the hourly prune of raw clicks")
         finally:
             await tracker.shutdown()
             engine.dispose()

@@ -16,6 +16,8 @@ from drainage.campaigns import Campaign, LoadedCampaign
 from drainage.posts import PlannedPost, plan_campaign, posts_for_slots, slots_for
 from drainage.sources import Positions
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -24,13 +24,14 @@ from drainage.store.models import Cursor, Delivery
 from drainage.store.models import DeliveryStatus as S
 from tests.conftest import REPO
 from tests.daemon_helpers import make_dispatcher, rows, scripted_plugin, write_project
-from tests.daemon_process import add_campaign, received, start, wait_for
+from tests.daemon_process import add_campaign, received, start
 from tests.daemon_process import write_project as write_process_project
 from tests.databases import database_url
 from tests.email_helpers import SLOT, engine_for, fanouts, ledger, subscribe
 from tests.email_helpers import write_project as write_email_project
 from tests.fakes.smtp import free_port
 from tests.test_email_crash import _listening, _received
+from tests.waiting import eventually
 
 
 def _stop(daemons: list[subprocess.Popen[bytes]]) -> None:
@@ -51,14 +52,14 @@ def test_three_daemons_one_killed_and_restarted_post_every_slot_exactly_once(tmp
         expected |= {f"wave{n}|box|p{i}|-|{at.strftime('%Y-%m-%dT%H:%M:%SZ')}" for i in range(25)}
     daemons = [start(tmp_path) for _ in range(3)]
     try:
-        wait_for(lambda: len(received(tmp_path)) >= 15, 60, "the first posts")
+        eventually(lambda: len(received(tmp_path)) >= 15, timeout=60, what="the first posts")
         daemons[0].send_signal(signal.SIGKILL)  # mid-run: it may hold a claimed post
         daemons[0].wait()
         time.sleep(1.0)
         daemons[0] = start(tmp_path)  # restarted later
-        wait_for(lambda: len(received(tmp_path)) >= len(expected), 90, "every slot to be posted")
-        wait_for(lambda: (tmp_path / "daemon.log").read_text().count("daemon.started") == 4, 60,
-                 "the restarted daemon to start (a loaded machine may post every slot before it does)")
+        eventually(lambda: len(received(tmp_path)) >= len(expected), timeout=90, what="every slot to be posted")
+        eventually(lambda: (tmp_path / "daemon.log").read_text().count("daemon.started") == 4, timeout=60,
+                   what="the restarted daemon to start (a loaded machine may post every slot before it does)")
         time.sleep(1.5)  # room for a duplicate to show up, if the claims were wrong
     finally:
         _stop(daemons)
@@ -127,7 +128,7 @@ def test_three_daemons_share_one_email_fan_out_and_take_over_a_killed_owner(tmp_
                                 env=env, stdout=log, stderr=log)
 
     try:
-        wait_for(lambda: _listening(port), 20, "the SMTP sink")
+        eventually(lambda: _listening(port), timeout=20, what="the SMTP sink")
         config = write_email_project(tmp_path, port, connections=2, in_flight=IN_FLIGHT,
                                      channel_extra="rate: 100/second\n", daemon_extra="lease: 2s\nsweep_every: 1s\n")
         engine = engine_for(tmp_path)
@@ -137,7 +138,7 @@ def test_three_daemons_share_one_email_fan_out_and_take_over_a_killed_owner(tmp_
         addresses = [f"user{i:04d}@example.com" for i in range(RECIPIENTS)]
         subscribe(engine, addresses)
         daemons = [start_daemon() for _ in range(3)]
-        wait_for(lambda: len(_received(sink_file)) >= RECIPIENTS // 4, 90, "a quarter of the fan-out")
+        eventually(lambda: len(_received(sink_file)) >= RECIPIENTS // 4, timeout=90, what="a quarter of the fan-out")
         owner = _owner_pid(engine)
         assert owner is not None, "one daemon owns the delivery while its fan-out runs"
         [victim] = [i for i, proc in enumerate(daemons) if proc.pid == owner]
@@ -146,7 +147,7 @@ def test_three_daemons_share_one_email_fan_out_and_take_over_a_killed_owner(tmp_
         killed_at = len(_received(sink_file))
         time.sleep(1.0)
         daemons[victim] = start_daemon()  # restarted later
-        wait_for(lambda: _fanout_done(engine), 120, "the fan-out to finish")
+        eventually(lambda: _fanout_done(engine), timeout=120, what="the fan-out to finish")
         time.sleep(1.5)  # room for a duplicate to show up, if the claims were wrong
     finally:
         _stop(daemons)

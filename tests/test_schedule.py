@@ -24,6 +24,8 @@ from drainage.schedule import (
     wall_to_instants,
 )
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 SYDNEY = ZoneInfo("Australia/Sydney")

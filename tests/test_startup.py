@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import drainage.cli
+
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
 
 HEAVY = ("telegram", "tweepy", "facebook", "praw", "requests", "sqlalchemy", "sqlmodel", "alembic", "uvicorn",
          "starlette",

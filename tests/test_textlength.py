@@ -6,12 +6,15 @@ from __future__ import annotations
 import unicodedata
 from functools import partial
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from drainage.channel import Limits
 from drainage.render import fit_text
 from drainage.textlength import X_LIGHT_RANGES, count_length, mastodon_length, x_url_spans, x_weighted_length
+
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
 
 PATHS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=300)
 CJK = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=100)

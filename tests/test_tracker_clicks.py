@@ -25,6 +25,7 @@ from drainage.tracker.clickids import LENGTH, POOL, TIME_CHARS, ClickIds, time_p
 from drainage.tracker.visitors import VisitorHasher, visitor_id, visitor_key
 from tests.databases import ON_POSTGRES, database_url
 from tests.tracker_helpers import add_link, clicks, load, run, running
+from tests.waiting import eventually_async
 
 UA = {
     "chrome_windows": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -173,10 +174,7 @@ def test_clicks_are_written_in_batches_by_size_and_by_time(tmp_path: Path) -> No
             await asyncio.sleep(0.2)
             assert tracker.recorder.depth == 4 and tracker.recorder.written == 0  # below the batch size
             await client.get(f"/c/{code}")
-            for _ in range(100):
-                if tracker.recorder.written == 5:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually_async(lambda: tracker.recorder.written == 5, what="the full batch written")
             assert tracker.recorder.written == 5 and tracker.recorder.depth == 0
 
     run(scenario)
@@ -185,10 +183,7 @@ def test_clicks_are_written_in_batches_by_size_and_by_time(tmp_path: Path) -> No
     async def by_time() -> None:
         async with running(config) as (tracker, client):
             await client.get(f"/c/{code}")
-            for _ in range(200):
-                if tracker.recorder.written == 1:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually_async(lambda: tracker.recorder.written == 1, what="the click written by time")
             assert tracker.recorder.written == 1
 
     run(by_time)
@@ -279,6 +274,7 @@ def _dump(engine: Engine) -> str:
                          for row in conn.execute(text(f'SELECT * FROM "{table}"')))
 
 
+@pytest.mark.slow  # spawns the writer process twice; the other writer tests keep it in the quick loop
 def test_clicks_are_written_by_a_child_process_that_is_restarted_if_it_dies(tmp_path: Path) -> None:
     config = load(tmp_path)  # tracker.writer defaults to process
     code = add_link(config, "https://shop.example.com/p/scarf")
@@ -339,9 +335,8 @@ def test_a_flush_cancelled_while_the_writer_process_works_keeps_answers_in_step(
             for click in batch("a", UA["chrome_windows"], 300):
                 recorder.add(click)
             flushing = asyncio.create_task(recorder.flush())
-            async with asyncio.timeout(30):
-                while not recorder._writing:  # the batch left the buffer: it is on its way to the writer process
-                    await asyncio.sleep(0)
+            # the batch left the buffer: it is on its way to the writer process
+            await eventually_async(lambda: recorder._writing, timeout=30, interval=0, what="the batch handed over")
             assert recorder.depth == 300  # answered, not committed: still counted as queued
             flushing.cancel()
             with pytest.raises(asyncio.CancelledError):

@@ -29,11 +29,11 @@ from tests.tracker_helpers import (
     free_port,
     load,
     start_drainage,
-    wait_for,
     wait_group_gone,
     wait_healthy,
     write_config,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,7 @@ def kill_trials(root: Path, kills: int, seed: int = 17) -> list[KillTrial]:
         wait_healthy(base, proc, root)
         load_ = Load(base, code)
         load_.start()
-        wait_for(lambda: len(load_.answered) >= 100, what="clicks answered")  # noqa: B023
+        eventually(lambda: len(load_.answered) >= 100, what="clicks answered")  # noqa: B023
         time.sleep(rng.uniform(0.0, 1.0))  # a random moment under load
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -164,7 +164,7 @@ def _tracker_pid(root: Path) -> int:
         lines = [line for line in (root / "tracker.log").read_text().splitlines() if "tracker.spawned" in line]
         return int(lines[-1].rsplit("pid=", 1)[1].split()[0]) if lines else None
 
-    return int(wait_for(spawned, what="tracker.spawned in the log"))
+    return int(eventually(spawned, what="tracker.spawned in the log"))
 
 
 def _alive(pid: int) -> bool:
@@ -188,7 +188,7 @@ def test_sigterm_to_run_under_load_writes_every_answered_click_before_it_exits(t
     wait_healthy(base, proc, tmp_path)
     load_ = Load(base, code)
     load_.start()
-    wait_for(lambda: len(load_.answered) >= 2000, what="2,000 answered clicks")
+    eventually(lambda: len(load_.answered) >= 2000, what="2,000 answered clicks")
     load_.finish()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(300) == 0
@@ -209,7 +209,7 @@ def test_a_sigkilled_daemon_leaves_no_tracker_and_a_restarted_one_serves_again(t
         assert all(client.get(f"/c/{code}").status_code == 302 for _ in range(50))
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
-    wait_for(lambda: not _alive(tracker), what="the tracker's end after its daemon's")
+    eventually(lambda: not _alive(tracker), what="the tracker's end after its daemon's")
     wait_group_gone(proc.pid)
     assert len(_committed(config.database_url)) == 50  # it was told to stop (SIGTERM), so it wrote its clicks
 
@@ -236,8 +236,8 @@ def test_a_held_port_is_one_clear_error_not_a_restart_loop(tmp_path: Path) -> No
 
         daemon = start_drainage(tmp_path, "run", log_name="run.log")
         try:
-            wait_for(lambda: "tracker.not_restarted" in (tmp_path / "run.log").read_text(),
-                     what="the daemon's tracker.not_restarted")
+            eventually(lambda: "tracker.not_restarted" in (tmp_path / "run.log").read_text(),
+                       what="the daemon's tracker.not_restarted")
         finally:
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(120) == 0

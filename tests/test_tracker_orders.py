@@ -1,4 +1,5 @@
-"""Order webhooks: signatures, replays, idempotency, attribution by click id and by UTM tags."""
+"""Order webhooks: signatures, replays, idempotency, attribution by click id and by UTM tags (the tracker's clicks
+are written by a thread here; the writer process has its own tests in test_tracker_clicks.py)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def _post(client: httpx.AsyncClient, order: dict, *, secret: str = SECRET,
 
 
 def test_an_order_with_a_click_id_is_attributed_to_the_clicked_link_once(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
     code = add_link(config, TARGET, campaign="spring", channel="telegram-main", item="scarf", variant="b")
 
     async def scenario() -> None:
@@ -60,7 +61,7 @@ def test_an_order_with_a_click_id_is_attributed_to_the_clicked_link_once(tmp_pat
 
 
 def test_bad_signatures_and_replays_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
     add_link(config, TARGET)
     order = {"order_id": "2002", "amount": 10, "currency": "USD"}
 
@@ -85,7 +86,7 @@ def test_bad_signatures_and_replays_are_refused_and_nothing_is_written(tmp_path:
 
 
 def test_invalid_bodies_and_missing_secret(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
 
     async def scenario() -> None:
         async with running(config) as (_tracker, client):
@@ -101,7 +102,7 @@ def test_invalid_bodies_and_missing_secret(tmp_path: Path) -> None:
             assert (await client.post("/hooks/order/magento", content=b"{}")).status_code == 404
 
     run(scenario)
-    unconfigured = load(tmp_path, environ={})
+    unconfigured = load(tmp_path, environ={}, writer="thread")
 
     async def off() -> None:
         async with running(unconfigured) as (_tracker, client):
@@ -113,7 +114,7 @@ def test_invalid_bodies_and_missing_secret(tmp_path: Path) -> None:
 
 
 def test_utm_tags_attribute_an_order_without_a_click_id(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
     add_link(config, TARGET, campaign="spring", channel="social", variant="a")
 
     async def scenario() -> None:
@@ -132,7 +133,7 @@ def test_utm_tags_attribute_an_order_without_a_click_id(tmp_path: Path) -> None:
 
 
 def test_shopify_and_woocommerce_webhooks(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
     code = add_link(config, TARGET, campaign="spring", channel="x-main", variant="b")
 
     async def scenario() -> None:

@@ -3,46 +3,16 @@ showed as queued, and `drainage run` serves it beside the scheduler."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.tracker_helpers import HEALTHY_WITHIN, add_link, clicks, load, write_config
+from tests.tracker_helpers import add_link, clicks, free_port, load, start_drainage, wait_healthy, write_config
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "DRAINAGE_ORDER_SECRET": "s"}
-    with open(root / "tracker.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "drainage", *args], cwd=root, env=env,
-                                stdout=subprocess.DEVNULL, stderr=log)
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], root: Path) -> None:
-    deadline = time.monotonic() + HEALTHY_WITHIN
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError((root / "tracker.log").read_text())
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("tracker did not become healthy")
 
 
 def _click(base: str, code: str, n: int) -> None:
@@ -53,13 +23,13 @@ def _click(base: str, code: str, n: int) -> None:
 
 
 def test_sigterm_writes_every_buffered_click(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = load(tmp_path, flush_every="1h", batch_size=100_000, extra=f"port: {port}")
     code = add_link(config, "https://shop.example.com/p/scarf")
     base = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, "tracker")
+    proc = start_drainage(tmp_path, "tracker")
     try:
-        _wait_healthy(base, proc, tmp_path)
+        wait_healthy(base, proc, tmp_path)
         _click(base, code, 250)
         assert httpx.get(f"{base}/healthz").json()["queued_clicks"] == 250  # nothing written yet (flush_every 1h)
         assert clicks(config) == []
@@ -70,17 +40,17 @@ def test_sigterm_writes_every_buffered_click(tmp_path: Path) -> None:
 
 
 def test_a_hard_kill_loses_at_most_the_queued_clicks(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = load(tmp_path, flush_every="100ms", batch_size=100_000, extra=f"port: {port}")
     code = add_link(config, "https://shop.example.com/p/scarf")
     base = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, "tracker")
+    proc = start_drainage(tmp_path, "tracker")
     try:
-        _wait_healthy(base, proc, tmp_path)
+        wait_healthy(base, proc, tmp_path)
         _click(base, code, 300)
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{base}/healthz").json()["queued_clicks"] and time.monotonic() < deadline:
-            time.sleep(0.05)  # within flush_every the queue is written
+        # within flush_every the queue is written
+        eventually(lambda: httpx.get(f"{base}/healthz").json()["queued_clicks"] == 0, timeout=30,
+                   what="the tracker's queue to be written")
         queued = httpx.get(f"{base}/healthz").json()["queued_clicks"]
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -90,16 +60,14 @@ def test_a_hard_kill_loses_at_most_the_queued_clicks(tmp_path: Path) -> None:
 
 
 def test_run_serves_the_tracker_beside_the_scheduler_and_stops_it(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     write_config(tmp_path, flush_every="1h", extra=f"port: {port}")
-    config = load(tmp_path, flush_every="1h", extra=f"port: {port}")
-    (tmp_path / "campaigns").mkdir()
-    (tmp_path / "templates").mkdir()
+    config = load(tmp_path, flush_every="1h", extra=f"port: {port}")  # with empty campaigns/ and templates/
     code = add_link(config, "https://shop.example.com/p/scarf")
     base = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, "run")
+    proc = start_drainage(tmp_path, "run")
     try:
-        _wait_healthy(base, proc, tmp_path)
+        wait_healthy(base, proc, tmp_path)
         _click(base, code, 7)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -119,7 +87,7 @@ def test_two_trackers_on_one_database_lose_no_click_and_keep_rollups_exact(tmp_p
     from drainage.store.db import make_engine, session
     from drainage.store.models import ClickRollup
 
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     config = load(tmp_path, flush_every="50ms", batch_size=200)
     codes = [add_link(config, f"https://shop.example.com/p/{n}", item=str(n)) for n in range(5)]
     procs = []
@@ -129,7 +97,7 @@ def test_two_trackers_on_one_database_lose_no_click_and_keep_rollups_exact(tmp_p
         write_config(root, flush_every="50ms", batch_size=200, extra=f"port: {port}")
         text = (root / "config.yaml").read_text()  # both on the first project's database
         (root / "config.yaml").write_text(text.replace(f"url: {database_url_of(root)}", f"url: {config.database_url}"))
-        procs.append(_start(root, "tracker"))
+        procs.append(start_drainage(root, "tracker"))
     per_thread, errors = 300, []
 
     def hammer(base: str, code: str) -> None:
@@ -139,8 +107,8 @@ def test_two_trackers_on_one_database_lose_no_click_and_keep_rollups_exact(tmp_p
             errors.append(exc)
 
     try:
-        for port, proc in zip(ports, procs, strict=True):
-            _wait_healthy(f"http://127.0.0.1:{port}", proc, tmp_path)
+        for n, (port, proc) in enumerate(zip(ports, procs, strict=True)):
+            wait_healthy(f"http://127.0.0.1:{port}", proc, tmp_path / f"t{n}")
         threads = [threading.Thread(target=hammer, args=(f"http://127.0.0.1:{port}", code))
                    for port in ports for code in codes[:2]]
         for thread in threads:

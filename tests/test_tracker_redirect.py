@@ -1,4 +1,7 @@
-"""The /c/{code} hop: a 302 to exactly the stored target plus a click id; 404s; bounds; no open redirect."""
+"""The /c/{code} hop: a 302 to exactly the stored target plus a click id; 404s; bounds; no open redirect.
+
+The first test runs the production click writer (a process); the others a thread writer, since the hop is the
+same and the writer process has its own tests in test_tracker_clicks.py."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ def _split_click(location: str, param: str = "dr_click") -> tuple[str, str]:
     return head[:-1] + hash_mark + fragment, click
 
 
-@pytest.mark.parametrize(("target", "expected"), [
+REDIRECTS = [
     ("https://shop.example.com/p/scarf", "https://shop.example.com/p/scarf?dr_click={id}"),
     ("https://shop.example.com/p/scarf?utm_source=x&color=red",
      "https://shop.example.com/p/scarf?utm_source=x&color=red&dr_click={id}"),
@@ -35,29 +38,32 @@ def _split_click(location: str, param: str = "dr_click") -> tuple[str, str]:
     ("https://shop.example.com/p/a%20b?q=%E2%9C%93", "https://shop.example.com/p/a%20b?q=%E2%9C%93&dr_click={id}"),
     ("https://bücher.example/p/1", "https://xn--bcher-kva.example/p/1?dr_click={id}"),
     ("https://shop.example.com:8443/p?x=1", "https://shop.example.com:8443/p?x=1&dr_click={id}"),
-])
-def test_redirect_keeps_the_stored_target_and_adds_the_click_id(tmp_path: Path, target: str, expected: str) -> None:
-    config = load(tmp_path)
-    code = add_link(config, target)
+]
+"""Stored targets and where the hop sends the visitor ({id}: the click id)."""
+
+
+def test_redirect_keeps_the_stored_target_and_adds_the_click_id(tmp_path: Path) -> None:
+    config = load(tmp_path)  # the production writer (a process): one tracker for every case
+    codes = [add_link(config, target, item=str(n)) for n, (target, _) in enumerate(REDIRECTS)]
 
     async def scenario() -> None:
         async with running(config) as (tracker, client):
-            response = await client.get(f"/c/{code}")
-            assert response.status_code == 302
-            assert response.headers["cache-control"] == "no-store, private"
-            location = response.headers["location"]
-            _, click_id = _split_click(location)
-            assert location == expected.format(id=click_id)
-            assert len(click_id) == LENGTH
+            for code, (target, expected) in zip(codes, REDIRECTS, strict=True):
+                response = await client.get(f"/c/{code}")
+                assert response.status_code == 302, target
+                assert response.headers["cache-control"] == "no-store, private"
+                location = response.headers["location"]
+                _, click_id = _split_click(location)
+                assert location == expected.format(id=click_id), target
+                assert len(click_id) == LENGTH
             await tracker.recorder.flush()
 
     run(scenario)
-    [click] = clicks(config)
-    assert click.code == code
+    assert sorted(click.code for click in clicks(config)) == sorted(codes)  # one click each
 
 
 def test_each_click_gets_its_own_id_and_head_is_answered_without_counting_a_person(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
     code = add_link(config, "https://shop.example.com/p/scarf")
 
     async def scenario() -> list[str]:
@@ -77,26 +83,28 @@ def test_each_click_gets_its_own_id_and_head_is_answered_without_counting_a_pers
     assert sum(r.agent_class == "human" for r in rows) == 0
 
 
-@pytest.mark.parametrize("path", [
+UNKNOWN_PATHS = [
     "/c/zzzzzzzzzzzz", "/c/", "/c/ABCDEFGHIJKL", "/c/short", "/c/aaaaaaaaaaaaa", "/c/aaaaaaaaaaa1",
     "/c/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/c/../../etc/passwd", "/c/aaaaaaaaaaaa/extra",
-])
-def test_unknown_or_malformed_codes_get_a_404_page_that_leads_home_and_echoes_nothing(tmp_path: Path,
-                                                                                      path: str) -> None:
-    config = load(tmp_path)
+]
+
+
+def test_unknown_or_malformed_codes_get_a_404_page_that_leads_home_and_echoes_nothing(tmp_path: Path) -> None:
+    config = load(tmp_path, writer="thread")
     add_link(config, "https://shop.example.com/p/scarf")
 
     async def scenario() -> None:
         async with running(config) as (tracker, client):
-            response = await client.get(path)
-            assert response.status_code == 404
-            assert "location" not in response.headers
-            body = response.text
-            assert 'href="https://shop.example.com"' in body
-            assert "Northwind &lt;Knits&gt;" in body  # the store name is escaped, never raw
-            assert "script" not in body and "passwd" not in body and "aaaa" not in body
-            head = await client.head(path)
-            assert head.status_code == 404 and head.content == b""
+            for path in UNKNOWN_PATHS:
+                response = await client.get(path)
+                assert response.status_code == 404, path
+                assert "location" not in response.headers
+                body = response.text
+                assert 'href="https://shop.example.com"' in body
+                assert "Northwind &lt;Knits&gt;" in body  # the store name is escaped, never raw
+                assert "script" not in body and "passwd" not in body and "aaaa" not in body, path
+                head = await client.head(path)
+                assert head.status_code == 404 and head.content == b"", path
             await tracker.recorder.flush()
 
     run(scenario)
@@ -104,7 +112,7 @@ def test_unknown_or_malformed_codes_get_a_404_page_that_leads_home_and_echoes_no
 
 
 def test_methods_and_size_bounds(tmp_path: Path) -> None:
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
     code = add_link(config, "https://shop.example.com/p/scarf")
 
     async def scenario() -> None:
@@ -138,7 +146,7 @@ OPEN_REDIRECT_PAYLOADS = [
 
 def test_no_request_can_choose_where_the_visitor_goes(tmp_path: Path) -> None:
     assert len(OPEN_REDIRECT_PAYLOADS) >= 30
-    config = load(tmp_path)
+    config = load(tmp_path, writer="thread")
     target = "https://shop.example.com/p/scarf?utm_source=social"
     code = add_link(config, target)
     evil_headers = [{}, {"host": "evil.org"}, {"x-forwarded-host": "evil.org"}, {"x-forwarded-proto": "javascript"},
@@ -160,6 +168,7 @@ def test_no_request_can_choose_where_the_visitor_goes(tmp_path: Path) -> None:
     run(scenario)
 
 
+@pytest.mark.slow  # 150 examples; the cases above keep the hop in the quick loop
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(suffix=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40),
        query=st.lists(st.tuples(st.text(max_size=12), st.text(max_size=20)), max_size=4))
@@ -167,7 +176,7 @@ def test_any_path_or_query_ends_at_the_stored_target_or_a_404(tmp_path: Path, su
                                                               query: list[tuple[str, str]]) -> None:
     # The writer thread: this property is about where a request leads, and 150 examples must not start 150
     # writer processes (the writer process has tests of its own).
-    config = load(tmp_path, extra="writer: thread")
+    config = load(tmp_path, writer="thread")
     target = "https://shop.example.com/p/scarf?color=red#top"
     code = add_link(config, target)
 

@@ -18,10 +18,13 @@ import httpx
 import pytest
 
 from drainage.links import add_utm
+from drainage.store.db import make_engine
+from drainage.store.migrate import ensure_schema
 from drainage.tracker.app import MAX_ORDER_BYTES
 from drainage.tracker.orders import sign_generic
 from tests.databases import ON_POSTGRES
-from tests.tracker_helpers import SECRET, add_link, free_port, load, start_drainage, wait_for, wait_healthy
+from tests.tracker_helpers import SECRET, add_link, free_port, load, start_drainage, wait_healthy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +34,9 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.
 def _start(root: Path, config_kwargs: dict) -> tuple[str, object, subprocess.Popen[bytes]]:
     port = free_port()
     config = load(root, extra=f"port: {port}", **config_kwargs)
+    engine = make_engine(config.database_url)
+    ensure_schema(engine)  # before the tracker starts: it refuses a database that is not migrated
+    engine.dispose()
     return f"http://127.0.0.1:{port}", config, start_drainage(root, "tracker")
 
 
@@ -171,7 +177,7 @@ def test_healthz_counts_every_answered_click_until_it_is_committed(tmp_path: Pat
                 health = client.get("/healthz").json()
                 assert (health["queued_clicks"], health["clicks_written"]) == (120, 0)
                 time.sleep(0.05)
-        health = wait_for(lambda: (h := httpx.get(f"{base}/healthz").json())["clicks_written"] == 120 and h,
+        health = eventually(lambda: (h := httpx.get(f"{base}/healthz").json())["clicks_written"] == 120 and h,
                           what="the 120 clicks written")
         assert health["queued_clicks"] == 0
         assert _metric(base, "drainage_tracker_clicks_total{") == 120

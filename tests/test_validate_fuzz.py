@@ -18,6 +18,8 @@ from ruamel.yaml import YAML
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 CAMPAIGN_KEYS = ["id", "title", "status", "start", "end", "timezone", "utm", "items", "rotation", "seed",
                  "schedule", "channels", "themes", "misfire_grace", "on_unknown"]
 NESTED_KEYS = ["name", "url", "price", "currency", "tags", "extra", "image", "discount_code", "description",
@@ -116,6 +118,7 @@ def fuzz_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow  # a fuzz run; tests/test_broken_inputs.py keeps validate's messages in the quick loop
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(text=documents)

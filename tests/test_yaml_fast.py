@@ -14,6 +14,8 @@ from drainage.sources import MAX_NODES, Positions, _parse_exactly, parse_yaml
 from drainage.yaml_fast import NotPlain, compose_plain
 from tests.test_validate_fuzz import EXAMPLE, documents
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 
 def comparable(value: Any) -> Any:
     """Plain data with NaN made comparable and ruamel's TimeStamp (a datetime subclass) as a datetime."""

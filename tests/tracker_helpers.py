@@ -6,8 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import textwrap
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,30 +20,19 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Click, Link
 from drainage.tracker.app import Tracker
-from tests.databases import database_url
+from tests.project_files import block, config_yaml, write_project
+from tests.waiting import eventually
 
 SECRET = "order-hook-secret-for-tests"
 
-CONFIG = """\
-store:
-  name: Northwind <Knits>
-  base_url: https://shop.example.com
-database:
-  url: {database_url}
-tracker:
-  public_url: https://go.example.com
-  flush_every: {flush_every}
-  batch_size: {batch_size}
-  order_secret: ${{DRAINAGE_ORDER_SECRET:-}}
-{extra}
-"""
-
-
-def write_config(root: Path, *, flush_every: str = "1h", batch_size: int = 100_000, extra: str = "") -> Path:
-    path = root / "config.yaml"
-    path.write_text(CONFIG.format(flush_every=flush_every, batch_size=batch_size, database_url=database_url(root),
-                                  extra=textwrap.indent(extra, "  ")))
-    return path
+def write_config(root: Path, *, flush_every: str = "1h", batch_size: int = 100_000, extra: str = "",
+                 writer: str | None = None) -> Path:
+    """config.yaml of a tracker project; `extra`: more tracker keys as YAML text; `writer`: the click writer
+    (default: a process, as in production; "thread" where the test is about the web surface, not the writer,
+    since spawning a writer process costs about a second)."""
+    return write_project(root, config_yaml(root, store={"name": "Northwind <Knits>"}, tracker={
+        "flush_every": flush_every, "batch_size": batch_size, "order_secret": "${DRAINAGE_ORDER_SECRET:-}",
+        **({"writer": writer} if writer else {}), **block(extra)}))
 
 
 def load(root: Path, environ: dict[str, str] | None = None, **kwargs: Any) -> LoadedConfig:
@@ -121,38 +108,29 @@ HEALTHY_WITHIN = 120.0
 
 
 def wait_healthy(base: str, proc: subprocess.Popen[bytes], root: Path, log_name: str = "tracker.log") -> None:
-    deadline = time.monotonic() + HEALTHY_WITHIN
-    while time.monotonic() < deadline:
+    """Wait until the server at `base` answers /healthz; fail with its log if the process ends first."""
+
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise AssertionError((root / log_name).read_text())
         try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("tracker did not become healthy")
+            return False
+
+    eventually(healthy, timeout=HEALTHY_WITHIN, interval=0.05, what=f"{base}/healthz to answer 200")
+
+
+def group_gone(pgid: int) -> bool:
+    """No process of the group `pgid` is left (a writer finishing its batch included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
 
 
 def wait_group_gone(pgid: int, within: float = 60.0) -> None:
-    """Wait until no process of the group `pgid` is left (a writer finishing its batch included)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"processes of group {pgid} still run")
-
-
-def wait_for(condition: Callable[[], Any], within: float = 60.0, what: str = "condition") -> Any:
-    """Poll `condition` until it returns something true; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {within:.0f} s")
+    eventually(lambda: group_gone(pgid), timeout=within, interval=0.05, what=f"every process of group {pgid} to end")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -18,30 +19,13 @@ from drainage.store.db import session
 from drainage.store.models import ChannelState, Delivery
 from drainage.store.models import DeliveryStatus as S
 from tests.daemon_helpers import make_dispatcher
-from tests.databases import database_url
-from tests.fake_platform import FakePlatform
+from tests.fake_platform import FakePlatform, Fault
+from tests.project_files import RETRIES, block, config_yaml, write_project
+from tests.waiting import eventually_async
 
 START = datetime.fromisoformat("2026-03-01T10:30:00+00:00")
 SLOT = datetime.fromisoformat("2026-03-01T11:00:00+00:00")
 ITEM_NAME = "Socks & <Scarves>"
-
-CONFIG = """\
-database:
-  url: {database_url}
-store:
-  name: Test store
-  base_url: https://shop.example.com
-tracker:
-  public_url: https://go.example.com
-timezone: UTC
-daemon:
-  max_attempts: 3
-  backoff: 30s
-  backoff_max: 10m
-channels:
-  {name}:
-{options}
-"""
 
 CAMPAIGN = """\
 title: Winter sale
@@ -71,16 +55,13 @@ class ChannelRun:
     def __init__(self, root: Path, fake: FakePlatform, name: str, options: str, *, image: bool = False,
                  on_unknown: str = "skip", template: str = TEMPLATE, item_name: str = ITEM_NAME,
                  item_lines: str = "", config_extra: str = "") -> None:
-        (root / "campaigns").mkdir(parents=True, exist_ok=True)
-        (root / "templates").mkdir(exist_ok=True)
-        config = root / "config.yaml"
-        options = textwrap.indent(textwrap.dedent(options).strip(), "    ")
-        config.write_text(CONFIG.format(name=name, database_url=database_url(root), options=options) + config_extra)
         image_line = f"    image: {fake.image_url('scarf.png')}" if image else ""
         image_line += f"\n    {item_lines}" if item_lines else ""
-        (root / "campaigns" / "c.yaml").write_text(CAMPAIGN.format(name=name, on_unknown=on_unknown,
-                                                                   image=image_line, item_name=item_name))
-        (root / "templates" / "post.j2").write_text(template)
+        config = write_project(
+            root, config_yaml(root, daemon=RETRIES, channels={name: block(options)}) + config_extra,
+            campaigns={"c.yaml": CAMPAIGN.format(name=name, on_unknown=on_unknown, image=image_line,
+                                                 item_name=item_name)},
+            templates={"post.j2": template})
         self.name = name
         self.clock = FakeClock(START)
         fake.now = lambda: self.clock.now().timestamp()
@@ -145,15 +126,6 @@ class ChannelRun:
         return "\n".join(parts)
 
 
-async def until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait (asynchronously) until `predicate()` holds; fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 def crash_during(run: ChannelRun, fake: FakePlatform, call: str) -> None:
     """Hold the platform's answer to `call` ("telegram:getMe"), cancel the dispatcher's pass while it waits (the
     process dies there), release the platform, and let the dead worker's lease run out."""
@@ -162,7 +134,8 @@ def crash_during(run: ChannelRun, fake: FakePlatform, call: str) -> None:
     async def main() -> None:
         fake.set_delay(call, 60)
         task = asyncio.ensure_future(run.dispatcher.run_all())
-        await until(lambda: fake.received(platform, "/" + method), 30, f"the daemon to call {call}")
+        await eventually_async(lambda: fake.received(platform, "/" + method), timeout=30,
+                               what=f"the daemon to call {call}")
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -172,3 +145,46 @@ def crash_during(run: ChannelRun, fake: FakePlatform, call: str) -> None:
     run.dispatcher.in_flight.clear()  # a new process: it knows nothing of the dead one's sends
     run.dispatcher.worker = "another-host:1:abc123"
     run.clock.advance(minutes=5)  # past the lease (2m)
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    """One row of a channel's fault table: what the fake platform answers, and the error the post's row shows.
+
+    The error's kind says what must happen: `rate_limited` waits (`wait` seconds, or a range where the platform
+    rounds) without using an attempt, `transient` uses one, and both are then sent, once; `permanent` fails the
+    post for good after one attempt.
+    """
+
+    fault: Fault | Callable[[], Fault]  # a callable builds it when injected (a reset time relative to now)
+    error: str
+    exact: bool = True  # False: the row's error starts with `error` (the rest is the library's wording)
+    wait: float | tuple[float, float] | None = None
+    queue: str | None = None  # where the fault is injected, when not the platform's create call
+    times: int = 1
+
+
+_OUTCOMES = {"rate_limited": (S.RETRYING, 0), "transient": (S.RETRYING, 1), "permanent": (S.FAILED, 1)}
+
+
+def check_fault(run: ChannelRun, fake: FakePlatform, platform: str, case: FaultCase) -> None:
+    """Post through `run` while the fake platform answers with `case.fault`; check what the row and the platform
+    show, then the retry (sent once) or that a failed post stays failed."""
+    fault = case.fault() if callable(case.fault) else case.fault
+    fake.inject(case.queue or platform, fault, times=case.times)
+    run.run()
+    row = run.row()
+    status, attempts = _OUTCOMES[case.error.split(":", 1)[0]]
+    assert (row.status, row.attempts) == (status, attempts), row.error
+    assert (row.error == case.error) if case.exact else row.error.startswith(case.error), row.error
+    if case.wait is not None:
+        low, high = case.wait if isinstance(case.wait, tuple) else (case.wait, case.wait)
+        assert low <= run.wait_seconds() <= high
+    if status == S.RETRYING:
+        run.retry_when_due()
+        assert run.row().status == S.SENT
+        assert len(fake.posts(platform)) == 1
+    else:
+        run.clock.advance(hours=1)
+        run.run()
+        assert (run.row().status, run.row().attempts) == (S.FAILED, 1)  # never retried

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from functools import partial
 
 import httpx
 import pytest
 
 from drainage.channel import Post
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import ChannelRun
+from tests.channels.helpers import ChannelRun, FaultCase, check_fault
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import bluesky as B
 from tests.fake_platform import faults as F
@@ -99,40 +100,18 @@ def test_expired_token_logs_in_again_and_posts(tmp_path, fake, monkeypatch, card
     assert len(fake.posts("bluesky-upload")) == (1 if card else 0)  # the first upload was refused
 
 
-def test_rate_limit_waits_until_the_window_resets(tmp_path, fake, monkeypatch) -> None:
-    run = bluesky(tmp_path, fake, monkeypatch)
-    fake.inject("bluesky", B.rate_limited(reset_in=120))
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts, row.error) == (S.RETRYING, 0, "rate_limited: Bluesky HTTP 429: "
-                                                                    "RateLimitExceeded: Rate Limit Exceeded")
-    assert 60 <= run.wait_seconds() <= 120
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-
-
-@pytest.mark.parametrize(("fault", "error"), [
-    (B.SERVER_ERROR, "transient: Bluesky HTTP 500: InternalServerError: Internal Server Error"),
-    (F.HTML_PAGE, "transient: Bluesky HTTP 502 (an error page, not the PDS's JSON)"),
-    (F.slow(3.0), "transient: Bluesky did not answer in time"),
+@pytest.mark.parametrize("case", [
+    FaultCase(partial(B.rate_limited, reset_in=120),
+              "rate_limited: Bluesky HTTP 429: RateLimitExceeded: Rate Limit Exceeded", wait=(60, 120)),
+    FaultCase(B.SERVER_ERROR, "transient: Bluesky HTTP 500: InternalServerError: Internal Server Error"),
+    FaultCase(F.HTML_PAGE, "transient: Bluesky HTTP 502 (an error page, not the PDS's JSON)"),
+    FaultCase(F.slow(3.0), "transient: Bluesky did not answer in time"),
+    FaultCase(B.INVALID_RECORD, "permanent: Bluesky HTTP 400: InvalidRequest: Invalid app.bsky.feed.post record: "
+                                "Record/text must not be longer than 300 graphemes"),
 ])
-def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
-    run = bluesky(tmp_path, fake, monkeypatch, timeout=1.0)
-    fake.inject("bluesky", fault)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts, row.error) == (S.RETRYING, 1, error)
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-
-
-def test_invalid_record_fails_with_the_pds_own_text(tmp_path, fake, monkeypatch) -> None:
-    run = bluesky(tmp_path, fake, monkeypatch)
-    fake.inject("bluesky", B.INVALID_RECORD)
-    run.run()
-    assert (run.row().status, run.row().error) == (S.FAILED, "permanent: Bluesky HTTP 400: InvalidRequest: Invalid "
-                                                             "app.bsky.feed.post record: Record/text must not be "
-                                                             "longer than 300 graphemes")
+def test_rate_limit_waits_for_the_window_transient_faults_are_retried_an_invalid_record_fails_with_the_pds_text(
+        tmp_path, fake, monkeypatch, case) -> None:
+    check_fault(bluesky(tmp_path, fake, monkeypatch, timeout=1.0), fake, "bluesky", case)
 
 
 def test_wrong_app_password_pauses_the_channel_and_is_never_shown(tmp_path, fake, monkeypatch) -> None:

@@ -9,7 +9,7 @@ from channels.discourse import external_id
 from drainage.store.db import session
 from drainage.store.models import Delivery
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import ChannelRun
+from tests.channels.helpers import ChannelRun, FaultCase, check_fault
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import faults as F
 
@@ -56,34 +56,21 @@ def test_reply_to_a_topic(tmp_path, fake, monkeypatch) -> None:
     assert first["id"] != reply["id"]
 
 
-@pytest.mark.parametrize("header", [True, False])
-def test_rate_limit_waits_retry_after_or_wait_seconds(tmp_path, fake, monkeypatch, header) -> None:
-    run = discourse(tmp_path, fake, monkeypatch)
-    fake.inject("discourse", F.discourse_rate_limited(42, header=header))
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.RETRYING, 0)
-    assert row.error == ("rate_limited: Discourse HTTP 429: You’ve performed this action too many times. Please "
-                         "wait 42 seconds before trying again.")
-    assert run.wait_seconds() == 42
-    run.retry_when_due()
-    assert run.row().status == S.SENT
+RATE_LIMITED = ("rate_limited: Discourse HTTP 429: You’ve performed this action too many times. Please wait 42 "
+                "seconds before trying again.")
 
 
-@pytest.mark.parametrize(("fault", "error"), [
-    (F.DISCOURSE_SERVER_ERROR, "transient: Discourse HTTP 500"),
-    (F.HTML_PAGE, "transient: Discourse HTTP 502 (an error page, not Discourse's JSON)"),
-    (F.slow(3.0), "transient: Discourse did not answer in time (POST /posts.json)"),
+@pytest.mark.parametrize("case", [
+    FaultCase(F.discourse_rate_limited(42, header=True), RATE_LIMITED, wait=42),  # Retry-After
+    FaultCase(F.discourse_rate_limited(42, header=False), RATE_LIMITED, wait=42),  # the body's wait_seconds
+    FaultCase(F.DISCOURSE_SERVER_ERROR, "transient: Discourse HTTP 500"),
+    FaultCase(F.HTML_PAGE, "transient: Discourse HTTP 502 (an error page, not Discourse's JSON)"),
+    FaultCase(F.slow(3.0), "transient: Discourse did not answer in time (POST /posts.json)"),
+    FaultCase(F.DISCOURSE_SIMILAR, "permanent: Discourse HTTP 422: Body is too similar to what you recently posted"),
 ])
-def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
-    run = discourse(tmp_path, fake, monkeypatch, timeout=1.0)
-    fake.inject("discourse", fault)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts, row.error) == (S.RETRYING, 1, error)
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-    assert len(fake.posts("discourse")) == 1
+def test_rate_limits_wait_transient_faults_are_retried_a_validation_error_fails_with_discourses_text(
+        tmp_path, fake, monkeypatch, case) -> None:
+    check_fault(discourse(tmp_path, fake, monkeypatch, timeout=1.0), fake, "discourse", case)
 
 
 def test_lost_answer_is_recognised_on_the_retry_by_external_id(tmp_path, fake, monkeypatch) -> None:
@@ -95,15 +82,6 @@ def test_lost_answer_is_recognised_on_the_retry_by_external_id(tmp_path, fake, m
     row = run.row()
     assert (row.status, row.remote_id) == (S.SENT, str(fake.posts("discourse")[0]["id"]))
     assert len(fake.posts("discourse")) == 1
-
-
-def test_validation_error_fails_with_discourses_own_text(tmp_path, fake, monkeypatch) -> None:
-    run = discourse(tmp_path, fake, monkeypatch)
-    fake.inject("discourse", F.DISCOURSE_SIMILAR)
-    run.run()
-    row = run.row()
-    assert (row.status, row.error) == (S.FAILED, "permanent: Discourse HTTP 422: Body is too similar to what you "
-                                                 "recently posted")
 
 
 def test_revoked_key_pauses_the_channel_and_is_never_shown(tmp_path, fake, monkeypatch) -> None:

@@ -4,7 +4,6 @@ store URL submitted once, a changed one again, an unchanged one never; the proto
 from __future__ import annotations
 
 import asyncio
-import textwrap
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,30 +23,11 @@ from drainage.store.models import DeliveryStatus as S
 from tests.databases import database_url
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import indexnow as N
+from tests.project_files import block, config_yaml, write_project
 
 KEY = "4f1c2e8a9b7d4e2f8c1a"
 NOW = datetime.fromisoformat("2026-03-01T10:00:00+00:00")
 FEED = "https://shop.example.com/collections/all.atom"
-
-CONFIG = """\
-database:
-  url: {database_url}
-store:
-  name: Test store
-  base_url: https://shop.example.com
-  link_hosts: [blog.example.com]
-tracker:
-  public_url: https://go.example.com
-timezone: UTC
-channels:
-  out:
-    type: outbox
-  search:
-    type: indexnow
-    key: ${{INDEXNOW_KEY}}
-    endpoint: {endpoint}
-{options}
-"""
 
 CAMPAIGN = """\
 title: Catalog
@@ -81,12 +61,11 @@ class Search:
 
     def __init__(self, root: Path, fake: FakePlatform, monkeypatch: pytest.MonkeyPatch, options: str = "") -> None:
         monkeypatch.setenv("INDEXNOW_KEY", KEY)
-        (root / "campaigns").mkdir(parents=True, exist_ok=True)
-        (root / "templates").mkdir(exist_ok=True)
-        (root / "templates" / "post.j2").write_text("{{ item.name }} {{ link(item) }}\n")
-        self.config = root / "config.yaml"
-        self.config.write_text(CONFIG.format(database_url=database_url(root), endpoint=fake.base_url,
-                                             options=textwrap.indent(textwrap.dedent(options).strip(), "    ")))
+        search = {"type": "indexnow", "key": "${INDEXNOW_KEY}", "endpoint": fake.base_url, **block(options)}
+        self.config = write_project(
+            root, config_yaml(root, store={"link_hosts": ["blog.example.com"]},
+                              channels={"out": {"type": "outbox"}, "search": search}),
+            templates={"post.j2": "{{ item.name }} {{ link(item) }}\n"})
         self.campaign(price=20)
         self.engine = make_engine(database_url(root))
         ensure_schema(self.engine)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from channels.mastodon import idempotency_key
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import ChannelRun
+from tests.channels.helpers import ChannelRun, FaultCase, check_fault
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import faults as F
 from tests.fake_platform import mastodon as M
@@ -67,36 +69,17 @@ def test_validate_counts_with_the_configured_max_characters(tmp_path, fake, monk
     assert limits.count("x " + "https://shop.example.com/" + "a" * 200) == 2 + 23
 
 
-def test_rate_limit_is_thrown_not_slept_and_waits_until_the_reset(tmp_path, fake, monkeypatch) -> None:
-    run = mastodon(tmp_path, fake, monkeypatch)
-    fake.inject("mastodon", M.rate_limited(reset_in=300))
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts, row.error) == (S.RETRYING, 0, "rate_limited: Mastodon rate limit (HTTP 429)")
-    assert 200 <= run.wait_seconds() <= 305  # Mastodon.py corrects the reset by the Date header
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-
-
-@pytest.mark.parametrize(("fault", "error"), [
-    (M.SERVER_ERROR, "transient: Mastodon HTTP 503: Service Unavailable"),
-    (F.HTML_PAGE, "transient: Mastodon HTTP 502 (an error page, not the instance's JSON)"),
+@pytest.mark.parametrize("case", [
+    # thrown, not slept; Mastodon.py corrects the reset by the Date header
+    FaultCase(partial(M.rate_limited, reset_in=300), "rate_limited: Mastodon rate limit (HTTP 429)", wait=(200, 305)),
+    FaultCase(M.SERVER_ERROR, "transient: Mastodon HTTP 503: Service Unavailable"),
+    FaultCase(F.HTML_PAGE, "transient: Mastodon HTTP 502 (an error page, not the instance's JSON)"),
+    FaultCase(M.VALIDATION_FAILED, "permanent: Mastodon HTTP 422: Validation failed: Text character limit of 500 "
+                                   "exceeded"),
 ])
-def test_server_errors_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
-    run = mastodon(tmp_path, fake, monkeypatch)
-    fake.inject("mastodon", fault)
-    run.run()
-    assert (run.row().status, run.row().attempts, run.row().error) == (S.RETRYING, 1, error)
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-
-
-def test_validation_failure_fails_with_the_instances_text(tmp_path, fake, monkeypatch) -> None:
-    run = mastodon(tmp_path, fake, monkeypatch)
-    fake.inject("mastodon", M.VALIDATION_FAILED)
-    run.run()
-    assert (run.row().status, run.row().error) == (S.FAILED, "permanent: Mastodon HTTP 422: Validation failed: Text "
-                                                             "character limit of 500 exceeded")
+def test_rate_limit_waits_until_the_reset_server_errors_are_retried_a_validation_failure_fails_with_its_text(
+        tmp_path, fake, monkeypatch, case) -> None:
+    check_fault(mastodon(tmp_path, fake, monkeypatch), fake, "mastodon", case)
 
 
 @pytest.mark.parametrize(("revoke", "reason"), [

@@ -6,7 +6,7 @@ import pytest
 
 from channels.pinterest import PinterestChannel, PinterestOptions
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import ChannelRun
+from tests.channels.helpers import ChannelRun, FaultCase, check_fault
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import faults as F
 from tests.fake_platform import pinterest as P
@@ -54,43 +54,28 @@ def test_sandbox_selects_the_sandbox_host() -> None:
     assert channel(sandbox=True, api_url="http://127.0.0.1:9/").base_url == "http://127.0.0.1:9"
 
 
-@pytest.mark.parametrize(("retry_after", "wait"), [(120, 120), (None, 60)])
-def test_rate_limit_waits_retry_after(tmp_path, fake, monkeypatch, retry_after, wait) -> None:
-    run = pinterest(tmp_path, fake, monkeypatch)
-    fake.inject("pinterest", P.pinterest_rate_limited(retry_after))
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.RETRYING, 0)
-    assert row.error == ("rate_limited: Pinterest error 8 (HTTP 429): You have exceeded your rate limit. "
-                         "Try again later.")
-    assert run.wait_seconds() == wait
-    run.retry_when_due()
-    assert run.row().status == S.SENT
+RATE_LIMITED = "rate_limited: Pinterest error 8 (HTTP 429): You have exceeded your rate limit. Try again later."
 
 
-@pytest.mark.parametrize(("fault", "error"), [
-    (P.PINTEREST_SERVER_ERROR, "transient: Pinterest error 3 (HTTP 503): Service is temporarily unavailable."),
-    (F.HTML_PAGE, "transient: Pinterest answered HTTP 502 with an error page"),
-    (F.slow(2.0), "transient: Pinterest unreachable: ReadTimeout"),
+@pytest.mark.parametrize("case", [
+    FaultCase(P.pinterest_rate_limited(120), RATE_LIMITED, wait=120),
+    FaultCase(P.pinterest_rate_limited(None), RATE_LIMITED, wait=60),  # no Retry-After: a minute
 ])
-def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, fault, error) -> None:
-    run = pinterest(tmp_path, fake, monkeypatch)
-    fake.inject("pinterest", fault)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts, row.error) == (S.RETRYING, 1, error)
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-    assert len(fake.posts("pinterest")) == 1
+def test_rate_limit_waits_retry_after(tmp_path, fake, monkeypatch, case) -> None:
+    check_fault(pinterest(tmp_path, fake, monkeypatch), fake, "pinterest", case)
 
 
-def test_bad_request_fails_with_pinterests_message(tmp_path, fake, monkeypatch) -> None:
-    run = pinterest(tmp_path, fake, monkeypatch)
-    fake.inject("pinterest", P.PINTEREST_BAD_IMAGE)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.FAILED, 1)
-    assert row.error == "permanent: Pinterest error 1 (HTTP 400): Invalid request: Sorry, we could not fetch the image."
+@pytest.mark.parametrize("case", [
+    FaultCase(P.PINTEREST_SERVER_ERROR, "transient: Pinterest error 3 (HTTP 503): Service is temporarily "
+                                        "unavailable."),
+    FaultCase(F.HTML_PAGE, "transient: Pinterest answered HTTP 502 with an error page"),
+    FaultCase(F.slow(2.0), "transient: Pinterest unreachable: ReadTimeout"),
+    FaultCase(P.PINTEREST_BAD_IMAGE, "permanent: Pinterest error 1 (HTTP 400): Invalid request: Sorry, we could not "
+                                     "fetch the image."),
+])
+def test_transient_faults_are_retried_and_a_bad_request_fails_with_pinterests_message(tmp_path, fake, monkeypatch,
+                                                                                      case) -> None:
+    check_fault(pinterest(tmp_path, fake, monkeypatch), fake, "pinterest", case)
 
 
 def test_expired_token_pauses_the_channel_and_is_never_shown(tmp_path, fake, monkeypatch) -> None:

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import SLOT, START, ChannelRun
+from tests.channels.helpers import SLOT, START, ChannelRun, FaultCase, check_fault
 from tests.daemon_helpers import make_dispatcher
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import reddit as R
@@ -67,53 +67,21 @@ def test_text_post(tmp_path, fake, monkeypatch) -> None:
     assert post["text"].startswith("Socks & <Scarves>: 10% off this week")
 
 
-def test_ratelimit_answer_waits_as_long_as_reddit_says(tmp_path, fake, monkeypatch) -> None:
-    run = reddit(tmp_path, fake, monkeypatch)
-    fake.inject("reddit", R.reddit_ratelimit(9))
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.RETRYING, 0)
-    assert row.error == ("rate_limited: Reddit rate limit: RATELIMIT: Looks like you've been doing that a lot. "
-                         "Take a break for 9 minutes before trying again. (ratelimit)")
-    assert run.wait_seconds() == 540
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-
-
-def test_http_429_waits_retry_after(tmp_path, fake, monkeypatch) -> None:
-    run = reddit(tmp_path, fake, monkeypatch)
-    fake.inject("reddit", R.REDDIT_TOO_MANY)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.RETRYING, 0)
-    assert row.error.startswith("rate_limited: Reddit rate limit: HTTP 429")
-    assert run.wait_seconds() == 42
-
-
-def test_server_errors_are_retried_then_sent(tmp_path, fake, monkeypatch) -> None:
-    run = reddit(tmp_path, fake, monkeypatch)
-    fake.inject("reddit", R.REDDIT_SERVER_ERROR, times=3)  # prawcore itself retries twice
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.RETRYING, 1)
-    assert row.error.startswith("transient: Reddit unreachable or failing: ServerError")
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-    assert len(fake.posts("reddit")) == 1
-
-
-@pytest.mark.parametrize(("fault", "reason"), [
-    (R.REDDIT_NO_SELFS, "permanent: Reddit refused the post to r/ShopTalk: NO_SELFS: This community doesn't "
-                        "allow text posts. (sr)"),
-    (R.REDDIT_BAD_FLAIR, "permanent: Reddit refused the post to r/ShopTalk: SUBMIT_VALIDATION_FLAIR_REQUIRED: "
-                         "Your post must contain post flair. (flair)"),
+@pytest.mark.parametrize("case", [
+    FaultCase(R.reddit_ratelimit(9), "rate_limited: Reddit rate limit: RATELIMIT: Looks like you've been doing that a "
+                                     "lot. Take a break for 9 minutes before trying again. (ratelimit)", wait=540),
+    FaultCase(R.REDDIT_TOO_MANY, "rate_limited: Reddit rate limit: HTTP 429", exact=False, wait=42),  # Retry-After
+    pytest.param(FaultCase(R.REDDIT_SERVER_ERROR, "transient: Reddit unreachable or failing: ServerError",
+                           exact=False, times=3),  # prawcore itself retries twice, sleeping 4 s in all
+                 marks=pytest.mark.slow),
+    FaultCase(R.REDDIT_NO_SELFS, "permanent: Reddit refused the post to r/ShopTalk: NO_SELFS: This community doesn't "
+                                 "allow text posts. (sr)"),
+    FaultCase(R.REDDIT_BAD_FLAIR, "permanent: Reddit refused the post to r/ShopTalk: "
+                                  "SUBMIT_VALIDATION_FLAIR_REQUIRED: Your post must contain post flair. (flair)"),
 ])
-def test_refusals_fail_with_reddits_reason(tmp_path, fake, monkeypatch, fault, reason) -> None:
-    run = reddit(tmp_path, fake, monkeypatch)
-    fake.inject("reddit", fault)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts, row.error) == (S.FAILED, 1, reason)
+def test_rate_limits_wait_as_reddit_says_server_errors_are_retried_refusals_fail_with_the_reason(
+        tmp_path, fake, monkeypatch, case) -> None:
+    check_fault(reddit(tmp_path, fake, monkeypatch), fake, "reddit", case)
 
 
 def test_post_removed_at_once_fails_with_the_reason(tmp_path, fake, monkeypatch) -> None:
@@ -142,6 +110,7 @@ def test_rejected_credentials_pause_the_channel_and_are_never_shown(tmp_path, fa
     assert SECRET not in written and PASSWORD not in written
 
 
+@pytest.mark.slow  # prawcore sleeps through its retries of the 401s (5 s)
 def test_expired_token_pauses_the_channel(tmp_path, fake, monkeypatch) -> None:
     run = reddit(tmp_path, fake, monkeypatch)
     fake.revoke("all-reddit-tokens")  # every access token is refused, as after a revoked app authorization

@@ -12,10 +12,11 @@ import pytest
 from drainage.store.db import make_engine
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Cursor
-from tests.daemon_process import start, wait_for
+from tests.daemon_process import start
 from tests.databases import database_url
 from tests.fake_platform import FakePlatform
 from tests.social_crash import TOKEN, telegram_config
+from tests.waiting import eventually
 
 POSTS, COUNT, PERIOD = 18, 3, 2.0
 
@@ -43,7 +44,7 @@ def test_three_daemons_post_at_the_configured_rate_not_three_times_it(tmp_path, 
     write_project(tmp_path, fake, datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5))
     daemons = [start(tmp_path) for _ in range(3)]
     try:
-        wait_for(lambda: len(fake.posts("telegram")) >= POSTS, 120, "every post")
+        eventually(lambda: len(fake.posts("telegram")) >= POSTS, timeout=120, what="every post")
     finally:
         for proc in daemons:
             proc.send_signal(signal.SIGTERM)

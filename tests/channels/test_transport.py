@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from drainage.transport import route
+
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
 
 
 def test_routed_requests_reach_the_target_and_skip_the_proxy_chosen_for_the_real_host(fake, monkeypatch) -> None:

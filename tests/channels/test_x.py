@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from drainage.store.models import DeliveryStatus as S
-from tests.channels.helpers import SLOT, ChannelRun
+from tests.channels.helpers import SLOT, ChannelRun, FaultCase, check_fault
 from tests.fake_platform import FakePlatform
 from tests.fake_platform import faults as F
 
@@ -60,44 +62,27 @@ def test_oauth2_user_token_posts_text_as_bearer(tmp_path, fake, monkeypatch) -> 
     assert fake.posts("x")[0]["media_ids"] == [] and fake.posts("x-upload") == []
 
 
-def test_rate_limit_waits_until_the_reset_time(tmp_path, fake, monkeypatch) -> None:
-    run = x_channel(tmp_path, fake, monkeypatch)
-    fake.inject("x", F.x_rate_limited(reset_in=900))
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.RETRYING, 0)
-    assert row.error.startswith("rate_limited: X rate limit: 429 Too Many Requests")
-    assert 890 <= run.wait_seconds() <= 900
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-
-
-@pytest.mark.parametrize(("queue", "fault", "error"), [
-    ("x", F.X_SERVER_ERROR, "transient: X server error: 503 Service Unavailable\nService Unavailable"),
-    ("x", F.HTML_PAGE, "transient: X server error: 502 Bad Gateway"),
-    ("x", F.slow(3.0), "transient: X unreachable: ReadTimeout"),
-    ("x-upload", F.slow(3.0), "transient: X unreachable: TweepyException: Failed to send request"),
+@pytest.mark.parametrize("case", [
+    FaultCase(partial(F.x_rate_limited, reset_in=900), "rate_limited: X rate limit: 429 Too Many Requests", exact=False,
+              wait=(890, 900)),  # until the reset time
+    FaultCase(F.X_DUPLICATE, "permanent: X refused a duplicate (this text was already posted): 403 Forbidden\n"
+                             "You are not allowed to create a Tweet with duplicate content."),
 ])
-def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, queue, fault, error) -> None:
-    run = x_channel(tmp_path, fake, monkeypatch, image=True, timeout=1.0)
-    fake.inject(queue, fault)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.RETRYING, 1)
-    assert row.error.startswith(error)
-    run.retry_when_due()
-    assert run.row().status == S.SENT
-    assert len(fake.posts("x")) == 1
+def test_rate_limit_waits_until_the_reset_time_and_duplicate_content_fails_as_already_posted(
+        tmp_path, fake, monkeypatch, case) -> None:
+    check_fault(x_channel(tmp_path, fake, monkeypatch), fake, "x", case)
 
 
-def test_duplicate_content_fails_as_already_posted(tmp_path, fake, monkeypatch) -> None:
-    run = x_channel(tmp_path, fake, monkeypatch)
-    fake.inject("x", F.X_DUPLICATE)
-    run.run()
-    row = run.row()
-    assert (row.status, row.attempts) == (S.FAILED, 1)
-    assert row.error == ("permanent: X refused a duplicate (this text was already posted): 403 Forbidden\n"
-                         "You are not allowed to create a Tweet with duplicate content.")
+@pytest.mark.parametrize("case", [
+    FaultCase(F.X_SERVER_ERROR, "transient: X server error: 503 Service Unavailable\nService Unavailable",
+              exact=False),
+    FaultCase(F.HTML_PAGE, "transient: X server error: 502 Bad Gateway", exact=False),
+    FaultCase(F.slow(3.0), "transient: X unreachable: ReadTimeout", exact=False),
+    FaultCase(F.slow(3.0), "transient: X unreachable: TweepyException: Failed to send request", exact=False,
+              queue="x-upload"),
+])
+def test_transient_faults_are_retried_then_sent(tmp_path, fake, monkeypatch, case) -> None:
+    check_fault(x_channel(tmp_path, fake, monkeypatch, image=True, timeout=1.0), fake, "x", case)
 
 
 def test_lost_answer_then_resend_is_refused_as_duplicate_not_posted_twice(tmp_path, fake, monkeypatch) -> None:

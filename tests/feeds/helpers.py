@@ -18,24 +18,11 @@ from drainage.store.db import make_engine, session
 from drainage.store.migrate import ensure_schema
 from drainage.store.models import Delivery, FeedState, QueuedEntry
 from tests.databases import database_url
+from tests.project_files import config_yaml, write_project
 
-CONFIG = """\
-store:
-  name: Northwind Knits
-  base_url: https://shop.example.com
-  link_hosts: [shop.example.com, blog.example.com]
-tracker:
-  public_url: https://go.example.com
-timezone: UTC
-channels:
-  social:
-    type: outbox
-    kind: social
-    max_length: 280
-  forum:
-    type: outbox
-    kind: forum
-"""
+STORE = {"name": "Northwind Knits", "link_hosts": ["shop.example.com", "blog.example.com"]}
+CHANNELS = {"social": {"type": "outbox", "kind": "social", "max_length": 280},
+            "forum": {"type": "outbox", "kind": "forum"}}
 
 CAMPAIGN = """\
 title: New in the shop
@@ -70,14 +57,10 @@ FORUM = """\
 
 def write_feed_project(root: Path, url: str, options: str = "", status: str = "active") -> Path:
     """config.yaml, campaigns/shop.yaml (one feed at `url`, extra feed keys in `options`) and the templates."""
-    (root / "campaigns").mkdir(parents=True, exist_ok=True)
-    (root / "templates").mkdir(exist_ok=True)
-    (root / "config.yaml").write_text(CONFIG + f"database:\n  url: {database_url(root)}\n")
-    (root / "campaigns" / "shop.yaml").write_text(CAMPAIGN.format(
-        url=url, status=status, options=textwrap.indent(textwrap.dedent(options).strip(), "    ") if options else ""))
-    (root / "templates" / "social.j2").write_text(SOCIAL)
-    (root / "templates" / "forum.j2").write_text(FORUM)
-    return root / "config.yaml"
+    campaign = CAMPAIGN.format(url=url, status=status,
+                               options=textwrap.indent(textwrap.dedent(options).strip(), "    ") if options else "")
+    return write_project(root, config_yaml(root, store=STORE, channels=CHANNELS), campaigns={"shop.yaml": campaign},
+                         templates={"social.j2": SOCIAL, "forum.j2": FORUM})
 
 
 def dispatcher_for(config: Path, clock: FakeClock) -> Dispatcher:

@@ -22,28 +22,14 @@ from drainage.clock import FakeClock
 from drainage.posts import feed_delivery_key
 from drainage.store.db import session
 from drainage.store.models import Delivery, FeedState, SeenEntry
-from tests.databases import database_url
 from tests.feeds.helpers import dispatcher_for, outbox
+from tests.project_files import config_yaml, write_project
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "feedparser-corpus"
 HEADER = re.compile(rb"^Header:\s*Content-type:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 MARKUP = re.compile(r"<[A-Za-z/!?][^<>]*>")
 
-CONFIG = """\
-store:
-  name: Corpus
-  base_url: https://shop.example.com
-  link_hosts: ["*.com", "*.org", "*.net", "*.example", "*.test"]  # the corpus links to many hosts
-tracker:
-  public_url: https://go.example.com
-timezone: UTC
-channels:
-  box:
-    type: outbox
-    kind: forum
-database:
-  url: {database_url}
-"""
+STORE = {"name": "Corpus", "link_hosts": ["*.com", "*.org", "*.net", "*.example", "*.test"]}  # many hosts
 
 FEED = """\
   - url: {url}
@@ -77,13 +63,12 @@ def test_feedparser_corpus_polls_without_internal_errors_hangs_or_garbage_posts(
         declared = HEADER.search(body)
         content_type = declared.group(1).decode("latin-1") if declared else "application/xml"
         urls[feed_server.serve("/" + path.relative_to(CORPUS).as_posix(), body, content_type=content_type)] = path
-    (tmp_path / "campaigns").mkdir()
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "config.yaml").write_text(CONFIG.format(database_url=database_url(tmp_path)))
-    (tmp_path / "templates" / "post.j2").write_text(TEMPLATE)
-    (tmp_path / "campaigns" / "corpus.yaml").write_text(
-        "title: Corpus\nfeeds:\n" + "".join(FEED.format(url=url) for url in urls))
-    dispatcher = dispatcher_for(tmp_path / "config.yaml", FakeClock(datetime(2026, 3, 1, 10, tzinfo=UTC)))
+    config = write_project(tmp_path, config_yaml(tmp_path, store=STORE,
+                                                 channels={"box": {"type": "outbox", "kind": "forum"}}),
+                           campaigns={"corpus.yaml": "title: Corpus\nfeeds:\n" + "".join(FEED.format(url=url)
+                                                                                          for url in urls)},
+                           templates={"post.j2": TEMPLATE})
+    dispatcher = dispatcher_for(config, FakeClock(datetime(2026, 3, 1, 10, tzinfo=UTC)))
 
     async def one_pass() -> None:
         async with asyncio.timeout(600):  # a hang fails here instead of stalling the suite

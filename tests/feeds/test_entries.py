@@ -15,6 +15,8 @@ from drainage.feeds.fetch import FeedError
 from drainage.feeds.storefields import Price, parse_price
 from tests.feeds.server import FEEDS
 
+pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
+
 
 def entries_of(name: str, url: str = "https://shop.example.com/feed/") -> list:  # type: ignore[type-arg]
     return read_document((FEEDS / name).read_bytes(), url).entries

@@ -19,6 +19,7 @@ from drainage.store.migrate import current_revision, ensure_schema, head_revisio
 from tests.databases import ON_POSTGRES, database_url
 from tests.feeds.helpers import deliveries, dispatcher_for, feed_state, outbox, run, write_feed_project
 from tests.feeds.server import FEEDS
+from tests.waiting import eventually_async
 
 SHOP = "/collections/all.atom"
 
@@ -146,12 +147,13 @@ def test_the_daemon_keeps_running_when_a_feed_fails_and_posts_when_it_works(tmp_
 
     async def main() -> None:
         task = asyncio.create_task(daemon.run())
-        for _ in range(200):  # up to 20 s on a busy machine; usually well under a second
-            if len(outbox(tmp_path, "social")) == 1 and feed_state(daemon.dispatcher, broken) is not None:
-                break
-            await asyncio.sleep(0.1)
-        daemon.request_stop("test")
-        await task
+        try:
+            await eventually_async(lambda: len(outbox(tmp_path, "social")) == 1
+                                   and feed_state(daemon.dispatcher, broken) is not None,
+                                   interval=0.1, what="the healthy feed's post and the broken feed's state")
+        finally:
+            daemon.request_stop("test")
+            await task
 
     log = io.StringIO()
     logs.setup("plain", stream=log)

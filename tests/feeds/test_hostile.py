@@ -18,6 +18,7 @@ from drainage.feeds.sandbox import ParserPool
 from tests.feeds.helpers import dispatcher_for, feed_state, outbox, run, texts, write_feed_project
 from tests.feeds.hostile import big_feed, entity_bomb, item, rss
 from tests.feeds.server import FEEDS
+from tests.waiting import eventually_async
 
 URL = "https://shop.example.com/feed/"
 REFUSED = ("the document declares entities (<!ENTITY ...>): refused, as entity expansion can exhaust memory; no "
@@ -208,16 +209,12 @@ def test_one_slow_feed_does_not_hold_up_another_campaigns_feed(tmp_path, feed_se
     async def main() -> None:
         assert dispatcher.feeds.start_due(dispatcher.project, lambda r: results.append(r.url)) == 2
         try:
-            async with asyncio.timeout(30):
-                while fast not in results:
-                    await asyncio.sleep(0.02)
+            await eventually_async(lambda: fast in results, timeout=30, what="the fast feed's poll")
             assert results == [fast] and len(dispatcher.feeds.in_flight()) == 1  # the slow one is still waiting
             assert dispatcher.feeds.start_due(dispatcher.project, results.append) == 0  # not started twice
         finally:
             held.set()
-        async with asyncio.timeout(30):
-            while len(results) < 2:
-                await asyncio.sleep(0.02)
+        await eventually_async(lambda: len(results) >= 2, timeout=30, what="both polls")
 
     asyncio.run(main())
     assert sorted(results) == sorted([fast, slow])

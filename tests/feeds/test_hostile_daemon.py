@@ -13,32 +13,14 @@ import pytest
 
 from drainage.store.db import make_engine, session
 from drainage.store.models import FeedState
-from tests.daemon_process import DRAINAGE, wait_for
+from tests.daemon_process import DRAINAGE
 from tests.databases import database_url
 from tests.feeds.helpers import texts
 from tests.feeds.hostile import entity_bomb, item, rss
+from tests.project_files import config_yaml, write_project
+from tests.waiting import eventually
 
 PEAK_LIMIT = 300 * 2**20
-
-CONFIG = """\
-store:
-  name: Northwind Knits
-  base_url: https://shop.example.com
-tracker:
-  enabled: false
-  public_url: https://go.example.com
-timezone: UTC
-database:
-  url: {database_url}
-daemon:
-  sweep_every: 1s
-  shutdown_timeout: 5s
-  watch: false
-channels:
-  social:
-    type: outbox
-    kind: social
-"""
 
 FEED = """\
   - url: {url}
@@ -76,14 +58,13 @@ def test_an_entity_bomb_and_a_hanging_feed_do_not_delay_a_healthy_campaign_nor_g
     hanging = feed_server.serve("/hanging.rss", rss(item("h1", "Never seen")))
     held = feed_server.hold("/hanging.rss")
     healthy = feed_server.serve("/healthy.rss", rss(item("p1", "Merino scarf")))
-    (tmp_path / "campaigns").mkdir()
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "config.yaml").write_text(CONFIG.format(database_url=database_url(tmp_path)))
-    (tmp_path / "templates" / "social.j2").write_text("New: {{ entry.title }} {{ entry.link }}\n")
-    (tmp_path / "campaigns" / "hostile.yaml").write_text(
-        "title: Hostile\nfeeds:\n" + FEED.format(url=bomb, backfill=5) + FEED.format(url=hanging, backfill=5))
-    (tmp_path / "campaigns" / "healthy.yaml").write_text("title: Healthy\nfeeds:\n" + FEED.format(url=healthy,
-                                                                                                 backfill=1))
+    config = config_yaml(tmp_path, store={"name": "Northwind Knits"}, tracker={"enabled": False},
+                         daemon={"sweep_every": "1s", "shutdown_timeout": "5s", "watch": False},
+                         channels={"social": {"type": "outbox", "kind": "social"}})
+    write_project(tmp_path, config, templates={"social.j2": "New: {{ entry.title }} {{ entry.link }}\n"}, campaigns={
+        "hostile.yaml": "title: Hostile\nfeeds:\n" + FEED.format(url=bomb, backfill=5) + FEED.format(url=hanging,
+                                                                                                     backfill=5),
+        "healthy.yaml": "title: Healthy\nfeeds:\n" + FEED.format(url=healthy, backfill=1)})
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
     with open(tmp_path / "daemon.log", "wb") as log:
         daemon = subprocess.Popen([*DRAINAGE, "run"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log)
@@ -93,8 +74,9 @@ def test_an_entity_bomb_and_a_hanging_feed_do_not_delay_a_healthy_campaign_nor_g
             with session(engine) as s:
                 return s.get(FeedState, ("hostile", bomb))
 
-        wait_for(lambda: texts(tmp_path, "social") != [], 60, "the healthy campaign's post")
-        wait_for(lambda: (state := bomb_state()) is not None and state.error is not None, 60, "the bomb's poll")
+        eventually(lambda: texts(tmp_path, "social") != [], timeout=60, what="the healthy campaign's post")
+        eventually(lambda: (state := bomb_state()) is not None and state.error is not None, timeout=60,
+                   what="the bomb's poll")
         assert daemon.poll() is None
         assert [t.split(" https://")[0] for t in texts(tmp_path, "social")] == ["New: Merino scarf"]
         assert not held.is_set()  # the hanging feed is still being fetched: it held up nothing
