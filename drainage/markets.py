@@ -1,0 +1,229 @@
+"""Markets: the countries a store sells to, each with its language, currency, time zone, store URLs and channels.
+
+A `Market` is built once from `config.yaml` (`markets_of`). A campaign with `markets: [us, de]` posts every
+slot of each market in that market's time zone, with its items' values for the market (`resolve_item`: market id
+-> locale -> language -> the item's own values; the price in the market's currency, never converted), through
+its translated templates (`template_for`: `launch.de.j2` beside `launch.j2`), to the channels of that market.
+A campaign without `markets:` has no market (`None` everywhere): it behaves, and keys its posts, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from drainage.errors import Problem
+from drainage.sources import did_you_mean
+
+if TYPE_CHECKING:
+    from drainage.campaigns import Item, LoadedCampaign
+    from drainage.config import Config
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Market:
+    """One market of the store, as every part of drainage sees it."""
+
+    id: str
+    locale: str
+    currency: str
+    tz: ZoneInfo
+    base_url: str
+    allowed_hosts: tuple[str, ...]
+    untranslated: str = "error"  # error | default
+
+    @property
+    def language(self) -> str:
+        """'de' for 'de_AT'."""
+        return self.locale.replace("-", "_").split("_")[0]
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """Where per-market values are looked up, in order: the market id, its locale, its language."""
+        return tuple(dict.fromkeys((self.id, self.locale, self.language)))
+
+    def pick(self, values: Mapping[str, T]) -> T | None:
+        """The first value of `values` along `chain` (None: none; the caller falls back to the default)."""
+        for key in self.chain:
+            if key in values:
+                return values[key]
+        return None
+
+
+def markets_of(config: Config) -> dict[str, Market]:
+    """The markets declared in config.yaml, by id (empty: the store has one implicit market)."""
+    store = config.store
+    out = {}
+    for name, spec in config.markets.items():
+        base = spec.base_url or store.base_url
+        hosts = [urlsplit(base).hostname or "", *spec.link_hosts, *store.allowed_hosts()]
+        out[name] = Market(name, spec.locale, spec.currency, ZoneInfo(spec.timezone or config.timezone), base,
+                           tuple(dict.fromkeys(h.lower() for h in hosts if h)), spec.untranslated)
+    return out
+
+
+class MarketValueError(ValueError):
+    """An item has nothing to show in a market (e.g. no price in its currency); `loc` is under the item."""
+
+    def __init__(self, message: str, hint: str, loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.loc = loc
+
+
+def resolve_item(item: Item, market: Market, default_currency: str) -> Item:
+    """`item` as `market` shows it: each field from the first of market id -> locale -> language that sets it,
+    else the item's own; the price in the market's currency (`prices`, a market's `price`, or `price` when the
+    item's currency is the market's). MarketValueError when the item has a price but none in that currency.
+
+    The copy keeps the item's key (an item without `id` is keyed by its own name, not a translation).
+    """
+    found = [item.markets[k] for k in market.chain if k in item.markets]
+    update: dict[str, Any] = {"id": item.key, "currency": market.currency}
+    for name in ("name", "url", "image", "discount_code", "description", "tags"):
+        value = next((getattr(v, name) for v in found if getattr(v, name) is not None), None)
+        if value is not None:
+            update[name] = value
+    extra = dict(item.extra)
+    for values in reversed(found):
+        extra.update(values.extra)
+    update["extra"] = extra
+    price = next((v.price for v in found if v.price is not None), None)
+    if price is None:
+        price = item.prices.get(market.currency)
+    if price is None and item.price is not None and (item.currency or default_currency) == market.currency:
+        price = item.price
+    if price is None and (item.price is not None or item.prices):
+        has = sorted({*item.prices, *([item.currency or default_currency] if item.price is not None else [])})
+        raise MarketValueError(
+            f"item '{item.key}' has no price in {market.currency} for market '{market.id}' (it has {', '.join(has)})",
+            f"add it to the item: prices: {{{market.currency}: ...}} (prices are never converted)", ("prices",))
+    update["price"] = price
+    return item.model_copy(update=update)
+
+
+def localized_names(name: str, market: Market) -> list[str]:
+    """Translated template names for `market`, most specific first: 'social/launch.j2' ->
+    ['social/launch.de_DE.j2', 'social/launch.de.j2'] (the locale goes after the file's first name part, so
+    'gift.txt.j2' -> 'gift.de.txt.j2' and HTML templates stay HTML)."""
+    folder, slash, base = name.rpartition("/")
+    stem, dot, rest = base.partition(".")
+    tags = dict.fromkeys((market.locale.replace("-", "_"), market.language))
+    return [f"{folder}{slash}{stem}.{tag}{dot}{rest}" if dot else f"{folder}{slash}{stem}.{tag}" for tag in tags]
+
+
+class MissingTranslation(LookupError):
+    """A market's language has no translation of a template (and the market does not allow the default)."""
+
+    def __init__(self, name: str, market: Market, wanted: list[str]) -> None:
+        super().__init__(f"no {market.language} translation of '{name}' for market '{market.id}'")
+        self.name, self.market, self.wanted = name, market, wanted
+
+
+def template_for(name: str, market: Market | None, exists: Callable[[str], bool], default_language: str) -> str:
+    """The template a market's post renders: its translation if there is one; the untranslated one when the
+    market speaks the store's default language or allows it (`untranslated: default`); else MissingTranslation.
+    """
+    if market is None:
+        return name
+    wanted = localized_names(name, market)
+    for candidate in wanted:
+        if exists(candidate):
+            return candidate
+    if market.language == default_language or market.untranslated == "default":
+        return name
+    raise MissingTranslation(name, market, wanted)
+
+
+def subject_for(subject: str | None, subjects: Mapping[str, str], market: Market | None,
+                default_language: str) -> str | None:
+    """A channel's subject line for a market (`subjects` by market id, locale or language, else `subject`)."""
+    if market is None:
+        return subject
+    found = market.pick(subjects)
+    if found is not None:
+        return found
+    if subject is not None and market.language != default_language and market.untranslated != "default":
+        raise MissingTranslation("subject", market, [f"subjects: {{{market.language}: ...}}"])
+    return subject
+
+
+def language_of(locale: str) -> str:
+    return locale.replace("-", "_").split("_")[0]
+
+
+def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], channel_market: Mapping[str, str | None],
+                  fans_out: Callable[[str], bool], default_currency: str) -> list[Problem]:
+    """Give a loaded campaign its markets (`LoadedCampaign.bind_markets`); return what is wrong with them.
+
+    A channel entry posts for the campaign's markets (or those its `markets:` names); a channel that belongs to a
+    market (`market: de` in config.yaml) posts only that market's posts, and only in a campaign that has it.
+    """
+    from drainage.links import LinkError, resolve_target
+
+    pos, model, problems = campaign.positions, campaign.model, []
+    for index, name in enumerate(model.markets):
+        if name not in markets:
+            hint = (did_you_mean(name, markets) or "markets: " + ", ".join(sorted(markets)) if markets
+                    else "declare it under 'markets:' in config.yaml")
+            problems.append(pos.problem(("markets", index), f"no market '{name}' in config.yaml", hint))
+    if problems:
+        return problems
+    mine = tuple(markets[name] for name in model.markets)
+    use_markets: dict[int, tuple[Market, ...]] = {}
+    for index, use in enumerate(model.channels):
+        own = channel_market.get(use.channel)
+        loc = ("channels", index, "channel")
+        if not mine:
+            if own is not None:
+                problems.append(pos.problem(loc, f"channel '{use.channel}' belongs to market '{own}': a campaign "
+                                            "without markets would post the store's default language on it",
+                                            f"add 'markets: [{own}]' to the campaign"))
+            continue
+        names = use.markets if use.markets is not None else model.markets
+        if own is not None and own not in names:
+            problems.append(pos.problem(loc, f"channel '{use.channel}' belongs to market '{own}', which this entry "
+                                        f"does not post for (it posts for {', '.join(names)})",
+                                        f"add '{own}' to the campaign's markets, or use a channel of "
+                                        f"{', '.join(names)}"))
+            continue
+        chosen = tuple(m for m in mine if m.id in names and own in (None, m.id))
+        if own is None and len(chosen) > 1 and fans_out(use.channel):
+            problems.append(pos.problem(loc, f"channel '{use.channel}' sends email to whole lists and belongs to no "
+                                        f"market: every subscriber would get the posts of {', '.join(names)}",
+                                        "give the channel a market in config.yaml ('market: de', with that "
+                                        "market's lists), or name one market here: markets: [us]"))
+            continue
+        use_markets[id(use)] = chosen
+    items: dict[str, list[Item]] = {}
+    known = {key for m in markets.values() for key in m.chain}
+    for index, item in enumerate(model.items):
+        for key in item.markets:
+            if key not in known:
+                problems.append(pos.problem(("items", index, "markets", key), f"'{key}' is not a market id, locale "
+                                            "or language of config.yaml's markets",
+                                            did_you_mean(key, known) or "known: " + ", ".join(sorted(known))
+                                            if known else "declare markets under 'markets:' in config.yaml",
+                                            key=True))
+    for market in mine:
+        resolved = []
+        for index, item in enumerate(model.items):
+            try:
+                local = resolve_item(item, market, default_currency)
+                resolve_target(local.url, market.base_url, list(market.allowed_hosts))
+            except MarketValueError as exc:
+                at = next((f for f in ("prices", "price") if f in item.model_fields_set), None)
+                problems.append(pos.problem(("items", index, at) if at else ("items", index), str(exc), exc.hint))
+                continue
+            except LinkError as exc:
+                problems.append(pos.problem(("items", index, "url"), f"market '{market.id}': {exc}"))
+                continue
+            resolved.append(local)
+        items[market.id] = resolved
+    campaign.bind_markets(mine, use_markets, items)
+    return problems
