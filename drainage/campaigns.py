@@ -456,15 +456,28 @@ class LoadedCampaign:
         self.markets: tuple[Market, ...] = ()
         self._use_markets: dict[int, tuple[Market, ...]] = {}
         self._items: dict[str, list[Item]] = {}
+        self._templates: dict[tuple[str, str], str] = {}
+        self._subjects: dict[tuple[int, str], str | None] = {}
 
     @cached_property
     def grace(self) -> timedelta:
         return parse_duration(self.model.misfire_grace)
 
     def bind_markets(self, markets: tuple[Market, ...], use_markets: dict[int, tuple[Market, ...]],
-                     items: dict[str, list[Item]]) -> None:
-        """Set the campaign's markets, the markets of each channel entry (by `id(use)`) and each market's items."""
+                     items: dict[str, list[Item]], templates: dict[tuple[str, str], str],
+                     subjects: dict[tuple[int, str], str | None]) -> None:
+        """Set the campaign's markets, the markets of each channel entry (by `id(use)`), each market's items,
+        translated template names by (market id, template) and subject lines by (`id(use)`, market id)."""
         self.markets, self._use_markets, self._items = markets, use_markets, items
+        self._templates, self._subjects = templates, subjects
+
+    def localized(self, name: str, market: Market | None) -> str:
+        """The template `market`'s posts render for template `name` (its translation, see drainage.markets)."""
+        return name if market is None else self._templates.get((market.id, name), name)
+
+    def subject_of(self, use: ChannelUse, market: Market | None) -> str | None:
+        """A channel entry's subject line template in `market` (`subjects`, else `subject`)."""
+        return use.subject if market is None else self._subjects.get((id(use), market.id), use.subject)
 
     def markets_for(self, use: ChannelUse) -> tuple[Market, ...]:
         """The markets a channel entry posts for (empty: the campaign has no markets)."""

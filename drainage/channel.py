@@ -129,6 +129,8 @@ class Post:
     image_url: str | None = None
     links: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    market: str = ""
+    """The market the post is for ('' for a campaign without markets)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from drainage.cli_options import DEFAULT_CONFIG, ConfigOpt, GlobalConfigOpt
+from drainage.cli_options import DEFAULT_CONFIG, ConfigOpt, GlobalConfigOpt, MarketOpt
 from drainage.errors import DrainageError, Problem, ProblemsFound, SchemaBehind
 from drainage.terminal import Column, fitted_table
 
@@ -154,6 +154,7 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
 def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
          campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
          start: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
+         market: MarketOpt = None,
          config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Table of upcoming posts: local time, campaign, channel, item, variant and first line."""
     with friendly_errors():
@@ -167,13 +168,17 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
         prior = prior_counter(engine) if engine is not None else no_prior
         campaigns = [project.campaign(campaign)] if campaign else [
             c for c in project.campaigns.values() if c.model.status == "active"]
-        planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)),
-                         key=lambda p: (p.slot, p.campaign.id, p.use_index))
-        rows = [[post.slot.astimezone(post.campaign.tz).strftime("%a %Y-%m-%d %H:%M %Z"), post.campaign.id,
+        wanted = _market_named(project, market)  # markets: --market
+        planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)
+                          if wanted is None or p.market_id == wanted),
+                         key=lambda p: (p.slot, p.campaign.id, p.use_index, p.market_id))
+        shows_market = any(p.market for p in planned)
+        rows = [[post.slot.astimezone(post.tz).strftime("%a %Y-%m-%d %H:%M %Z"), post.campaign.id,
+                 *([post.market_id or "-"] if shows_market else []),
                  post.channel, post.item.key, post.variant_name or "-", _first_line(project, post)]
                 for post in planned]
-        columns = [Column("local time", whole=True), *map(Column, ("campaign", "channel", "item", "variant",
-                                                                   "first line"))]
+        columns = [Column("local time", whole=True), *map(Column, ("campaign", *(["market"] if shows_market else []),
+                                                                   "channel", "item", "variant", "first line"))]
         out.print(fitted_table(out.width, columns, rows, title=f"{len(planned)} posts planned from "
                                f"{begin:%Y-%m-%d %H:%M} UTC for {days:g} days"))
 
@@ -191,12 +196,14 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
             channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
             at: Annotated[str | None, typer.Option(help="Show the first slot at or after this local time.")] = None,
             count: Annotated[int, typer.Option(help="How many slots per channel.")] = 1,
+            market: MarketOpt = None,
             config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """The fully rendered posts of the next slot(s): exact text, length against the limit, tracked URLs."""
     with friendly_errors():
         project = load_project(config)
         loaded = project.campaign(campaign)
-        begin = parse_when(at, loaded.tz)
+        only = _campaign_market(loaded, _market_named(project, market))  # markets: --market
+        begin = parse_when(at, loaded.tz_of(only))
         engine = open_engine(project, create=False)
         from drainage.journal import prior_counter
         from drainage.posts import no_prior, posts_for_slots
@@ -206,10 +213,13 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
         for index, use in enumerate(loaded.model.channels):
             if channel not in (None, use.channel):
                 continue
-            slots = _next_slots(loaded, use, begin, count)
-            for planned in posts_for_slots(loaded, index, slots, prior):
-                _show_post(project, planned)
-                shown += 1
+            for each in (loaded.markets_for(use) if loaded.markets and only is None else (only,)):
+                if each is not None and each not in loaded.markets_for(use):
+                    continue
+                for planned in posts_for_slots(loaded, index, _next_slots(loaded, use, begin, count, each), prior,
+                                               each):
+                    _show_post(project, planned)
+                    shown += 1
         if not shown:
             hint = "check its schedule, start/end and channels, or pass --at"
             if not loaded.model.channels and loaded.model.feeds:
@@ -218,11 +228,35 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
                                          + (f" on channel '{channel}'" if channel else ""), hint)])
 
 
-def _next_slots(loaded: Any, use: Any, begin: datetime, count: int) -> list[datetime]:
+def _market_named(project: Project, name: str | None) -> str | None:
+    """--market NAME: a market of config.yaml (ProblemsFound otherwise)."""
+    from drainage.sources import did_you_mean
+
+    known = project.config.config.markets
+    if name is None or name in known:
+        return name
+    hint = did_you_mean(name, known) or ("markets: " + ", ".join(sorted(known)) if known
+                                         else "config.yaml declares no markets")
+    raise ProblemsFound([Problem(project.config.shown_as, 0, 0, f"no market '{name}'", hint)])
+
+
+def _campaign_market(loaded: Any, name: str | None) -> Any:
+    """The campaign's market named `name` (None: all of them)."""
+    if name is None:
+        return None
+    found = next((m for m in loaded.markets if m.id == name), None)
+    if found is None:
+        raise ProblemsFound([Problem(loaded.shown_as, 0, 0, f"campaign '{loaded.id}' does not post in market "
+                                                            f"'{name}'", "its markets: " + (", ".join(
+                                                                m.id for m in loaded.markets) or "none"))])
+    return found
+
+
+def _next_slots(loaded: Any, use: Any, begin: datetime, count: int, market: Any = None) -> list[datetime]:
     from drainage.posts import slots_for
 
     for horizon in (1, 8, 32, 367, 3660):
-        slots = slots_for(loaded, use, begin, begin + timedelta(days=horizon))
+        slots = slots_for(loaded, use, begin, begin + timedelta(days=horizon), market=market)
         if len(slots) >= count:
             return slots[:count]
     return slots[:count]
@@ -230,13 +264,14 @@ def _next_slots(loaded: Any, use: Any, begin: datetime, count: int) -> list[date
 
 def _show_post(project: Project, planned: PlannedPost) -> None:
     composed = project.compose(planned)
-    local = planned.slot.astimezone(planned.campaign.tz)
+    local = planned.slot.astimezone(planned.tz)
     limit = f"/{composed.limit}" if composed.limit else " (no limit)"
     counting = project.channel(planned.channel).limits.counting
     limit += "" if counting == "chars" else f" ({counting})"
     flags = " TOO LONG" if composed.too_long else (" (truncated to fit)" if composed.truncated else "")
     what = f"entry '{planned.item.name}'" if planned.feed else f"item {planned.item.key}"
     header = (f"{planned.campaign.id} -> {planned.channel} | {local:%a %Y-%m-%d %H:%M %Z} | {what}"
+              + (f" | market {planned.market_id}" if planned.market else "")
               + (f" | variant {planned.variant_name}" if planned.variant else "")
               + (f" | theme {planned.theme.name}" if planned.theme else ""))
     body = Text()
@@ -282,8 +317,9 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
         for o in outcomes:
             p = o.composed.planned
             line = Text(f"{o.status:<12}", style=styles.get(o.status, ""))
-            line.append(f" {loaded.id} -> {p.channel} | {p.slot.astimezone(loaded.tz):%Y-%m-%d %H:%M %Z} | "
-                        f"item {p.item.key}" + (f" | variant {p.variant_name}" if p.variant else "")
+            line.append(f" {loaded.id} -> {p.channel} | {p.slot.astimezone(p.tz):%Y-%m-%d %H:%M %Z} | "
+                        f"item {p.item.key}" + (f" | market {p.market_id}" if p.market else "")
+                        + (f" | variant {p.variant_name}" if p.variant else "")
                         + (f" | {o.detail}" if o.detail else ""))
             out.print(line, soft_wrap=True)
         if dry_run:

@@ -158,7 +158,8 @@ def language_of(locale: str) -> str:
 
 
 def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], channel_market: Mapping[str, str | None],
-                  fans_out: Callable[[str], bool], default_currency: str) -> list[Problem]:
+                  fans_out: Callable[[str], bool], default_currency: str, exists: Callable[[str], bool],
+                  default_language: str, templates_dir: str = "templates") -> list[Problem]:
     """Give a loaded campaign its markets (`LoadedCampaign.bind_markets`); return what is wrong with them.
 
     A channel entry posts for the campaign's markets (or those its `markets:` names); a channel that belongs to a
@@ -225,5 +226,34 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                 continue
             resolved.append(local)
         items[market.id] = resolved
-    campaign.bind_markets(mine, use_markets, items)
+    templates: dict[tuple[str, str], str] = {}
+    subjects: dict[tuple[int, str], str | None] = {}
+    for index, use in enumerate(model.channels):
+        names: list[tuple[tuple[str | int, ...], str]] = [(("channels", index, "template"), use.template)]
+        names += [(("channels", index, "variants", j, "template"), v.template)
+                  for j, v in enumerate(use.variants) if v.template]
+        if use.text_template:
+            names.append((("channels", index, "text_template"), use.text_template))
+        for market in use_markets.get(id(use), ()):
+            wanted = names + [(("themes", t, "templates", usual), themed)
+                              for t, theme in enumerate(model.themes)
+                              if theme.markets is None or market.id in theme.markets
+                              for usual, themed in theme.templates.items()]
+            for loc, name in wanted:
+                if (market.id, name) in templates or not exists(name):  # a missing template is reported once
+                    continue
+                try:
+                    templates[(market.id, name)] = template_for(name, market, exists, default_language)
+                except MissingTranslation as exc:
+                    tried = " or ".join(f"{templates_dir}/{n}" for n in exc.wanted)
+                    problems.append(pos.problem(loc, str(exc), f"add {tried}, or set 'untranslated: default' on "
+                                                               f"market '{market.id}' in config.yaml"))
+            try:
+                subjects[(id(use), market.id)] = subject_for(use.subject, use.subjects, market, default_language)
+            except MissingTranslation:
+                problems.append(pos.problem(("channels", index, "subject"), f"no {market.language} subject line for "
+                                            f"market '{market.id}'", f"add subjects: {{{market.language}: \"...\"}}"
+                                            f" to this channel, or set 'untranslated: default' on market "
+                                            f"'{market.id}' in config.yaml"))
+    campaign.bind_markets(mine, use_markets, items, templates, subjects)
     return problems

@@ -18,6 +18,7 @@ from drainage.channel import Channel, ChannelHost, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, TrackedLink, resolve_target
+from drainage.markets import Market, bind_campaign, language_of, markets_of
 from drainage.posts import FeedRef, PlannedPost, feed_post
 from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
@@ -98,7 +99,7 @@ class Project:
         # a feed entry often lacks a field: printing it must fail (validate, feeds check, the poll's trial)
         with none_forbidden() if planned.feed is not None else contextlib.nullcontext():
             text = self.renderer.render(planned.template, context)
-            subject = self.renderer.render_string(use.subject, context) if use.subject else None
+            subject = self.renderer.render_string(planned.subject, context) if planned.subject else None
             html = text if is_html(planned.template) else None
             if use.text_template:
                 text = self.renderer.render(planned.themed(use.text_template), context)
@@ -110,7 +111,7 @@ class Project:
                     variant=planned.variant_name, slot=planned.slot, text=text, subject=subject, html=html,
                     image_url=planned.item.image, links=[link.url for link in links.made],
                     extra={"image_alt": planned.item.extra.get("image_alt") or planned.item.name}
-                    if planned.item.image else {})
+                    if planned.item.image else {}, market=planned.market_id)
         if planned.item.images:
             post.extra["images"] = list(planned.item.images)
         if any(page.channel == use.channel for page in self.config.config.bio_pages.values()):
@@ -128,8 +129,13 @@ class Project:
             "utm_content": model.utm.content or planned.variant_name or None,
             "utm_id": model.utm.id,
         }
-        return LinkContext(cfg.tracker.public_url, store.base_url, self.allowed_hosts, planned.campaign.id,
-                           channel.name, planned.item.key, planned.variant_name, utm, recipient)
+        market = planned.market
+        if market is None:
+            return LinkContext(cfg.tracker.public_url, store.base_url, self.allowed_hosts, planned.campaign.id,
+                               channel.name, planned.item.key, planned.variant_name, utm, recipient)
+        utm = {k: v.replace("{market}", market.id) if v else v for k, v in utm.items()}
+        return LinkContext(cfg.tracker.public_url, market.base_url, list(market.allowed_hosts), planned.campaign.id,
+                           channel.name, planned.item.key, planned.variant_name, utm, recipient, market=market.id)
 
     def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
         """What a template sees (`link` is the post's link maker).
@@ -138,7 +144,7 @@ class Project:
         per post: a catalog of thousands of items would otherwise cost items x posts. Templates cannot change
         it (the renderer's sandbox refuses to modify lists and dicts).
         """
-        shared = self.campaign_context(planned.campaign)
+        shared = self.campaign_context(planned.campaign, planned.market)
         theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
         variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
         extra = {} if planned.feed is None else {"entry": entry_context(planned, links)}
@@ -151,7 +157,7 @@ class Project:
             "channel": {"name": channel.name, "type": channel.type, "kind": channel.kind},
             "variant": variant,
             "theme": theme,
-            "slot": planned.slot.astimezone(planned.campaign.tz),
+            "slot": planned.slot.astimezone(planned.tz),
             "link": links,
         }
 
@@ -160,11 +166,13 @@ class Project:
         """The store's link hosts (config.yaml is loaded once per Project)."""
         return self.config.config.store.allowed_hosts()
 
-    def campaign_context(self, campaign: LoadedCampaign) -> CampaignContext:
-        """The part of every template context that is the same for all posts of `campaign` (built once)."""
-        shared = self._contexts.get(campaign.id)
+    def campaign_context(self, campaign: LoadedCampaign, market: Market | None = None) -> CampaignContext:
+        """The part of every template context that is the same for all posts of `campaign` (in `market`), built
+        once."""
+        name = campaign.id if market is None else f"{campaign.id}|@{market.id}"
+        shared = self._contexts.get(name)
         if shared is None or shared.source is not campaign:
-            shared = self._contexts[campaign.id] = CampaignContext.build(campaign, self.config)
+            shared = self._contexts[name] = CampaignContext.build(campaign, self.config, market)
         return shared
 
     async def close(self) -> None:
@@ -182,7 +190,7 @@ def entry_context(planned: PlannedPost, links: LinkContext) -> dict[str, Any]:
     entry["event"] = planned.feed.event_name
     for name in ("published", "updated"):
         if isinstance(entry.get(name), datetime):
-            entry[name] = entry[name].astimezone(planned.campaign.tz)
+            entry[name] = entry[name].astimezone(planned.tz)
     return entry
 
 
@@ -209,13 +217,16 @@ class CampaignContext:
     by_item: dict[int, dict[str, Any]]  # id() of each of the campaign's Item objects -> its context
 
     @classmethod
-    def build(cls, campaign: LoadedCampaign, config: LoadedConfig) -> CampaignContext:
+    def build(cls, campaign: LoadedCampaign, config: LoadedConfig, market: Market | None = None) -> CampaignContext:
         store = config.config.store
-        items = [item_context(item) for item in campaign.model.items]
-        return cls(campaign,
-                   {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
-                   {"id": campaign.id, "title": campaign.model.title}, items,
-                   {id(item): context for item, context in zip(campaign.model.items, items, strict=True)})
+        sources = campaign.items_for(market)
+        items = [item_context(item) for item in sources]
+        shown = ({"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency}
+                 if market is None else
+                 {"name": store.name, "url": market.base_url, "locale": market.locale, "currency": market.currency,
+                  "market": market.id, "timezone": market.tz.key})
+        return cls(campaign, shown, {"id": campaign.id, "title": campaign.model.title}, items,
+                   {id(item): context for item, context in zip(sources, items, strict=True)})
 
     def item(self, item: Item) -> dict[str, Any]:
         """The context of one of the campaign's items (built once), or of another item (a feed entry's)."""
@@ -224,8 +235,9 @@ class CampaignContext:
 
 
 def item_context(item: Item) -> dict[str, Any]:
-    """An item as templates see it: its fields plus `key`, extra fields at the top level too."""
-    data = item.model_dump()
+    """An item as templates see it: its fields plus `key`, extra fields at the top level too (not its per-market
+    values: a market's post sees the item as that market shows it)."""
+    data = item.model_dump(exclude={"prices", "markets"})
     return {**item.extra, **data, "key": item.key}
 
 
@@ -257,10 +269,28 @@ def load_project(config_path: Path, only: Iterable[Path] | None = None) -> Proje
     store = config.config.store
     project = Project(config, campaigns, Renderer(config.templates_dir, currency=store.currency,
                                                   locale=store.locale))
+    problems += bind_markets(project)
     problems += check_references(project)
     if problems:
         raise ProblemsFound(sorted(set(problems)))
     return project
+
+
+def bind_markets(project: Project) -> list[Problem]:
+    """Give each campaign its markets (drainage.markets.bind_campaign); every problem with them."""
+    cfg, problems = project.config, []
+    markets = markets_of(cfg.config)
+    owners = {name: getattr(options, "market", None) for name, options in cfg.channels.items()}
+    renderer = project.renderer
+
+    def fans_out(name: str) -> bool:
+        plugin = channel_type(cfg.channels[name].type) if name in cfg.channels else None
+        return bool(plugin and plugin.fans_out)
+
+    for campaign in project.campaigns.values():
+        problems += bind_campaign(campaign, markets, owners, fans_out, cfg.config.store.currency, renderer.exists,
+                                  language_of(cfg.config.store.locale), renderer.dir.name)
+    return problems
 
 
 def check_references(project: Project) -> list[Problem]:
@@ -349,11 +379,12 @@ def check_rendering(project: Project) -> list[Problem]:
         days = [(None, probe)] + [(t, _day_in(t.from_, probe)) for t in campaign.model.themes]
         for use_index, use in enumerate(campaign.model.channels):
             variants: list[Variant | None] = list(use.variants) or [None]
-            for theme, day in days:
-                shown = campaign.theme_on(day.astimezone(campaign.tz).date())
-                for item in campaign.model.items:
+            markets: list[Market | None] = list(campaign.markets_for(use)) if campaign.markets else [None]
+            for market, (theme, day) in ((m, d) for m in markets for d in days):
+                shown = campaign.theme_on(day.astimezone(campaign.tz_of(market)).date(), market)
+                for item in campaign.items_for(market):
                     for variant in variants:
-                        planned = PlannedPost(campaign, use, use_index, day, item, variant, shown)
+                        planned = PlannedPost(campaign, use, use_index, day, item, variant, shown, market=market)
                         key = keys.key(planned)
                         found = keys.seen.get(key) if key is not None else None
                         if found is None or found:  # not rendered alike yet, or that render found a problem
@@ -481,7 +512,8 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
         what = f"feed '{url}', sample entry ({sample})"
         names = ["store", "campaign", "item", "items", "channel", "variant", "theme", "slot", "link", "entry",
                  *planned.feed.fields, "link", "event"]
-    where = (f"{campaign.shown_as}: channel '{planned.channel}', {what}"
+    where = (f"{campaign.shown_as}: channel '{planned.channel}', "
+             + (f"market '{planned.market.id}', " if planned.market else "") + f"{what}"
              + (f", variant '{planned.variant_name}'" if planned.variant else "")
              + (f", theme '{planned.theme.name}'" if themed and planned.theme else ""))
     try:

@@ -79,7 +79,7 @@ class Composer:
             None if self.html_template is not None else planned.template)
         self.text_template = env.get_template(text_name) if text_name else None
         try:
-            self.subject_template = env.from_string(use.subject or planned.campaign.model.title)
+            self.subject_template = env.from_string(planned.subject or planned.campaign.model.title)
         except TemplateError as exc:
             raise InlineTemplateError(exc) from exc
         self.public_url = project.config.config.tracker.public_url.rstrip("/")
@@ -96,7 +96,7 @@ class Composer:
                 if template is not None and template.name is not None and env.loader is not None:
                     source = env.loader.get_source(env, template.name)[0]
                     self._slotted[key] = Slotted.prepare(template, source, self.base, self._calls)
-            self._slotted["subject"] = Slotted.prepare(self.subject_template, use.subject or
+            self._slotted["subject"] = Slotted.prepare(self.subject_template, planned.subject or
                                                        planned.campaign.model.title, self.base, self._calls)
 
     def _render(self, key: str, template: Template, context: dict[str, Any], recipient: Recipient) -> str:
@@ -146,10 +146,11 @@ def planned_for(project: Project, post: Post) -> PlannedPost:
     campaign = project.campaigns[post.campaign]
     uses = [(i, u) for i, u in enumerate(campaign.model.channels) if u.channel == post.channel]
     index, use = next(((i, u) for i, u in uses if any(v.name == post.variant for v in u.variants)), uses[0])
-    item = next(i for i in campaign.model.items if i.key == post.item)
+    market = next((m for m in campaign.markets if m.id == post.market), None)
+    item = next(i for i in campaign.items_for(market) if i.key == post.item)
     variant = next((v for v in use.variants if v.name == post.variant), None)
-    theme = campaign.theme_on(post.slot.astimezone(campaign.tz).date())
-    return Planned(campaign, use, index, post.slot, item, variant, theme)
+    theme = campaign.theme_on(post.slot.astimezone(campaign.tz_of(market)).date(), market)
+    return Planned(campaign, use, index, post.slot, item, variant, theme, market=market)
 
 
 def compose_sample(project: Project, planned: PlannedPost, channel: Channel) -> Composed:
@@ -159,5 +160,6 @@ def compose_sample(project: Project, planned: PlannedPost, channel: Channel) -> 
     rendered = Composer(project, planned, channel).render(SAMPLE)
     post = Post(key=planned.key, campaign=planned.campaign.id, channel=channel.name, item=planned.item.key,
                 variant=planned.variant_name, slot=planned.slot, text=rendered.text, subject=rendered.subject,
-                html=rendered.html, image_url=planned.item.image, links=[link.url for link in rendered.links])
+                html=rendered.html, image_url=planned.item.image, links=[link.url for link in rendered.links],
+                market=planned.market_id)
     return Composed(planned, post, rendered.links, len(rendered.text), None)
