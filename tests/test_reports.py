@@ -222,7 +222,8 @@ def test_csv_has_its_documented_columns_and_the_rows(history: Engine) -> None:
         "period_from": "2026-11-02", "period_to": "2026-11-04", "day": "", "campaign": "spring", "channel": "social",
         "item": "", "variant": "a", "posts_sent": "2", "posts_failed": "0", "posts_missed": "1",
         "human_clicks": "7", "preview_clicks": "3", "bot_clicks": "1", "unique_visitors": "6", "reach": "700",
-        "reach_clicks": "6", "ctr": "0.008571", "orders": "1", "revenue": "50.00", "revenue_per_post": "25.00"}
+        "reach_clicks": "6", "ctr": "0.008571", "orders": "1", "revenue": "50.00", "revenue_per_post": "25.00",
+        "market": ""}
     assert len(lines) == len(built.rows)
 
 
