@@ -254,7 +254,7 @@ def test_periods_are_whole_utc_days() -> None:
             ({"since": "7d", "start": "2026-11-01"}, "give either --since or --from/--to, not both"),
             ({"start": "2026-11-31"}, "--from: '2026-11-31' is not a day: expected YYYY-MM-DD, e.g. 2026-11-01"),
             ({"start": "2026-11-20", "end": "2026-11-10"}, "the period starts (2026-11-20) after it ends (2026-11-10)"),
-            ({"by": "week"}, "cannot group by 'week': expected one of channel, campaign, variant, item, day"),
+            ({"by": "week"}, "cannot group by 'week': expected one of channel, campaign, variant, item, day, market"),
             ({"top": 0}, "top must be between 1 and 1000, got 0")):
         with pytest.raises(BadRequest) as caught:
             parse_request(today=today, **kwargs)  # type: ignore[arg-type]
