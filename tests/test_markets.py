@@ -265,7 +265,8 @@ def test_market_references_are_checked_with_file_and_line(shop, cli) -> None:
                       "config.yaml's markets (known: at, de, de_AT, de_DE, en, en_US, us)\n1 problem in 1 file\n")
     narrowed = CAMPAIGN + "  - channel: out-all\n    template: social/post.j2\n    markets: [fr]\n"
     output = validate(shop, cli, narrowed)
-    assert output == ("campaigns/mittens.yaml:25:14: market 'fr' is not one of the campaign's markets (the "
+    assert output == ("campaigns/mittens.yaml:24:14: channels[2].markets: market 'fr' is not one of the "
+                      "campaign's markets (the "
                       "campaign's markets: us, de)\n1 problem in 1 file\n")
 
 
