@@ -292,6 +292,10 @@ class FeedSource(Strict):
         default_factory=list, description="Changes that announce an already posted entry again: price_drop, "
                                           "price_change. Other edits (a fixed typo) never repost.")
     timeout: str = Field(default="20s", description="How long one fetch of the feed may take (at most 2m).")
+    market: str | None = Field(default=None, description="The market whose store feed this is (e.g. Shopify's "
+                                                         "/de/collections/all.atom): its entries are posted in that "
+                                                         "market's language, time zone and channels (one of the "
+                                                         "campaign's markets).")
 
     @field_validator("url")
     @classmethod
@@ -420,16 +424,17 @@ class Campaign(Strict):
         where: list[tuple[tuple[str | int, ...], list[str] | None]] = [
             (("channels", i, "markets"), use.markets) for i, use in enumerate(self.channels)]
         where += [(("themes", i, "markets"), theme.markets) for i, theme in enumerate(self.themes)]
+        where += [(("feeds", i, "market"), [feed.market] if feed.market else None) for i, feed in enumerate(self.feeds)]
         for loc, names in where:
             for name in names or ():
                 if name not in mine:
                     hint = (f"the campaign's markets: {', '.join(mine)}" if mine else
                             "name the campaign's markets first, e.g. markets: [us, de]")
                     raise Invalid(f"market '{name}' is not one of the campaign's markets", hint, loc=loc)
-        if mine and self.feeds:
-            raise Invalid("store feeds in a campaign with markets are not supported yet",
-                          "post each market's feed from a campaign of its own, without 'markets:'",
-                          loc=("feeds",))
+        for index, feed in enumerate(self.feeds):
+            if mine and feed.market is None:
+                raise Invalid("a feed in a campaign with markets names the market it is the store feed of",
+                              f"e.g. market: {mine[0]}", loc=("feeds", index))
 
 
 def _as_dt(value: date | datetime, end_of_day: bool) -> datetime:
@@ -486,6 +491,10 @@ class LoadedCampaign:
     def items_for(self, market: Market | None) -> list[Item]:
         """The campaign's items as `market` shows them (names, URLs and prices of that market)."""
         return self.model.items if market is None else self._items[market.id]
+
+    def feed_market(self, feed: FeedSource) -> Market | None:
+        """The market of one of the campaign's feeds (None: no market)."""
+        return next((m for m in self.markets if m.id == feed.market), None)
 
     def tz_of(self, market: Market | None) -> ZoneInfo:
         return self.tz if market is None else market.tz

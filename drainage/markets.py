@@ -19,7 +19,7 @@ from drainage.errors import Problem
 from drainage.sources import did_you_mean
 
 if TYPE_CHECKING:
-    from drainage.campaigns import Item, LoadedCampaign
+    from drainage.campaigns import ChannelUse, Item, LoadedCampaign
     from drainage.config import Config
 
 T = TypeVar("T")
@@ -226,15 +226,30 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                 continue
             resolved.append(local)
         items[market.id] = resolved
+    entries: list[tuple[tuple[str | int, ...], ChannelUse, tuple[Market, ...]]] = [
+        (("channels", index), use, use_markets.get(id(use), ())) for index, use in enumerate(model.channels)]
+    for f, feed in enumerate(model.feeds):
+        own_feed = markets.get(feed.market) if feed.market else None
+        for index, use in enumerate(feed.channels):
+            own = channel_market.get(use.channel)
+            if own is not None and (own_feed is None or own != own_feed.id):
+                problems.append(pos.problem(("feeds", f, "channels", index, "channel"), f"channel '{use.channel}' "
+                                            f"belongs to market '{own}': "
+                                            + (f"this feed is market '{own_feed.id}'s store feed" if own_feed else
+                                               "a feed without a market would post the store's default language "
+                                               "on it"),
+                                            f"give the feed 'market: {own}'" if own_feed is None or not mine
+                                            else f"use a channel of market '{own_feed.id}'"))
+            entries.append((("feeds", f, "channels", index), use, (own_feed,) if own_feed else ()))
     templates: dict[tuple[str, str], str] = {}
     subjects: dict[tuple[int, str], str | None] = {}
-    for index, use in enumerate(model.channels):
-        names: list[tuple[tuple[str | int, ...], str]] = [(("channels", index, "template"), use.template)]
-        names += [(("channels", index, "variants", j, "template"), v.template)
+    for at_use, use, use_in in entries:
+        names: list[tuple[tuple[str | int, ...], str]] = [((*at_use, "template"), use.template)]
+        names += [((*at_use, "variants", j, "template"), v.template)
                   for j, v in enumerate(use.variants) if v.template]
         if use.text_template:
-            names.append((("channels", index, "text_template"), use.text_template))
-        for market in use_markets.get(id(use), ()):
+            names.append(((*at_use, "text_template"), use.text_template))
+        for market in use_in:
             wanted = names + [(("themes", t, "templates", usual), themed)
                               for t, theme in enumerate(model.themes)
                               if theme.markets is None or market.id in theme.markets
@@ -251,7 +266,7 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
             try:
                 subjects[(id(use), market.id)] = subject_for(use.subject, use.subjects, market, default_language)
             except MissingTranslation:
-                problems.append(pos.problem(("channels", index, "subject"), f"no {market.language} subject line for "
+                problems.append(pos.problem((*at_use, "subject"), f"no {market.language} subject line for "
                                             f"market '{market.id}'", f"add subjects: {{{market.language}: \"...\"}}"
                                             f" to this channel, or set 'untranslated: default' on market "
                                             f"'{market.id}' in config.yaml"))

@@ -95,7 +95,8 @@ class PlannedPost:
         (campaign, channel, entry, event), with no slot, so that an entry goes to a channel once, forever.
         A market's post ends in '|@' and the market id; without a market the key is as it always was."""
         if self.feed is not None:
-            return feed_delivery_key(self.campaign.id, self.channel, self.feed.digest, self.feed.event)
+            return feed_delivery_key(self.campaign.id, self.channel, self.feed.digest, self.feed.event,
+                                     self.market_id)
         key = delivery_key(self.campaign.id, self.channel, self.item.key, self.variant_name, self.slot)
         return key if self.market is None else f"{key}|@{self.market.id}"
 
@@ -119,10 +120,12 @@ def delivery_key(campaign: str, channel: str, item: str, variant: str, slot: dat
     return f"{campaign}|{channel}|{item}|{variant or '-'}|{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def feed_delivery_key(campaign: str, channel: str, digest: str, event: str = "new") -> str:
+def feed_delivery_key(campaign: str, channel: str, digest: str, event: str = "new", market: str = "") -> str:
     """The journal key of a feed entry's post: no slot in it, so the entry goes to the channel once, forever
-    (a repost event such as 'price_drop:39.00' is a post of its own, once too)."""
-    return f"{campaign}|{channel}|{FEED_ITEM_PREFIX}{digest}" + ("" if event == "new" else f"|{event}")
+    (a repost event such as 'price_drop:39.00' is a post of its own, once too). A market's feed adds '|@' and
+    the market id (the same product id may be in several markets' feeds)."""
+    return (f"{campaign}|{channel}|{FEED_ITEM_PREFIX}{digest}" + ("" if event == "new" else f"|{event}")
+            + (f"|@{market}" if market else ""))
 
 
 def slots_for(campaign: LoadedCampaign, use: ChannelUse, start: datetime, end: datetime,
@@ -196,8 +199,9 @@ def plan_campaign(campaign: LoadedCampaign, start: datetime, end: datetime, prio
 
 
 def poll_rule(campaign: LoadedCampaign, feed: FeedSource) -> Rule:
-    """When a feed is polled: every `every`, counted from the campaign's start (else 2024-01-01 00:00 local)."""
-    return IntervalRule(feed.interval, anchor_of(campaign.model.start), campaign.tz)
+    """When a feed is polled: every `every`, counted from the campaign's start (else 2024-01-01 00:00 local, in
+    the feed's market's time zone)."""
+    return IntervalRule(feed.interval, anchor_of(campaign.model.start), campaign.tz_of(campaign.feed_market(feed)))
 
 
 def feed_rules(campaign: LoadedCampaign, feed: FeedSource, use: ChannelUse) -> list[Rule]:
@@ -205,7 +209,7 @@ def feed_rules(campaign: LoadedCampaign, feed: FeedSource, use: ChannelUse) -> l
     poll times; a poll off them, e.g. the first one, posts too: see drainage.feeds.release)."""
     entries = use.schedule or feed.schedule
     if entries:
-        return [e.rule(campaign.tz, campaign.model.start) for e in entries]
+        return [e.rule(campaign.tz_of(campaign.feed_market(feed)), campaign.model.start) for e in entries]
     return [poll_rule(campaign, feed)]
 
 
@@ -214,7 +218,7 @@ def feed_slots(campaign: LoadedCampaign, feed_index: int, use_index: int, start:
     """Posting slots of one channel of a campaign's feed in [start, end) (window and quiet hours applied)."""
     feed = campaign.model.feeds[feed_index]
     use = feed.channels[use_index]
-    return slots_for(campaign, use, start, end, feed_rules(campaign, feed, use))
+    return slots_for(campaign, use, start, end, feed_rules(campaign, feed, use), campaign.feed_market(feed))
 
 
 def entry_item(digest: str, fields: Mapping[str, Any]) -> Item:
@@ -231,8 +235,11 @@ def feed_post(campaign: LoadedCampaign, feed_index: int, use_index: int, slot: d
 
     The variant is a pure function of the entry (its hash), so `feeds check` and the daemon agree.
     """
-    use = campaign.model.feeds[feed_index].channels[use_index]
+    feed = campaign.model.feeds[feed_index]
+    use = feed.channels[use_index]
     variant = use.variants[int(hashlib.sha256(ref.digest.encode()).hexdigest(), 16) % len(use.variants)] \
         if use.variants else None
-    theme = campaign.theme_on(slot.astimezone(campaign.tz).date())
-    return PlannedPost(campaign, use, use_index, slot, entry_item(ref.digest, ref.fields), variant, theme, ref)
+    market = campaign.feed_market(feed)
+    theme = campaign.theme_on(slot.astimezone(campaign.tz_of(market)).date(), market)
+    return PlannedPost(campaign, use, use_index, slot, entry_item(ref.digest, ref.fields), variant, theme, ref,
+                       market)

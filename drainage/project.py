@@ -466,12 +466,14 @@ def sample_entries(project: Project, feed: FeedSource, feed_index: int) -> list[
     """Entries `validate` renders each feed template with: one with every field, one with only a title and a
     link (a template must cope with a missing price or image), and a price drop if the feed reposts on one."""
     store = project.config.config.store
-    base = store.base_url.rstrip("/")
+    market = project.config.config.markets.get(feed.market) if feed.market else None
+    base = (market.base_url or store.base_url if market else store.base_url).rstrip("/")
+    currency = market.currency if market else store.currency
     published = datetime(2024, 6, 3, 9, 30, tzinfo=UTC)
     full: dict[str, Any] = {
         "id": f"{base}/products/sample", "title": "Merino scarf, ruby red (sample entry)",
         "url": f"{base}/products/sample-merino-scarf", "summary": SAMPLE_SUMMARY, "image": f"{base}/cdn/sample.jpg",
-        "price": 49.0, "currency": store.currency, "regular_price": 59.0, "previous_price": None,
+        "price": 49.0, "currency": currency, "regular_price": 59.0, "previous_price": None,
         "categories": ["Scarves"], "tags": ["Scarves", "merino"], "author": "Northwind", "vendor": "Northwind",
         "published": published, "updated": published}
     sparse: dict[str, Any] = {
