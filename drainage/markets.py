@@ -193,14 +193,7 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                                         f"add '{own}' to the campaign's markets, or use a channel of "
                                         f"{', '.join(names)}"))
             continue
-        chosen = tuple(m for m in mine if m.id in names and own in (None, m.id))
-        if own is None and len(chosen) > 1 and fans_out(use.channel):
-            problems.append(pos.problem(loc, f"channel '{use.channel}' sends email to whole lists and belongs to no "
-                                        f"market: every subscriber would get the posts of {', '.join(names)}",
-                                        "give the channel a market in config.yaml ('market: de', with that "
-                                        "market's lists), or name one market here: markets: [us]"))
-            continue
-        use_markets[id(use)] = chosen
+        use_markets[id(use)] = tuple(m for m in mine if m.id in names and own in (None, m.id))
     items: dict[str, list[Item]] = {}
     known = {key for m in markets.values() for key in m.chain}
     for index, item in enumerate(model.items):
@@ -272,3 +265,17 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                                             f"'{market.id}' in config.yaml"))
     campaign.bind_markets(mine, use_markets, items, templates, subjects)
     return problems
+
+
+def market_of_locale(locale: str, markets: Mapping[str, Market]) -> Market | None:
+    """The market a subscriber with `locale` belongs to: the market of that locale ('de_AT'), else the market
+    named like its country ('at'), else the first market of its language ('de'), else the first market declared
+    (the store's home market). None only when there are no markets."""
+    if not markets:
+        return None
+    wanted = locale.strip().replace("-", "_")
+    language, _, country = wanted.partition("_")
+    found = (next((m for m in markets.values() if m.locale.lower() == wanted.lower()), None)
+             or (markets.get(country.lower()) if country else None)
+             or next((m for m in markets.values() if m.language.lower() == language.lower()), None))
+    return found or next(iter(markets.values()))

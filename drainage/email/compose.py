@@ -9,6 +9,7 @@ pseudonymous ref, so a click is attributed to email, campaign, variant and recip
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,24 @@ def planned_for(project: Project, post: Post) -> PlannedPost:
     variant = next((v for v in use.variants if v.name == post.variant), None)
     theme = campaign.theme_on(post.slot.astimezone(campaign.tz_of(market)).date(), market)
     return Planned(campaign, use, index, post.slot, item, variant, theme, market=market)
+
+
+def audience_of(project: Project, planned: PlannedPost, channel: Channel) -> Callable[[str], bool] | None:
+    """Which subscriber locales a market's mail goes to on a channel of every market (None: the whole lists).
+
+    A subscriber's locale picks their market (drainage.markets.market_of_locale); a channel with `market:` mails
+    its own lists whole."""
+    if planned.market is None or getattr(channel.options, "market", None):
+        return None
+    from drainage.markets import market_of_locale, markets_of
+
+    markets, wanted = markets_of(project.config.config), planned.market.id
+
+    def accepts(locale: str) -> bool:
+        found = market_of_locale(locale, markets)
+        return found is not None and found.id == wanted
+
+    return accepts
 
 
 def compose_sample(project: Project, planned: PlannedPost, channel: Channel) -> Composed:
