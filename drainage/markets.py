@@ -158,7 +158,7 @@ def language_of(locale: str) -> str:
 
 
 def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], channel_market: Mapping[str, str | None],
-                  fans_out: Callable[[str], bool], default_currency: str, exists: Callable[[str], bool],
+                  default_currency: str, exists: Callable[[str], bool],
                   default_language: str, templates_dir: str = "templates") -> list[Problem]:
     """Give a loaded campaign its markets (`LoadedCampaign.bind_markets`); return what is wrong with them.
 

@@ -282,13 +282,8 @@ def bind_markets(project: Project) -> list[Problem]:
     markets = markets_of(cfg.config)
     owners = {name: getattr(options, "market", None) for name, options in cfg.channels.items()}
     renderer = project.renderer
-
-    def fans_out(name: str) -> bool:
-        plugin = channel_type(cfg.channels[name].type) if name in cfg.channels else None
-        return bool(plugin and plugin.fans_out)
-
     for campaign in project.campaigns.values():
-        problems += bind_campaign(campaign, markets, owners, fans_out, cfg.config.store.currency, renderer.exists,
+        problems += bind_campaign(campaign, markets, owners, cfg.config.store.currency, renderer.exists,
                                   language_of(cfg.config.store.locale), renderer.dir.name)
     return problems
 
@@ -522,7 +517,7 @@ def _render_problems(project: Project, planned: PlannedPost, themed: bool) -> li
         composed = project.compose(planned)
     except InlineTemplateError as exc:  # the subject line, written in the campaign file
         problem = project.renderer.template_problem(exc.error, planned.template, where, names,
-                                                    inline=planned.use.subject or "")
+                                                    inline=planned.subject or "")
         line, col = campaign.positions.at((*planned.use_loc, "subject"))
         return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
     except (TemplateError, LinkError, ValueError, TypeError, ArithmeticError, LookupError) as exc:

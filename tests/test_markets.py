@@ -310,3 +310,20 @@ def test_reports_group_and_filter_by_market(shop, cli) -> None:
     csv_out = cli("report", "--from", "2026-12-01", "--to", "2026-12-02", "--by", "market", "--format", "csv")
     assert csv_out.output.splitlines()[0].endswith(",revenue_per_post,market")
     assert csv_out.output.splitlines()[1].endswith(",de")
+
+
+def test_market_placeholder_in_utm_tags_and_subject_lines_per_market(shop, cli) -> None:
+    campaign = CAMPAIGN.replace("title: Alpaca mittens", "title: Alpaca mittens\nutm: {campaign: \"mittens-{market}\"}")
+    entry = "  - channel: out-de\n    template: social/post.j2\n"
+    campaign = campaign.replace(entry, entry + "    subject: \"New: {{ item.name }}\"\n")
+    output = validate(shop, cli, campaign)
+    assert output == ("campaigns/mittens.yaml:23:14: no de subject line for market 'de' (add subjects: {de: \"...\"} "
+                      "to this channel, or set 'untranslated: default' on market 'de' in config.yaml)\n"
+                      "1 problem in 1 file\n")
+    fixed = campaign.replace("    subject: \"New: {{ item.name }}\"\n",
+                             "    subject: \"New: {{ item.name }}\"\n    subjects: {de: \"Neu: {{ item.name }}\"}\n")
+    write_project(shop, campaign=fixed)
+    shown = cli("preview", "mittens", "--market", "de", "--at", "2026-12-01 00:00")
+    assert shown.exit_code == 0, shown.output
+    assert "Subject: Neu: Alpaka-Fäustlinge" in shown.output
+    assert "utm_campaign=mittens-de" in shown.output
