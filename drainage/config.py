@@ -272,6 +272,8 @@ class PathsConfig(Strict):
 
     campaigns: str = Field(default="campaigns", description="Folder of campaign YAML files.")
     templates: str = Field(default="templates", description="Folder of Jinja2 templates.")
+    locales: str = Field(default="locales", description="Folder of gettext catalogs for `{% trans %}` in templates: "
+                                                        "{locales}/{language}/LC_MESSAGES/messages.po (see Markets).")
 
 
 class SignupConfig(Strict):
@@ -375,6 +377,10 @@ class LoadedConfig:
     @property
     def templates_dir(self) -> Path:
         return self.root / self.config.paths.templates
+
+    @property
+    def locales_dir(self) -> Path:
+        return self.root / self.config.paths.locales
 
     @property
     def database_url(self) -> str:

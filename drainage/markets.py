@@ -159,11 +159,14 @@ def language_of(locale: str) -> str:
 
 def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], channel_market: Mapping[str, str | None],
                   default_currency: str, exists: Callable[[str], bool],
-                  default_language: str, templates_dir: str = "templates") -> list[Problem]:
+                  default_language: str, templates_dir: str = "templates",
+                  catalog_check: Callable[[str, Market], list[Problem] | None] | None = None) -> list[Problem]:
     """Give a loaded campaign its markets (`LoadedCampaign.bind_markets`); return what is wrong with them.
 
     A channel entry posts for the campaign's markets (or those its `markets:` names); a channel that belongs to a
     market (`market: de` in config.yaml) posts only that market's posts, and only in a campaign that has it.
+    A template without a translated file may be translated by the market's gettext catalog: `catalog_check` says
+    what that catalog lacks (None: the template has no translatable message).
     """
     from drainage.links import LinkError, resolve_target
 
@@ -253,6 +256,11 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                 try:
                     templates[(market.id, name)] = template_for(name, market, exists, default_language)
                 except MissingTranslation as exc:
+                    lacking = catalog_check(name, market) if catalog_check is not None else None
+                    if lacking is not None:  # {% trans %} messages, translated by the market's catalog
+                        templates[(market.id, name)] = name
+                        problems += lacking
+                        continue
                     tried = " or ".join(f"{templates_dir}/{n}" for n in exc.wanted)
                     problems.append(pos.problem(loc, str(exc), f"add {tried}, or set 'untranslated: default' on "
                                                                f"market '{market.id}' in config.yaml"))

@@ -24,6 +24,7 @@ from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
 from drainage.textlength import UNITS
+from drainage.translations import Catalogs, template_messages
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Project:
     _channels: dict[str, Channel] = field(default_factory=dict)
     host: ChannelHost | None = None
     _contexts: dict[str, CampaignContext] = field(default_factory=dict, repr=False)
+    catalogs: Catalogs | None = None
 
     @property
     def root(self) -> Path:
@@ -148,8 +150,10 @@ class Project:
         theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
         variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
         extra = {} if planned.feed is None else {"entry": entry_context(planned, links)}
+        gettext = self.catalogs.functions(planned.market) if self.catalogs is not None and planned.market else {}
         return {
             **extra,
+            **gettext,
             "store": shared.store,
             "campaign": shared.campaign,
             "item": shared.item(planned.item),
@@ -174,6 +178,20 @@ class Project:
         if shared is None or shared.source is not campaign:
             shared = self._contexts[name] = CampaignContext.build(campaign, self.config, market)
         return shared
+
+    def catalog_problems(self, name: str, market: Market) -> list[Problem] | None:
+        """What `market`'s gettext catalog lacks of template `name`'s messages (None: it has no message)."""
+        found = template_messages(self.renderer.env, name)
+        if not found or self.catalogs is None:
+            return None
+        messages = self.catalogs.messages(market) or {}
+        path = display_path(self.catalogs.path_for(market), self.root)
+        shown = f"{self.renderer.dir.name}/{name}"
+        return [Problem(shown, line, 0, f"no {market.language} translation of \"{msgid}\" for market '{market.id}' "
+                        f"in {path}", "add it (pybabel update, then translate it), or translate the whole "
+                        "template in a file of its own" if messages else "create the catalog with pybabel init "
+                        "(see docs/markets.md)")
+                for line, msgid in found if msgid not in messages]
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -268,7 +286,7 @@ def load_project(config_path: Path, only: Iterable[Path] | None = None) -> Proje
         campaigns[campaign.id] = campaign
     store = config.config.store
     project = Project(config, campaigns, Renderer(config.templates_dir, currency=store.currency,
-                                                  locale=store.locale))
+                                                  locale=store.locale), catalogs=Catalogs(config.locales_dir))
     problems += bind_markets(project)
     problems += check_references(project)
     if problems:
@@ -284,7 +302,7 @@ def bind_markets(project: Project) -> list[Problem]:
     renderer = project.renderer
     for campaign in project.campaigns.values():
         problems += bind_campaign(campaign, markets, owners, cfg.config.store.currency, renderer.exists,
-                                  language_of(cfg.config.store.locale), renderer.dir.name)
+                                  language_of(cfg.config.store.locale), renderer.dir.name, project.catalog_problems)
     return problems
 
 

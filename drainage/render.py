@@ -244,7 +244,9 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=False,  # a reload (SIGHUP) builds a new Renderer; no stat() per render
+            extensions=["jinja2.ext.i18n"],  # {% trans %} and _(): a market's catalog is passed with its posts
         )
+        self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
         @pass_context
         def price(context: Context, value: Any, c: str | None = None, loc: str | None = None) -> str:
             store = context.get("store")  # a market's post formats in its market's locale and currency

@@ -327,3 +327,33 @@ def test_market_placeholder_in_utm_tags_and_subject_lines_per_market(shop, cli) 
     assert shown.exit_code == 0, shown.output
     assert "Subject: Neu: Alpaka-Fäustlinge" in shown.output
     assert "utm_campaign=mittens-de" in shown.output
+
+
+GETTEXT = {"social/post.j2": "{% trans name=item.name, price=item | price %}New: {{ name }} for {{ price }}."
+                             "{% endtrans %} {{ link(item) }} {{ _('Warm hands.') }}\n"}
+PO = """\
+msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+
+msgid "New: %(name)s for %(price)s."
+msgstr "Neu: %(name)s für %(price)s."
+"""
+
+
+def test_gettext_catalogs_translate_trans_blocks_and_validate_names_each_missing_message(shop, cli) -> None:
+    (shop / "templates" / "social" / "post.de.j2").unlink()
+    write_project(shop, templates=GETTEXT)
+    catalog = shop / "locales" / "de" / "LC_MESSAGES" / "messages.po"
+    catalog.parent.mkdir(parents=True)
+    catalog.write_text(PO, encoding="utf-8")
+    output = cli("validate").output
+    assert output == ("templates/social/post.j2:1: no de translation of \"Warm hands.\" for market 'de' in "
+                      "locales/de/LC_MESSAGES/messages.po (add it (pybabel update, then translate it), or translate "
+                      "the whole template in a file of its own)\n1 problem in 1 file\n")
+    catalog.write_text(PO + '\nmsgid "Warm hands."\nmsgstr "Warme Hände."\n', encoding="utf-8")
+    assert cli("validate").exit_code == 0
+    assert cli("send", "mittens", "--at", "2026-12-01 23:00").exit_code == 0
+    (us,), (de,) = outbox(shop, "out-us"), outbox(shop, "out-de")
+    assert us["text"] == f"New: Alpaca mittens for $39.00. {us['links'][0]} Warm hands."
+    assert de["text"] == f"Neu: Alpaka-Fäustlinge für 36,00\xa0€. {de['links'][0]} Warme Hände."
