@@ -70,7 +70,8 @@ class OutboxChannel(Channel):
         text_file.write_text(body + "\n", encoding="utf-8")
         record = {"id": remote_id, "key": post.key, "campaign": post.campaign, "item": post.item,
                   "variant": post.variant, "slot": post.slot.isoformat(), "text": post.text,
-                  "subject": post.subject, "image": post.image_url, "links": post.links}
+                  "subject": post.subject, "image": post.image_url, "links": post.links,
+                  **({"market": post.market} if post.market else {})}
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self.journal_file.open("ab+") as fh:
             end = fh.seek(0, os.SEEK_END)

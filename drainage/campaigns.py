@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from drainage.config import Strict, check_http_url, check_timezone
 from drainage.errors import Problem
+from drainage.markets import Market
 from drainage.schedule import (
     CronRule,
     FixedRule,
@@ -87,6 +88,21 @@ class ScheduleEntry(Strict):
         return FixedRule(self.at, tz)
 
 
+class MarketValues(Strict):
+    """An item's values in one market (or locale, or language) where they differ from its own."""
+
+    name: str | None = Field(default=None, description="The name in this market's language.")
+    url: str | None = Field(default=None, description="Store path or absolute URL in this market (a path is joined "
+                                                      "to the market's base_url).")
+    image: str | None = Field(default=None, description="Image URL in this market.")
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False,
+                                description="Price in this market's currency.")
+    discount_code: str | None = Field(default=None, description="Discount code valid in this market.")
+    description: str | None = Field(default=None, description="Free text in this market's language.")
+    tags: list[str] | None = Field(default=None, description="Tags in this market's language.")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Extra fields that differ in this market.")
+
+
 class Item(Strict):
     """Something promoted: a product, an article, a collection or a discount."""
 
@@ -102,6 +118,24 @@ class Item(Strict):
     description: str | None = Field(default=None, description="Free text for templates.")
     tags: list[str] = Field(default_factory=list, description="Tags, e.g. for `| hashtags`.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Any other fields templates may use.")
+    prices: dict[str, float] = Field(default_factory=dict, description="The store's price per currency, e.g. "
+                                     "{USD: 49, EUR: 45}: each market shows the price in its own currency (never "
+                                     "converted).")
+    markets: dict[str, MarketValues] = Field(
+        default_factory=dict, description="Values that differ by market: {market id, locale (de_AT) or language "
+                                          "(de): {name, url, price, ...}}; looked up market id -> locale -> "
+                                          "language -> the item's own values.")
+
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
+        for code, price in v.items():
+            if not re.fullmatch(r"[A-Z]{3}", code):
+                raise Invalid(f"'{code}' is not an ISO currency code: expected three capital letters such as "
+                              "'EUR'", loc=(code,))
+            if not isinstance(price, int | float) or price < 0 or price != price or price in (float("inf"),):
+                raise Invalid(f"price {price!r} in {code} is not a number of 0 or more", loc=(code,))
+        return v
 
     @property
     def key(self) -> str:
@@ -132,6 +166,10 @@ class ChannelUse(Strict):
                                    description="Local time ranges with no posts, e.g. ['22:00-08:00'].")
     truncate: bool = Field(default=False, description="Shorten text that is too long (links are kept whole) "
                                                      "instead of reporting it.")
+    markets: list[str] | None = Field(default=None, description="The campaign's markets this channel posts for "
+                                                               "(default: all of them, or the channel's own market).")
+    subjects: dict[str, str] = Field(default_factory=dict, description="Subject line per market id, locale or "
+                                     "language, e.g. {de: \"Neu: {{ item.name }}\"} (default: `subject`).")
 
     @field_validator("quiet_hours", mode="before")
     @classmethod
@@ -163,6 +201,8 @@ class Theme(Strict):
     vars: dict[str, Any] = Field(default_factory=dict, description="Variables available as theme.<name>.")
     templates: dict[str, str] = Field(default_factory=dict,
                                       description="Template swaps: {usual template: themed template}.")
+    markets: list[str] | None = Field(default=None, description="Markets the theme applies to, e.g. [de] "
+                                                               "(default: every market).")
 
     @field_validator("from_", "to", mode="before")
     @classmethod
@@ -251,6 +291,10 @@ class FeedSource(Strict):
         default_factory=list, description="Changes that announce an already posted entry again: price_drop, "
                                           "price_change. Other edits (a fixed typo) never repost.")
     timeout: FeedTimeout = Field(default="20s", description="How long one fetch of the feed may take (at most 2m).")
+    market: str | None = Field(default=None, description="The market whose store feed this is (e.g. Shopify's "
+                                                         "/de/collections/all.atom): its entries are posted in that "
+                                                         "market's language, time zone and channels (one of the "
+                                                         "campaign's markets).")
 
     @field_validator("url")
     @classmethod
@@ -289,6 +333,10 @@ class Campaign(Strict):
     start: date | datetime | None = Field(default=None, description="First local day/time posts may go out.")
     end: date | datetime | None = Field(default=None, description="Last local day (inclusive) or time.")
     timezone: str | None = Field(default=None, description="IANA time zone (default: config timezone).")
+    markets: list[str] = Field(default_factory=list, description="Markets the campaign posts in, e.g. [us, de] "
+                                                                 "(see Markets): each in its language, currency and "
+                                                                 "time zone, on its channels (default: none, the "
+                                                                 "store's one market).")
     utm: UtmOverrides = Field(default_factory=UtmOverrides, description="UTM tags of this campaign's links.")
     items: list[Item] = Field(default_factory=list, description="What is promoted (required with 'channels').")
     rotation: Literal["round-robin", "random", "all"] = Field(
@@ -323,6 +371,7 @@ class Campaign(Strict):
             if "items" in self.model_fields_set:
                 raise Invalid("items: list should have at least 1 item", loc=("items",))
             raise Invalid("missing required key 'items'")
+        self._check_markets()
         first_feed: dict[str, int] = {}
         for index, feed in enumerate(self.feeds):
             if first_feed.setdefault(feed.url, index) != index:
@@ -346,6 +395,27 @@ class Campaign(Strict):
         return self
 
 
+    def _check_markets(self) -> None:
+        """Markets named by channels and themes must be the campaign's own."""
+        mine = self.markets
+        if len(set(mine)) != len(mine):
+            raise Invalid("a market is listed twice", loc=("markets",))
+        where: list[tuple[tuple[str | int, ...], list[str] | None]] = [
+            (("channels", i, "markets"), use.markets) for i, use in enumerate(self.channels)]
+        where += [(("themes", i, "markets"), theme.markets) for i, theme in enumerate(self.themes)]
+        where += [(("feeds", i, "market"), [feed.market] if feed.market else None) for i, feed in enumerate(self.feeds)]
+        for loc, names in where:
+            for name in names or ():
+                if name not in mine:
+                    hint = (f"the campaign's markets: {', '.join(mine)}" if mine else
+                            "name the campaign's markets first, e.g. markets: [us, de]")
+                    raise Invalid(f"market '{name}' is not one of the campaign's markets", hint, loc=loc)
+        for index, feed in enumerate(self.feeds):
+            if mine and feed.market is None:
+                raise Invalid("a feed in a campaign with markets names the market it is the store feed of",
+                              f"e.g. market: {mine[0]}", loc=("feeds", index))
+
+
 def _as_dt(value: date | datetime, end_of_day: bool) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=None)
@@ -353,7 +423,11 @@ def _as_dt(value: date | datetime, end_of_day: bool) -> datetime:
 
 
 class LoadedCampaign:
-    """A validated campaign and where it came from."""
+    """A validated campaign and where it came from.
+
+    With `markets:`, `bind_markets` (at load, see drainage.markets) sets `markets` and which of them each channel
+    entry posts for; every method taking `market` then reads times in that market's zone.
+    """
 
     def __init__(self, campaign: Campaign, path: Path, shown_as: str, positions: Positions,
                  default_tz: str) -> None:
@@ -363,30 +437,69 @@ class LoadedCampaign:
         self.positions = positions
         self.id = campaign.id or path.stem
         self.tz = ZoneInfo(campaign.timezone or default_tz)
+        self.markets: tuple[Market, ...] = ()
+        self._use_markets: dict[int, tuple[Market, ...]] = {}
+        self._items: dict[str, list[Item]] = {}
+        self._templates: dict[tuple[str, str], str] = {}
+        self._subjects: dict[tuple[int, str], str | None] = {}
 
     @cached_property
     def grace(self) -> timedelta:
         return parse_duration(self.model.misfire_grace)
 
-    def rules_for(self, use: ChannelUse) -> list[Rule]:
-        entries = use.schedule if use.schedule is not None else self.model.schedule
-        return [e.rule(self.tz, self.model.start) for e in entries]
+    def bind_markets(self, markets: tuple[Market, ...], use_markets: dict[int, tuple[Market, ...]],
+                     items: dict[str, list[Item]], templates: dict[tuple[str, str], str],
+                     subjects: dict[tuple[int, str], str | None]) -> None:
+        """Set the campaign's markets, the markets of each channel entry (by `id(use)`), each market's items,
+        translated template names by (market id, template) and subject lines by (`id(use)`, market id)."""
+        self.markets, self._use_markets, self._items = markets, use_markets, items
+        self._templates, self._subjects = templates, subjects
 
-    def window(self) -> tuple[datetime | None, datetime | None]:
-        """The campaign's [start, end) as UTC instants (None: open)."""
+    def localized(self, name: str, market: Market | None) -> str:
+        """The template `market`'s posts render for template `name` (its translation, see drainage.markets)."""
+        return name if market is None else self._templates.get((market.id, name), name)
+
+    def subject_of(self, use: ChannelUse, market: Market | None) -> str | None:
+        """A channel entry's subject line template in `market` (`subjects`, else `subject`)."""
+        return use.subject if market is None else self._subjects.get((id(use), market.id), use.subject)
+
+    def markets_for(self, use: ChannelUse) -> tuple[Market, ...]:
+        """The markets a channel entry posts for (empty: the campaign has no markets)."""
+        return self._use_markets.get(id(use), ())
+
+    def items_for(self, market: Market | None) -> list[Item]:
+        """The campaign's items as `market` shows them (names, URLs and prices of that market)."""
+        return self.model.items if market is None else self._items[market.id]
+
+    def feed_market(self, feed: FeedSource) -> Market | None:
+        """The market of one of the campaign's feeds (None: no market)."""
+        return next((m for m in self.markets if m.id == feed.market), None)
+
+    def tz_of(self, market: Market | None) -> ZoneInfo:
+        return self.tz if market is None else market.tz
+
+    def rules_for(self, use: ChannelUse, market: Market | None = None) -> list[Rule]:
+        entries = use.schedule if use.schedule is not None else self.model.schedule
+        return [e.rule(self.tz_of(market), self.model.start) for e in entries]
+
+    def window(self, market: Market | None = None) -> tuple[datetime | None, datetime | None]:
+        """The campaign's [start, end) as UTC instants (None: open), in `market`'s zone if given."""
         from drainage.schedule import wall_to_instants
+
+        tz = self.tz_of(market)
 
         def instant(value: date | datetime | None, end: bool) -> datetime | None:
             if value is None:
                 return None
             if isinstance(value, datetime) and value.tzinfo is not None:
                 return value
-            return wall_to_instants(_as_dt(value, end), self.tz, both_on_repeat=False)[0]
+            return wall_to_instants(_as_dt(value, end), tz, both_on_repeat=False)[0]
 
         return instant(self.model.start, False), instant(self.model.end, True)
 
-    def theme_on(self, day: date) -> Theme | None:
-        return next((t for t in self.model.themes if t.covers(day)), None)
+    def theme_on(self, day: date, market: Market | None = None) -> Theme | None:
+        return next((t for t in self.model.themes if t.covers(day)
+                     and (t.markets is None or market is None or market.id in t.markets)), None)
 
 
 def load_campaign(path: Path, shown_as: str, default_tz: str) -> tuple[LoadedCampaign | None, list[Problem]]:

@@ -140,6 +140,9 @@ class ChannelOptions(BaseModel):
     type: str = Field(description="Which plugin sends for this instance (an entry point name).")
     rate_limit: str | None = Field(
         default=None, description="Most posts allowed, e.g. '20/minute' or '300/hour' (default: the plugin's).")
+    market: str | None = Field(
+        default=None, description="The market (config `markets:`) this instance belongs to: it only ever gets that "
+                                  "market's posts (default: none, it may carry any market's posts).")
 
 
 @dataclass
@@ -158,6 +161,8 @@ class Post:
     image_url: str | None = None
     links: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    market: str = ""
+    """The market the post is for ('' for a campaign without markets)."""
 
 
 @dataclass(frozen=True)

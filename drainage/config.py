@@ -106,6 +106,55 @@ def check_database_url(value: str) -> str:
     return value
 
 
+MARKET_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def check_locale(value: str) -> str:
+    """A locale babel knows ('de_DE', 'fr', 'ja_JP'), or explain."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(value)
+    except (UnknownLocaleError, ValueError):
+        raise Invalid(f"unknown locale '{value}'", "expected a language and country such as 'de_DE' or 'en_US'"
+                      ) from None
+    return value
+
+
+class MarketConfig(Strict):
+    """A market the store sells to: its language, currency, time zone and (optionally) store URLs."""
+
+    locale: str = Field(description="Language and country of the market's posts, e.g. 'de_DE': picks the "
+                                    "translated templates (launch.de.j2) and formats prices and dates.")
+    currency: str = Field(description="ISO code of the market's prices, e.g. 'EUR'. Prices are the store's own "
+                                      "for that currency (items' `prices:`), never converted.")
+    timezone: str | None = Field(default=None, description="IANA time zone the schedules' wall-clock times are "
+                                                           "read in for this market (default: `timezone`).")
+    base_url: str | None = Field(default=None, description="The market's store home page, e.g. "
+                                                           "'https://shop.example.com/de' or 'https://shop.example.de';"
+                                                           " relative item URLs are joined to it (default: "
+                                                           "store.base_url).")
+    link_hosts: list[str] = Field(default_factory=list,
+                                  description="More hosts this market's links may lead to, besides the host of its "
+                                              "base_url and store.link_hosts.")
+    untranslated: Literal["error", "default"] = Field(
+        default="error", description="A template without a translation for this market's language: `error` (a "
+                                     "problem in validate) or `default` (post the untranslated template: for a market "
+                                     "whose channels take the store's language).")
+
+    _check_url = field_validator("base_url")(lambda v: None if v is None else check_http_url(v))
+    _check_tz = field_validator("timezone")(lambda v: None if v is None else check_timezone(v))
+    _check_locale = field_validator("locale")(check_locale)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not CURRENCY.fullmatch(v):
+            raise ValueError(f"'{v}' is not an ISO currency code: expected three capital letters such as 'EUR'")
+        return v
+
+
 class DatabaseConfig(Strict):
     """Where the journal, links and clicks live."""
 
@@ -202,6 +251,8 @@ class PathsConfig(Strict):
 
     campaigns: str = Field(default="campaigns", description="Folder of campaign YAML files.")
     templates: str = Field(default="templates", description="Folder of Jinja2 templates.")
+    locales: str = Field(default="locales", description="Folder of gettext catalogs for `{% trans %}` in templates: "
+                                                        "{locales}/{language}/LC_MESSAGES/messages.po (see Markets).")
 
 
 class SignupConfig(Strict):
@@ -253,11 +304,24 @@ class Config(Strict):
     email: EmailConfig = Field(default_factory=EmailConfig, description="Subscribers' links, bounces, sign-ups.")
     channels: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named channel instances: {name: {type: outbox|telegram|..., options}}.")
+    markets: dict[str, MarketConfig] = Field(
+        default_factory=dict, description="Markets the store sells to: {id: {locale, currency, timezone, base_url}}"
+                                          " (see Markets). None: one market, from store.locale, store.currency and "
+                                          "timezone.")
     bio_pages: dict[str, BioPageConfig] = Field(
         default_factory=dict, description="Link-in-bio pages served by the tracker at /l/{name}, one per brand or "
                                           "market: {name: {channel: ..., title: ...}}.")
 
     _check_tz = field_validator("timezone")(check_timezone)
+
+    @field_validator("markets")
+    @classmethod
+    def _market_ids(cls, markets: dict[str, MarketConfig]) -> dict[str, MarketConfig]:
+        for name in markets:
+            if not MARKET_ID.fullmatch(name):
+                raise Invalid(f"market id '{name}' must start with a letter and hold only letters, digits, '_' "
+                              "or '-'", "e.g. 'de', 'us' or 'de_AT'", loc=(name,))
+        return markets
 
     @field_validator("bio_pages")
     @classmethod
@@ -292,6 +356,10 @@ class LoadedConfig:
     @property
     def templates_dir(self) -> Path:
         return self.root / self.config.paths.templates
+
+    @property
+    def locales_dir(self) -> Path:
+        return self.root / self.config.paths.locales
 
     @property
     def database_url(self) -> str:
@@ -341,6 +409,7 @@ def load_config(path: Path, shown_as: str, environ: dict[str, str] | None = None
         return None, [unforeseen(shown_as, exc)]
     channels, channel_problems = _load_channels(config.channels, positions)
     problems += channel_problems
+    problems += _channel_market_problems(config, channels, positions)
     if problems:
         return None, problems
     return LoadedConfig(path, config, channels, shown_as), []
@@ -387,3 +456,17 @@ def _load_channels(raw: dict[str, dict[str, Any]], positions: Positions
         except ValidationError as exc:
             problems += problems_from_validation(exc, positions, plugin.Options, prefix=loc)
     return out, problems
+
+
+def _channel_market_problems(config: Config, channels: dict[str, ChannelOptions], positions: Positions
+                             ) -> list[Problem]:
+    """A channel's `market:` must name one of `markets:`."""
+    problems = []
+    for name, options in channels.items():
+        market = getattr(options, "market", None)
+        if market is not None and market not in config.markets:
+            hint = (did_you_mean(market, config.markets) or "markets: " + ", ".join(sorted(config.markets))
+                    if config.markets else "declare it under 'markets:' in config.yaml")
+            problems.append(positions.problem(("channels", name, "market"), f"no market '{market}' in markets",
+                                              hint))
+    return problems

@@ -29,12 +29,14 @@ def prior_counter(engine: Engine) -> PriorCount:
     Posts of feed entries are not slots of the campaign's schedule, so they do not count.
     """
 
-    def count(campaign: str, channel: str, slot: datetime) -> int:
+    def count(campaign: str, channel: str, slot: datetime, market: str | None = None) -> int:
         with session(engine) as s:
             stmt = select(func.count(func.distinct(Delivery.slot_at))).where(
                 Delivery.campaign == campaign, Delivery.channel == channel, Delivery.slot_at < slot,
                 Delivery.forced.is_(False),  # type: ignore[attr-defined]
                 ~col(Delivery.item).startswith(FEED_ITEM_PREFIX))
+            if market is not None:  # a market's rotation counts that market's slots only
+                stmt = stmt.where(Delivery.market == market)
             return int(s.exec(stmt).one())
 
     return count
@@ -49,14 +51,14 @@ def save_links(s: Session, links: Iterable[TrackedLink]) -> None:
     for link in links:
         if s.get(Link, link.code) is None:
             s.add(Link(code=link.code, target=link.target, campaign=link.campaign, channel=link.channel,
-                       item=link.item, variant=link.variant, recipient=link.recipient))
+                       item=link.item, variant=link.variant, recipient=link.recipient, market=link.market))
 
 
 def new_delivery(planned: PlannedPost, key: str | None = None, *, forced: bool = False,
                  status: str = DeliveryStatus.PENDING) -> Delivery:
     return Delivery(key=key or planned.key, campaign=planned.campaign.id, channel=planned.channel,
                     item=planned.item.key, variant=planned.variant_name, slot_at=planned.slot, status=status,
-                    forced=forced)
+                    forced=forced, market=planned.market_id)
 
 
 def claim(engine: Engine, planned: PlannedPost, text: str, links: Iterable[TrackedLink], *,

@@ -37,6 +37,7 @@ class TrackedLink:
     item: str
     variant: str
     recipient: str = ""
+    market: str = ""
 
 
 @lru_cache(maxsize=4096)
@@ -150,13 +151,16 @@ _B32_PAIRS = tuple(a + b for a in "abcdefghijklmnopqrstuvwxyz234567" for b in "a
 """Two base32 digits (RFC 4648 alphabet, lower case) for each 10-bit value."""
 
 
-def link_code(target: str, campaign: str, channel: str, item: str, variant: str, recipient: str = "") -> str:
+def link_code(target: str, campaign: str, channel: str, item: str, variant: str, recipient: str = "",
+              market: str = "") -> str:
     """A stable, non-sequential code for one tracked link: the first 60 bits of a SHA-256, base32, lower case.
 
     The same as `base64.b32encode(digest[:10]).decode().lower()[:12]` (pinned by a test), without the
-    pure-Python encoder: one is made per link per recipient of a fan-out.
+    pure-Python encoder: one is made per link per recipient of a fan-out. A market's link has the market in its
+    material (two markets' posts on one channel never share a code); a link without one has the code it always had.
     """
-    material = "\x1f".join((target, campaign, channel, item, variant, recipient)).encode()
+    parts = (target, campaign, channel, item, variant, recipient) + ((market,) if market else ())
+    material = "\x1f".join(parts).encode()
     bits = int.from_bytes(hashlib.sha256(material).digest()[:8], "big") >> 4
     pairs = _B32_PAIRS
     return (pairs[bits >> 50] + pairs[(bits >> 40) & 1023] + pairs[(bits >> 30) & 1023]
@@ -164,8 +168,8 @@ def link_code(target: str, campaign: str, channel: str, item: str, variant: str,
 
 
 def tracked_link(public_url: str, target: str, campaign: str, channel: str, item: str, variant: str,
-                 recipient: str = "") -> TrackedLink:
+                 recipient: str = "", market: str = "") -> TrackedLink:
     """Build the tracked link for a UTM-tagged target."""
-    code = link_code(target, campaign, channel, item, variant, recipient)
+    code = link_code(target, campaign, channel, item, variant, recipient, market)
     return TrackedLink(code, f"{public_url.rstrip('/')}/c/{code}", target, campaign, channel, item, variant,
-                       recipient)
+                       recipient, market)

@@ -17,16 +17,19 @@ from typing import Any
 
 from jinja2 import TemplateError, meta
 
+from drainage.campaign_markets import bind_campaign
 from drainage.campaigns import FeedSource, Item, LoadedCampaign, Variant, load_campaign
 from drainage.channel import Channel, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, resolve_target
+from drainage.markets import Market, language_of, markets_of
 from drainage.posts import Composed, FeedRef, PlannedPost, feed_post
 from drainage.registry import channel_type
 from drainage.render import InlineTemplateError, LinkContext, Renderer, fit_text, is_html, none_forbidden
 from drainage.sources import did_you_mean, display_path
 from drainage.textlength import UNITS
+from drainage.translations import Catalogs, template_messages
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Project:
     renderer: Renderer
     _channels: dict[str, Channel] = field(default_factory=dict)
     _contexts: dict[str, CampaignContext] = field(default_factory=dict, repr=False)
+    catalogs: Catalogs | None = None
 
     @property
     def root(self) -> Path:
@@ -86,7 +90,7 @@ class Project:
                     variant=planned.variant_name, slot=planned.slot, text=text, subject=subject, html=html,
                     image_url=planned.item.image, links=[link.url for link in links.made],
                     extra={"image_alt": planned.item.extra.get("image_alt") or planned.item.name}
-                    if planned.item.image else {})
+                    if planned.item.image else {}, market=planned.market_id)
         if planned.item.images:
             post.extra["images"] = list(planned.item.images)
         if use.channel in self.bio_channels:
@@ -97,7 +101,7 @@ class Project:
         """(text, subject, html) of a post."""
         use, template = planned.use, planned.template
         text = self.renderer.render(template, context)
-        subject = self.renderer.render_string(use.subject, context) if use.subject else None
+        subject = self.renderer.render_string(planned.subject, context) if planned.subject else None
         html = text if is_html(template) else None
         if use.text_template:
             text = self.renderer.render(planned.themed(use.text_template), context)
@@ -105,7 +109,8 @@ class Project:
 
     def link_context(self, planned: PlannedPost, channel: Channel, recipient: str) -> LinkContext:
         cfg, store = self.config.config, self.config.config.store
-        shared = self.campaign_context(planned.campaign)
+        market = planned.market
+        shared = self.campaign_context(planned.campaign, market)
         key = (channel.name, planned.variant_name)
         utm = shared.utms.get(key)
         if utm is None:  # the same for every post of a channel and variant: built once
@@ -118,8 +123,13 @@ class Project:
                 "utm_content": model.utm.content or planned.variant_name or None,
                 "utm_id": model.utm.id,
             }
-        return LinkContext(cfg.tracker.public_url, store.base_url, self.allowed_hosts, planned.campaign.id,
-                           channel.name, planned.item.key, planned.variant_name, utm, recipient)
+            if market is not None:
+                utm.update({k: v.replace("{market}", market.id) for k, v in utm.items() if v})
+        if market is None:
+            return LinkContext(cfg.tracker.public_url, store.base_url, self.allowed_hosts, planned.campaign.id,
+                               channel.name, planned.item.key, planned.variant_name, utm, recipient)
+        return LinkContext(cfg.tracker.public_url, market.base_url, list(market.allowed_hosts), planned.campaign.id,
+                           channel.name, planned.item.key, planned.variant_name, utm, recipient, market=market.id)
 
     def context(self, planned: PlannedPost, channel: Channel, links: LinkContext) -> dict[str, Any]:
         """What a template sees (`link` is the post's link maker).
@@ -129,11 +139,13 @@ class Project:
         thousands of items would otherwise cost items x posts. Templates cannot change it (the renderer's
         sandbox refuses to modify lists and dicts).
         """
-        shared = self.campaign_context(planned.campaign)
+        shared = self.campaign_context(planned.campaign, planned.market)
         context = {**shared.shape(planned, channel), "item": shared.item(planned.item),
-                   "slot": planned.slot.astimezone(planned.campaign.tz), "link": links}
+                   "slot": planned.slot.astimezone(planned.tz), "link": links}
         if planned.feed is not None:
             context["entry"] = entry_context(planned, links)
+        if self.catalogs is not None and planned.market is not None:
+            context.update(self.catalogs.functions(planned.market))
         return context
 
     @cached_property
@@ -146,12 +158,28 @@ class Project:
         """The store's link hosts (config.yaml is loaded once per Project)."""
         return self.config.config.store.allowed_hosts()
 
-    def campaign_context(self, campaign: LoadedCampaign) -> CampaignContext:
-        """The part of every template context that is the same for all posts of `campaign` (built once)."""
-        shared = self._contexts.get(campaign.id)
+    def campaign_context(self, campaign: LoadedCampaign, market: Market | None = None) -> CampaignContext:
+        """The part of every template context that is the same for all posts of `campaign` (in `market`), built
+        once."""
+        name = campaign.id if market is None else f"{campaign.id}|@{market.id}"
+        shared = self._contexts.get(name)
         if shared is None or shared.source is not campaign:
-            shared = self._contexts[campaign.id] = CampaignContext.build(campaign, self.config)
+            shared = self._contexts[name] = CampaignContext.build(campaign, self.config, market)
         return shared
+
+    def catalog_problems(self, name: str, market: Market) -> list[Problem] | None:
+        """What `market`'s gettext catalog lacks of template `name`'s messages (None: it has no message)."""
+        found = template_messages(self.renderer.env, name)
+        if not found or self.catalogs is None:
+            return None
+        messages = self.catalogs.messages(market) or {}
+        path = display_path(self.catalogs.path_for(market), self.root)
+        shown = f"{self.renderer.dir.name}/{name}"
+        return [Problem(shown, line, 0, f"no {market.language} translation of \"{msgid}\" for market '{market.id}' "
+                        f"in {path}", "add it (pybabel update, then translate it), or translate the whole "
+                        "template in a file of its own" if messages else "create the catalog with pybabel init "
+                        "(see docs/markets.md)")
+                for line, msgid in found if msgid not in messages]
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -168,7 +196,7 @@ def entry_context(planned: PlannedPost, links: LinkContext) -> dict[str, Any]:
     entry["event"] = planned.feed.event_name
     for name in ("published", "updated"):
         if isinstance(entry.get(name), datetime):
-            entry[name] = entry[name].astimezone(planned.campaign.tz)
+            entry[name] = entry[name].astimezone(planned.tz)
     return entry
 
 
@@ -186,13 +214,16 @@ class CampaignContext:
     utms: dict[tuple[str, str], dict[str, str | None]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, campaign: LoadedCampaign, config: LoadedConfig) -> CampaignContext:
+    def build(cls, campaign: LoadedCampaign, config: LoadedConfig, market: Market | None = None) -> CampaignContext:
         store = config.config.store
-        items = [item_context(item) for item in campaign.model.items]
-        return cls(campaign,
-                   {"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency},
-                   {"id": campaign.id, "title": campaign.model.title}, items,
-                   {id(item): context for item, context in zip(campaign.model.items, items, strict=True)})
+        sources = campaign.items_for(market)
+        items = [item_context(item) for item in sources]
+        shown = ({"name": store.name, "url": store.base_url, "locale": store.locale, "currency": store.currency}
+                 if market is None else
+                 {"name": store.name, "url": market.base_url, "locale": market.locale, "currency": market.currency,
+                  "market": market.id, "timezone": market.tz.key})
+        return cls(campaign, shown, {"id": campaign.id, "title": campaign.model.title}, items,
+                   {id(item): context for item, context in zip(sources, items, strict=True)})
 
     def item(self, item: Item) -> dict[str, Any]:
         """The context of one of the campaign's items (built once), or of another item (a feed entry's)."""
@@ -214,7 +245,9 @@ class CampaignContext:
         return found
 
 
-ITEM_FIELDS = tuple(Item.model_fields)
+ITEM_FIELDS = tuple(name for name in Item.model_fields if name not in ("prices", "markets"))
+"""An item's fields as templates see them (not its per-market values: a market's post sees the item as that
+market shows it)."""
 
 
 def item_context(item: Item) -> dict[str, Any]:
@@ -273,11 +306,24 @@ def _load_project(config_path: Path, only: Iterable[Path] | None) -> Project:
         campaigns[campaign.id] = campaign
     store = config.config.store
     project = Project(config, campaigns, Renderer(config.templates_dir, currency=store.currency,
-                                                  locale=store.locale))
+                                                  locale=store.locale), catalogs=Catalogs(config.locales_dir))
+    problems += bind_markets(project)
     problems += check_references(project)
     if problems:
         raise ProblemsFound(sorted(set(problems)))
     return project
+
+
+def bind_markets(project: Project) -> list[Problem]:
+    """Give each campaign its markets (drainage.markets.bind_campaign); every problem with them."""
+    cfg, problems = project.config, []
+    markets = markets_of(cfg.config)
+    owners = {name: getattr(options, "market", None) for name, options in cfg.channels.items()}
+    renderer = project.renderer
+    for campaign in project.campaigns.values():
+        problems += bind_campaign(campaign, markets, owners, cfg.config.store.currency, renderer.exists,
+                                  language_of(cfg.config.store.locale), renderer.dir.name, project.catalog_problems)
+    return problems
 
 
 def check_references(project: Project) -> list[Problem]:
@@ -406,17 +452,19 @@ def _check_part(project: Project, part: int, parts: int) -> set[Problem]:
     reads = TemplateReads(project.renderer)
     for campaign in project.campaigns.values():
         days = [(None, probe)] + [(t, _day_in(t.from_, probe)) for t in campaign.model.themes]
-        items = campaign.model.items
-        share = items[len(items) * part // parts:len(items) * (part + 1) // parts]
-        for use_index in range(len(campaign.model.channels)):
-            for group in render_groups(campaign, use_index, days, reads):
-                first, others = group[0], group[1:]
-                for item in share:
-                    found = _render_problems(project, first.post(item), first.themed)
-                    if found:  # rendered alike: the others would fail alike, each is named
-                        problems.update(found)
-                        for shape in others:
-                            problems.update(_render_problems(project, shape.post(item), shape.themed))
+        for use_index, use in enumerate(campaign.model.channels):
+            markets: list[Market | None] = list(campaign.markets_for(use)) if campaign.markets else [None]
+            for market in markets:
+                items = campaign.items_for(market)
+                share = items[len(items) * part // parts:len(items) * (part + 1) // parts]
+                for group in render_groups(campaign, use_index, days, reads, market):
+                    first, others = group[0], group[1:]
+                    for item in share:
+                        found = _render_problems(project, first.post(item), first.themed)
+                        if found:  # rendered alike: the others would fail alike, each is named
+                            problems.update(found)
+                            for shape in others:
+                                problems.update(_render_problems(project, shape.post(item), shape.themed))
         for feed_index, feed in enumerate(campaign.model.feeds if part == 0 else []):
             for use_index in range(len(feed.channels)):
                 for theme, day in days:
@@ -439,14 +487,16 @@ class Shape:
     variant: Variant | None
     theme: Any  # the campaign's Theme on that day, or None
     themed: bool  # the day was chosen for a theme (its name is given in problems)
+    market: Market | None = None
 
     def post(self, item: Item) -> PlannedPost:
         use = self.campaign.model.channels[self.use_index]
-        return PlannedPost(self.campaign, use, self.use_index, self.day, item, self.variant, self.theme)
+        return PlannedPost(self.campaign, use, self.use_index, self.day, item, self.variant, self.theme,
+                           market=self.market)
 
 
 def render_groups(campaign: LoadedCampaign, use_index: int, days: list[tuple[Any, datetime]],
-                  reads: TemplateReads) -> list[list[Shape]]:
+                  reads: TemplateReads, market: Market | None = None) -> list[list[Shape]]:
     """The shapes of a channel entry, grouped by what their posts render alike for any item.
 
     Two shapes render alike when they use the same templates and differ only in values those templates do not
@@ -456,11 +506,12 @@ def render_groups(campaign: LoadedCampaign, use_index: int, days: list[tuple[Any
     use = campaign.model.channels[use_index]
     variants: list[Variant | None] = list(use.variants) or [None]
     groups: dict[Any, list[Shape]] = {}
+    items = campaign.items_for(market)
     for theme, day in days:
-        shown = campaign.theme_on(day.astimezone(campaign.tz).date())
+        shown = campaign.theme_on(day.astimezone(campaign.tz_of(market)).date(), market)
         for variant in variants:
-            shape = Shape(campaign, use_index, day, variant, shown, theme is not None)
-            key = reads.key(shape.post(campaign.model.items[0])) if campaign.model.items else None
+            shape = Shape(campaign, use_index, day, variant, shown, theme is not None, market)
+            key = reads.key(shape.post(items[0])) if items else None
             groups.setdefault(key if key is not None else id(shape), []).append(shape)
     return list(groups.values())
 
@@ -477,8 +528,7 @@ class TemplateReads:
         names = [planned.template] + ([planned.themed(planned.use.text_template)] if planned.use.text_template
                                       else [])
         reads: set[str] = set()
-        for source in [*((n, False) for n in names), *([(planned.use.subject, True)] if planned.use.subject
-                                                       else [])]:
+        for source in [*((n, False) for n in names), *([(planned.subject, True)] if planned.subject else [])]:
             found = self._names_read(*source)
             if found is None:
                 return None
@@ -521,12 +571,14 @@ def sample_entries(project: Project, feed: FeedSource, feed_index: int) -> list[
     """Entries `validate` renders each feed template with: one with every field, one with only a title and a
     link (a template must cope with a missing price or image), and a price drop if the feed reposts on one."""
     store = project.config.config.store
-    base = store.base_url.rstrip("/")
+    market = project.config.config.markets.get(feed.market) if feed.market else None
+    base = (market.base_url or store.base_url if market else store.base_url).rstrip("/")
+    currency = market.currency if market else store.currency
     published = datetime(2024, 6, 3, 9, 30, tzinfo=UTC)
     full: dict[str, Any] = {
         "id": f"{base}/products/sample", "title": "Merino scarf, ruby red (sample entry)",
         "url": f"{base}/products/sample-merino-scarf", "summary": SAMPLE_SUMMARY, "image": f"{base}/cdn/sample.jpg",
-        "price": 49.0, "currency": store.currency, "regular_price": 59.0, "previous_price": None,
+        "price": 49.0, "currency": currency, "regular_price": 59.0, "previous_price": None,
         "categories": ["Scarves"], "tags": ["Scarves", "merino"], "author": "Northwind", "vendor": "Northwind",
         "published": published, "updated": published}
     sparse: dict[str, Any] = {
@@ -590,7 +642,8 @@ def _where(planned: PlannedPost, themed: bool) -> str:
         url = campaign.model.feeds[planned.feed.feed_index].url
         sample = SAMPLES[planned.feed.digest] if planned.feed.event == "new" else f"a {planned.feed.event_name}"
         what = f"feed '{url}', sample entry ({sample})"
-    return (f"{campaign.shown_as}: channel '{planned.channel}', {what}"
+    return (f"{campaign.shown_as}: channel '{planned.channel}', "
+            + (f"market '{planned.market.id}', " if planned.market else "") + f"{what}"
             + (f", variant '{planned.variant_name}'" if planned.variant else "")
             + (f", theme '{planned.theme.name}'" if themed and planned.theme else ""))
 
@@ -607,7 +660,7 @@ def _failure(project: Project, planned: PlannedPost, themed: bool, exc: Exceptio
     where = _where(planned, themed)
     if isinstance(exc, InlineTemplateError):  # the subject line, written in the campaign file
         problem = project.renderer.template_problem(exc.error, planned.template, where, names,
-                                                    inline=planned.use.subject or "")
+                                                    inline=planned.subject or "")
         line, col = campaign.positions.at((*planned.use_loc, "subject"))
         return [Problem(campaign.shown_as, line, col, f"subject: {problem.message}", problem.hint)]
     problem = project.renderer.template_problem(exc, planned.template, where, names,

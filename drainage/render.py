@@ -27,7 +27,9 @@ from jinja2 import (
     TemplateNotFound,
     TemplateRuntimeError,
     TemplateSyntaxError,
+    pass_context,
 )
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from drainage.errors import Problem
@@ -181,6 +183,7 @@ class LinkContext:
     utm: dict[str, str | None]
     recipient: str = ""
     made: list[TrackedLink] = field(default_factory=list)
+    market: str = ""
     targets: dict[tuple[Any, ...], tuple[str, str]] | None = None
     """Tagged targets already resolved, shared by the link makers of one post's recipients (an email fan-out)."""
 
@@ -195,7 +198,7 @@ class LinkContext:
                 found = self.targets[key] = self._tagged(target, utm)
             item_key, tagged = found
         return self._made(tracked_link(self.public_url, tagged, self.campaign, self.channel, item_key, self.variant,
-                                       self.recipient))
+                                       self.recipient, self.market))
 
     def _made(self, link: TrackedLink) -> str:
         if link not in self.made:
@@ -249,9 +252,17 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=False,  # a reload (SIGHUP) builds a new Renderer; no stat() per render
+            extensions=["jinja2.ext.i18n"],  # {% trans %} and _(): a market's catalog is passed with its posts
         )
-        self.env.filters["price"] = lambda v, c=None, loc=None: format_price(
-            v, c, loc, default_currency=currency, default_locale=locale)
+        self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+        @pass_context
+        def price(context: Context, value: Any, c: str | None = None, loc: str | None = None) -> str:
+            store = context.get("store")  # a market's post formats in its market's locale and currency
+            shown = store if isinstance(store, Mapping) else {}
+            return format_price(value, c, loc, default_currency=shown.get("currency") or currency,
+                                default_locale=shown.get("locale") or locale)
+
+        self.env.filters["price"] = price
         self.env.filters["hashtags"] = hashtags
         self.env.filters["shorten"] = shorten
         # inside `none_forbidden`: the same templates, but printing None raises (an environment of its own, so

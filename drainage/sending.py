@@ -14,6 +14,7 @@ from drainage.channel import Channel, post_from_json, post_to_json
 from drainage.email.manual import send_email
 from drainage.email.service import EmailServices
 from drainage.errors import AlreadySent, ChannelError, OutcomeUnknown, Paused, Problem, ProblemsFound
+from drainage.markets import Market
 from drainage.posts import PlannedPost, posts_for_slots, slots_for
 from drainage.project import Composed, Project
 from drainage.schedule import parse_duration
@@ -33,11 +34,12 @@ class Outcome:
     detail: str = ""
 
 
-def latest_slot(campaign: LoadedCampaign, use_index: int, at: datetime) -> datetime | None:
-    """The most recent slot at or before `at` for one channel of a campaign (within a year)."""
+def latest_slot(campaign: LoadedCampaign, use_index: int, at: datetime, market: Market | None = None
+                ) -> datetime | None:
+    """The most recent slot at or before `at` for one channel of a campaign (within a year), in `market`."""
     use = campaign.model.channels[use_index]
     for back in LOOKBACKS:
-        slots = slots_for(campaign, use, at - back, at + timedelta(seconds=1))
+        slots = slots_for(campaign, use, at - back, at + timedelta(seconds=1), market=market)
         if slots:
             return slots[-1]
     return None
@@ -59,14 +61,16 @@ def current_posts(project: Project, engine: Engine, campaign: LoadedCampaign, at
         names = ", ".join(u.channel for u in campaign.model.channels)
         raise ProblemsFound([Problem(campaign.shown_as, 0, 0, f"campaign '{campaign.id}' does not post to "
                                                               f"channel '{channel}'", f"it posts to: {names}")])
-    for index, use in uses:
-        slot = latest_slot(campaign, index, at)
-        if slot is None:
-            problems.append(Problem(campaign.shown_as, 0, 0, f"no slot of channel '{use.channel}' is due at "
-                                                             f"{at:%Y-%m-%d %H:%M} UTC",
-                                    "see `drainage plan`, or pass --at with a scheduled time"))
-            continue
-        planned += posts_for_slots(campaign, index, [slot], prior)
+    for index, use in uses:  # a campaign with markets: each market's own latest slot
+        for market in campaign.markets_for(use) if campaign.markets else (None,):
+            slot = latest_slot(campaign, index, at, market)
+            if slot is None:
+                problems.append(Problem(campaign.shown_as, 0, 0, f"no slot of channel '{use.channel}' "
+                                        + (f"in market '{market.id}' " if market else "")
+                                        + f"is due at {at:%Y-%m-%d %H:%M} UTC",
+                                        "see `drainage plan`, or pass --at with a scheduled time"))
+                continue
+            planned += posts_for_slots(campaign, index, [slot], prior, market)
     if problems and not planned:
         raise ProblemsFound(problems)
     return planned

@@ -31,7 +31,7 @@ def test_help_lists_commands(cli) -> None:
 def test_examples_validate(project_dir, cli) -> None:
     result = cli("validate")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == ("ok: config.yaml and 4 campaigns are valid; every template renders within "
+    assert result.output.strip() == ("ok: config.yaml and 5 campaigns are valid; every template renders within "
                                      "its channel's limit")
 
 
@@ -175,7 +175,7 @@ def test_config_before_or_after_the_command_and_the_later_one_wins(project_dir, 
     for name in ("campaigns", "templates"):
         (project_dir / name).rename(project_dir / "sub" / name)
     good, missing = str(project_dir / "sub" / "config.yaml"), "nowhere.yaml"
-    ok = "ok: sub/config.yaml and 4 campaigns are valid"
+    ok = "ok: sub/config.yaml and 5 campaigns are valid"
     assert cli("--config", good, "validate").output.startswith(ok)
     assert cli("-c", good, "validate").output.startswith(ok)
     assert cli("validate", "--config", good).output.startswith(ok)

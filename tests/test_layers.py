@@ -62,7 +62,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": (
         "drainage.config", "drainage.campaigns", "drainage.project", "drainage.posts", "drainage.registry",
         "drainage.render", "drainage.links", "drainage.journal", "drainage.schedule", "drainage.sources",
-        "drainage.yaml_fast", "drainage.yaml_cache", "drainage.logs", "drainage.clock", "drainage.workers",
+        "drainage.yaml_fast", "drainage.yaml_cache", "drainage.markets", "drainage.campaign_markets",
+        "drainage.translations", "drainage.logs", "drainage.clock", "drainage.workers",
         "drainage.email", "drainage.email.compose", "drainage.email.slots",
     ),
     "store": ("drainage.store.*",),

@@ -222,7 +222,8 @@ def test_csv_has_its_documented_columns_and_the_rows(history: Engine) -> None:
         "period_from": "2026-11-02", "period_to": "2026-11-04", "day": "", "campaign": "spring", "channel": "social",
         "item": "", "variant": "a", "posts_sent": "2", "posts_failed": "0", "posts_missed": "1",
         "human_clicks": "7", "preview_clicks": "3", "bot_clicks": "1", "unique_visitors": "6", "reach": "700",
-        "reach_clicks": "6", "ctr": "0.008571", "orders": "1", "revenue": "50.00", "revenue_per_post": "25.00"}
+        "reach_clicks": "6", "ctr": "0.008571", "orders": "1", "revenue": "50.00", "revenue_per_post": "25.00",
+        "market": ""}
     assert len(lines) == len(built.rows)
 
 
@@ -253,7 +254,7 @@ def test_periods_are_whole_utc_days() -> None:
             ({"since": "7d", "start": "2026-11-01"}, "give either --since or --from/--to, not both"),
             ({"start": "2026-11-31"}, "--from: '2026-11-31' is not a day: expected YYYY-MM-DD, e.g. 2026-11-01"),
             ({"start": "2026-11-20", "end": "2026-11-10"}, "the period starts (2026-11-20) after it ends (2026-11-10)"),
-            ({"by": "week"}, "cannot group by 'week': expected one of channel, campaign, variant, item, day"),
+            ({"by": "week"}, "cannot group by 'week': expected one of channel, campaign, variant, item, day, market"),
             ({"top": 0}, "top must be between 1 and 1000, got 0")):
         with pytest.raises(BadRequest) as caught:
             parse_request(today=today, **kwargs)  # type: ignore[arg-type]

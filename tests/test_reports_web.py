@@ -131,10 +131,10 @@ def test_reports_take_the_commands_filters_as_parameters(history: Path) -> None:
         'attachment; filename="drainage-report-campaign-2026-11-02-2026-11-04.csv"'
     assert as_csv.text.splitlines()[1].startswith("2026-11-02,2026-11-04,,autumn,,,,1,2,0,3,0,2,3,0,0,,1,15.50")
     doc = filtered.json()
-    assert doc["filters"] == {"campaign": ["autumn"], "channel": ["forum", "social"]}
+    assert doc["filters"] == {"campaign": ["autumn"], "channel": ["forum", "social"], "market": []}
     assert [(r["channel"], r["human_clicks"]) for r in doc["rows"]] == [("forum", 3)] and len(doc["top_posts"]) == 1
     assert (bad_by.status_code, bad_by.json()["error"]) == (
-        400, "cannot group by 'week': expected one of channel, campaign, variant, item, day")
+        400, "cannot group by 'week': expected one of channel, campaign, variant, item, day, market")
     assert (bad_format.status_code, bad_format.json()["error"]) == (
         400, "format must be one of html, json, csv, got 'pdf'")
     assert bad_top.status_code == 400
@@ -260,8 +260,9 @@ def test_the_migration_fills_daily_rollups_from_existing_clicks(tmp_path: Path) 
     upgrade(engine, "0002")
     with engine.begin() as conn:  # the rows a 0002 tracker wrote (no link_days, no order_days yet)
         conn.execute(text(f"ATTACH DATABASE '{built / 'drainage.db'}' AS new"))
-        for table in ("click_rollups", "visitor_days", "links", "orders"):
-            conn.execute(text(f"INSERT INTO {table} SELECT * FROM new.{table}"))
+        for table in ("click_rollups", "visitor_days", "links", "orders"):  # the columns a 0002 table has
+            columns = ", ".join(r[1] for r in conn.execute(text(f"PRAGMA main.table_info({table})")))
+            conn.execute(text(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM new.{table}"))
         link_days = conn.execute(text("SELECT * FROM new.link_days ORDER BY day, code")).all()
         order_days = conn.execute(text("SELECT * FROM new.order_days ORDER BY day, key")).all()
     with engine.begin() as conn:

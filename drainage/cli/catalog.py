@@ -13,7 +13,7 @@ import typer
 from drainage.cli.console import say, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_project, open_engine_if_any, parse_when
-from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
+from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt, MarketOpt
 from drainage.errors import Problem, ProblemsFound
 
 if TYPE_CHECKING:  # imported where used: `drainage --help` must not pay for SQLAlchemy, pydantic models, Jinja2, rich
@@ -42,6 +42,7 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
 def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
          campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
          start: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
+         market: MarketOpt = None,
          config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Table of upcoming posts: local time, campaign, channel, item, variant and first line."""
     from drainage.cli.present.posts import show_plan
@@ -54,8 +55,10 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
         prior = _prior(project)
         campaigns = [project.campaign(campaign)] if campaign else [
             c for c in project.campaigns.values() if c.model.status == "active"]
-        planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)),
-                         key=lambda p: (p.slot, p.campaign.id, p.use_index))
+        wanted = _market_named(project, market)
+        planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)
+                          if wanted is None or p.market_id == wanted),
+                         key=lambda p: (p.slot, p.campaign.id, p.use_index, p.market_id))
         show_plan(stdout(), planned, [_first_line(project, post) for post in planned], begin, days)
 
 
@@ -83,6 +86,7 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
             channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
             at: Annotated[str | None, typer.Option(help="Show the first slot at or after this local time.")] = None,
             count: Annotated[int, typer.Option(help="How many slots per channel.")] = 1,
+            market: MarketOpt = None,
             config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """The fully rendered posts of the next slot(s): exact text, length against the limit, tracked URLs."""
     from drainage.posts import posts_for_slots
@@ -90,16 +94,20 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
     with friendly_errors():
         project = load_project(config)
         loaded = project.campaign(campaign)
-        begin = parse_when(at, loaded.tz)
+        only = _campaign_market(loaded, _market_named(project, market))
+        begin = parse_when(at, loaded.tz_of(only))
         prior = _prior(project)
         shown = 0
         for index, use in enumerate(loaded.model.channels):
             if channel not in (None, use.channel):
                 continue
-            slots = _next_slots(loaded, use, begin, count)
-            for planned in posts_for_slots(loaded, index, slots, prior):
-                show_planned(project, planned)
-                shown += 1
+            for each in (loaded.markets_for(use) if loaded.markets and only is None else (only,)):
+                if each is not None and each not in loaded.markets_for(use):
+                    continue
+                slots = _next_slots(loaded, use, begin, count, each)
+                for planned in posts_for_slots(loaded, index, slots, prior, each):
+                    show_planned(project, planned)
+                    shown += 1
         if not shown:
             hint = "check its schedule, start/end and channels, or pass --at"
             if not loaded.model.channels and loaded.model.feeds:
@@ -108,11 +116,35 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
                                          + (f" on channel '{channel}'" if channel else ""), hint)])
 
 
-def _next_slots(loaded: Any, use: Any, begin: datetime, count: int) -> list[datetime]:
+def _market_named(project: Project, name: str | None) -> str | None:
+    """--market NAME: a market of config.yaml (ProblemsFound otherwise)."""
+    from drainage.sources import did_you_mean
+
+    known = project.config.config.markets
+    if name is None or name in known:
+        return name
+    hint = did_you_mean(name, known) or ("markets: " + ", ".join(sorted(known)) if known
+                                         else "config.yaml declares no markets")
+    raise ProblemsFound([Problem(project.config.shown_as, 0, 0, f"no market '{name}'", hint)])
+
+
+def _campaign_market(loaded: Any, name: str | None) -> Any:
+    """The campaign's market named `name` (None: all of them)."""
+    if name is None:
+        return None
+    found = next((m for m in loaded.markets if m.id == name), None)
+    if found is None:
+        raise ProblemsFound([Problem(loaded.shown_as, 0, 0, f"campaign '{loaded.id}' does not post in market "
+                                                            f"'{name}'", "its markets: " + (", ".join(
+                                                                m.id for m in loaded.markets) or "none"))])
+    return found
+
+
+def _next_slots(loaded: Any, use: Any, begin: datetime, count: int, market: Any = None) -> list[datetime]:
     from drainage.posts import slots_for
 
     for horizon in (1, 8, 32, 367, 3660):
-        slots = slots_for(loaded, use, begin, begin + timedelta(days=horizon))
+        slots = slots_for(loaded, use, begin, begin + timedelta(days=horizon), market=market)
         if len(slots) >= count:
             return slots[:count]
     return slots[:count]

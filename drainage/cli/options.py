@@ -35,6 +35,8 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="DRAINAGE_CONF
                                          callback=given_config)]
 """The option of each command that reads config.yaml."""
 
+MarketOpt = Annotated[str | None, typer.Option("--market", help="Only this market's posts (an id of config.yaml's "
+                                                                "`markets:`).")]
 GlobalConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help=HELP + " Also accepted after the "
                                                       "command.", show_default=False)]
 """The same option given before the command."""

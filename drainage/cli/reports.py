@@ -23,7 +23,10 @@ def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to 
            end: Annotated[str | None, typer.Option("--to", help="Last UTC day, YYYY-MM-DD (default: today).")] = None,
            campaign: Annotated[list[str] | None, typer.Option(help="Only this campaign (repeatable).")] = None,
            channel: Annotated[list[str] | None, typer.Option(help="Only this channel (repeatable).")] = None,
-           by: Annotated[str, typer.Option(help="One row per channel, campaign, variant, item or day.")] = "channel",
+           by: Annotated[str, typer.Option(help="One row per channel, campaign, variant, item, day or market."
+                                           )] = "channel",
+           market: Annotated[list[str] | None, typer.Option(help="Only this market (repeatable; '-': campaigns "
+                                                                 "without markets).")] = None,
            fmt: Annotated[str | None, typer.Option("--format", help="table, csv, json or html (default: from the "
                                                                     "--output suffix, else table).")] = None,
            output: Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal.")] = None,
@@ -41,7 +44,7 @@ def report(since: Annotated[str | None, typer.Option(help="Whole UTC days up to 
             if chosen not in FORMATS:
                 raise BadRequest(f"--format must be one of {', '.join(FORMATS)}, got '{chosen}'")
             request = parse_request(since=since, start=start, end=end, campaigns=campaign or [],
-                                    channels=channel or [], by=by, top=top)
+                                    channels=channel or [], by=by, top=top, markets=market or [])
         except BadRequest as exc:
             complain(f"error: {exc}")
             raise typer.Exit(2) from None

@@ -9,6 +9,7 @@ pseudonymous ref, so a click is attributed to email, campaign, variant and recip
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from drainage.channel import Channel, Post
 from drainage.config import LoadedConfig
 from drainage.email.slots import Calls, Recipient, Slotted
 from drainage.links import TrackedLink
+from drainage.markets import market_of_locale, markets_of
 from drainage.posts import Composed, PlannedPost
 from drainage.render import InlineTemplateError, LinkContext, Renderer, is_html
 
@@ -91,7 +93,7 @@ class Composer:
             None if self.html_template is not None else planned.template)
         self.text_template = env.get_template(text_name) if text_name else None
         try:
-            self.subject_template = env.from_string(use.subject or planned.campaign.model.title)
+            self.subject_template = env.from_string(planned.subject or planned.campaign.model.title)
         except TemplateError as exc:
             raise InlineTemplateError(exc) from exc
         self.public_url = project.config.config.tracker.public_url.rstrip("/")
@@ -108,7 +110,7 @@ class Composer:
                 if template is not None and template.name is not None and env.loader is not None:
                     source = env.loader.get_source(env, template.name)[0]
                     self._slotted[key] = Slotted.prepare(template, source, self.base, self._calls)
-            self._slotted["subject"] = Slotted.prepare(self.subject_template, use.subject or
+            self._slotted["subject"] = Slotted.prepare(self.subject_template, planned.subject or
                                                        planned.campaign.model.title, self.base, self._calls)
 
     def _render(self, key: str, template: Template, context: dict[str, Any], recipient: Recipient) -> str:
@@ -156,10 +158,27 @@ def planned_for(project: Project, post: Post) -> PlannedPost:
     campaign = project.campaigns[post.campaign]
     uses = [(i, u) for i, u in enumerate(campaign.model.channels) if u.channel == post.channel]
     index, use = next(((i, u) for i, u in uses if any(v.name == post.variant for v in u.variants)), uses[0])
-    item = next(i for i in campaign.model.items if i.key == post.item)
+    market = next((m for m in campaign.markets if m.id == post.market), None)
+    item = next(i for i in campaign.items_for(market) if i.key == post.item)
     variant = next((v for v in use.variants if v.name == post.variant), None)
-    theme = campaign.theme_on(post.slot.astimezone(campaign.tz).date())
-    return PlannedPost(campaign, use, index, post.slot, item, variant, theme)
+    theme = campaign.theme_on(post.slot.astimezone(campaign.tz_of(market)).date(), market)
+    return PlannedPost(campaign, use, index, post.slot, item, variant, theme, market=market)
+
+
+def audience_of(project: Project, planned: PlannedPost, channel: Channel) -> Callable[[str], bool] | None:
+    """Which subscriber locales a market's mail goes to on a channel of every market (None: the whole lists).
+
+    A subscriber's locale picks their market (drainage.markets.market_of_locale); a channel with `market:` mails
+    its own lists whole."""
+    if planned.market is None or getattr(channel.options, "market", None):
+        return None
+    markets, wanted = markets_of(project.config.config), planned.market.id
+
+    def accepts(locale: str) -> bool:
+        found = market_of_locale(locale, markets)
+        return found is not None and found.id == wanted
+
+    return accepts
 
 
 def compose_sample(project: Project, planned: PlannedPost, channel: Channel) -> Composed:
@@ -167,5 +186,6 @@ def compose_sample(project: Project, planned: PlannedPost, channel: Channel) -> 
     rendered = Composer(project, planned, channel).render(SAMPLE)
     post = Post(key=planned.key, campaign=planned.campaign.id, channel=channel.name, item=planned.item.key,
                 variant=planned.variant_name, slot=planned.slot, text=rendered.text, subject=rendered.subject,
-                html=rendered.html, image_url=planned.item.image, links=[link.url for link in rendered.links])
+                html=rendered.html, image_url=planned.item.image, links=[link.url for link in rendered.links],
+                market=planned.market_id)
     return Composed(planned, post, rendered.links, len(rendered.text), None)

@@ -42,7 +42,7 @@ from sqlalchemy import Engine
 from drainage.channel import Channel, MailOutcome, MailSession, Post, Receipt
 from drainage.email import ledger as ledgers
 from drainage.email import mime
-from drainage.email.compose import Composer, Subscriber, planned_for
+from drainage.email.compose import Composer, Subscriber, audience_of, planned_for
 from drainage.email.ledger import Claimed, Ledger, Result
 from drainage.email.recorder import Recorder
 from drainage.email.throttle import RelayPace
@@ -137,7 +137,7 @@ class Fanout:
         planned = planned_for(project, post)
         lists = tuple(planned.use.lists or self.settings.lists)
         fanout = await asyncio.to_thread(ledgers.open_fanout, engine, post.key, post.campaign, self.channel.name,
-                                         lists)
+                                         lists, (), audience_of(project, planned, self.channel))
         assert fanout.id is not None
         if fanout.status == FanoutStatus.DONE:
             return _receipt(await asyncio.to_thread(ledgers.counts, engine, fanout.id))

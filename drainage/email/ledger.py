@@ -40,7 +40,14 @@ from sqlalchemy.exc import IntegrityError
 
 from drainage.links import TrackedLink
 from drainage.store.db import session
-from drainage.store.email_models import Fanout, FanoutStatus, RecipientStatus, SubscriberStatus, SuppressionReason
+from drainage.store.email_models import (
+    Fanout,
+    FanoutStatus,
+    RecipientStatus,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from drainage.store.models import Delivery, DeliveryStatus
 from drainage.store.rawsql import RawCursor
 from drainage.workers import is_dead_here, worker_id
@@ -93,15 +100,22 @@ def _parse(value: Any) -> datetime:
 
 
 def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, lists: Sequence[str],
-                exclude_sent_of: Sequence[str] = ()) -> Fanout:
+                exclude_sent_of: Sequence[str] = (), locales: Callable[[str], bool] | None = None) -> Fanout:
     """The fan-out of a delivery; created with its frozen audience the first time (one transaction).
 
     `exclude_sent_of`: delivery keys of earlier fan-outs whose `sent` recipients are left out of the audience
-    (a forced send of a slot never mails again who got it, unless asked)."""
+    (a forced send of a slot never mails again who got it, unless asked). `locales`: only subscribers whose
+    locale it accepts (a market's mail on a channel of every market goes to that market's subscribers)."""
     with session(engine) as s:
         found = s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one_or_none()
         if found is not None:
             return found
+        kept: dict[str, str] = {}
+        if locales is not None:
+            present = s.execute(select(Subscriber.locale).distinct()).scalars().all()
+            kept = {f"k{i}": name for i, name in enumerate(n for n in present if locales(n))}
+    by_locale = "" if locales is None else (
+        f"AND s.locale IN ({', '.join(':' + k for k in kept)}) " if kept else "AND 1 = 0 ")
     now = stamper(engine)(_now())
     try:
         with engine.begin() as conn:
@@ -120,9 +134,10 @@ def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, 
                 "SELECT :f, s.id, :queued, 0 FROM subscribers s "
                 f"WHERE s.status = :active AND s.id IN (SELECT subscriber_id FROM list_members WHERE list_name IN "
                 f"({', '.join(':' + k for k in names)})) "
-                f"AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = s.email) {already}ORDER BY s.id"),
+                f"AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = s.email) {already}{by_locale}"
+                "ORDER BY s.id"),
                 {"f": fanout_id, "queued": R.QUEUED, "active": SubscriberStatus.ACTIVE, "sent": R.SENT, **names,
-                 **earlier})
+                 **earlier, **kept})
             conn.execute(text("UPDATE email_fanouts SET total = (SELECT count(*) FROM email_recipients WHERE "
                               "fanout_id = :f) WHERE id = :f"), {"f": fanout_id})
     except IntegrityError:  # another sender created it at the same moment

@@ -27,6 +27,7 @@ from sqlmodel import col
 from drainage import journal
 from drainage.channel import post_to_json
 from drainage.email import ledger as ledgers
+from drainage.email.compose import audience_of
 from drainage.email.service import EmailService
 from drainage.errors import AlreadySent, ChannelError, Paused, PermanentError, RateLimited, TransientError
 from drainage.posts import Composed, PlannedPost
@@ -99,7 +100,8 @@ async def send_email(service: EmailService, planned: PlannedPost, composed: Comp
             earlier = _slot_keys(engine, planned.key, but=row.key)
             fanout = await asyncio.to_thread(ledgers.open_fanout, engine, row.key, planned.campaign.id,
                                              planned.channel, _lists(service, planned),
-                                             () if include_sent else earlier)
+                                             () if include_sent else earlier,
+                                             audience_of(project, planned, service.channel))
             skipped = 0 if include_sent else _sent_in(engine, earlier)
             say(f"--force: mailing {fanout.total} recipient(s)" + (
                 f"; {skipped} who already got this slot are left out (--include-sent mails them too)"

@@ -351,7 +351,7 @@ class FeedPoller:
                 self._remember(s, campaign.id, feed.url, verdict, seen.get(verdict.entry.digest), now)
                 if verdict.posts:
                     for use in feed.channels:
-                        if queue(s, campaign.id, feed.url, use.channel, verdict, queued_at):
+                        if queue(s, campaign.id, feed.url, use.channel, verdict, queued_at, feed.market or ""):
                             result.channels.add(use.channel)
             state.etag, state.last_modified, state.title = etag, last_modified, title or state.title
             state.polled_at = state.ok_at = now
@@ -419,10 +419,11 @@ class FeedPoller:
         return PollResult(campaign.id, feed.url, "failed", error=reason)
 
 
-def queue(s: Session, campaign: str, url: str, channel: str, verdict: Verdict, queued_at: datetime) -> bool:
+def queue(s: Session, campaign: str, url: str, channel: str, verdict: Verdict, queued_at: datetime,
+          market: str = "") -> bool:
     """Queue an entry (or repost event) for one channel, unless it is queued or in the journal already."""
     entry = verdict.entry
-    key = feed_delivery_key(campaign, channel, entry.digest, verdict.event)
+    key = feed_delivery_key(campaign, channel, entry.digest, verdict.event, market)
     if s.exec(select(QueuedEntry.id).where(QueuedEntry.key == key)).first() is not None:
         return False
     if s.exec(select(Delivery.id).where(Delivery.key == key)).first() is not None:

@@ -62,6 +62,7 @@ def release_due(s: Session, campaign: LoadedCampaign, feed_index: int, use_index
 
 def _open(campaign: LoadedCampaign, use: ChannelUse, moment: datetime) -> bool:
     """True when the campaign's window and the channel's quiet hours allow a post at `moment`."""
-    first, last = campaign.window()
+    market = next((campaign.feed_market(f) for f in campaign.model.feeds if any(u is use for u in f.channels)), None)
+    first, last = campaign.window(market)
     inside = (first is None or moment >= first) and (last is None or moment < last)
-    return inside and not use.in_quiet_hours(moment.astimezone(campaign.tz))
+    return inside and not use.in_quiet_hours(moment.astimezone(campaign.tz_of(market)))

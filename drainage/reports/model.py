@@ -11,7 +11,7 @@ from drainage.reports.request import ReportRequest
 UNATTRIBUTED = "(unattributed)"
 """Key of orders that no campaign, channel, item or variant could be credited with."""
 
-KEY_FIELDS = ("day", "campaign", "channel", "item", "variant")
+KEY_FIELDS = ("day", "campaign", "channel", "item", "variant", "market")
 """The columns that name a row; which of them are filled depends on the grouping."""
 GROUP_KEYS: dict[str, tuple[str, ...]] = {
     "channel": ("channel",),
@@ -19,6 +19,7 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
     "variant": ("campaign", "channel", "variant"),
     "item": ("campaign", "item"),
     "day": ("day",),
+    "market": ("market",),
 }
 
 
@@ -31,6 +32,8 @@ class Row:
     channel: str | None = None
     item: str | None = None
     variant: str | None = None
+    market: str | None = None
+    """The market the posts and links were for ('' for campaigns without markets)."""
     posts_sent: int = 0
     posts_failed: int = 0
     posts_missed: int = 0
@@ -103,6 +106,7 @@ class PostFigures:
     bot_clicks: int = 0
     unique_visitors: int = 0
     reach: int | None = None
+    market: str = ""
 
     @property
     def ctr(self) -> float | None:
@@ -168,3 +172,9 @@ class Report:
     failures: list[FailureGroup]
     currencies: list[str]
     notes: list[str] = field(default_factory=list)
+    by_market: list[Row] = field(default_factory=list)
+    """Rows per market ('' for campaigns without markets); the HTML report shows them when there are markets."""
+
+    @property
+    def has_markets(self) -> bool:
+        return any(row.market for row in self.by_market)

@@ -4,8 +4,9 @@ Clicks and unique visitors come from `link_days` (one row per link and UTC day, 
 transaction as the clicks), orders and revenue from `order_days` (one row per day and attribution, kept with each
 order stored), so a report over N days reads at most N rows per link however many clicks and orders there were.
 Posts come from the delivery journal (by their slot's UTC day). Figures are summed in SQL per link series
-(campaign, channel, item, variant), then added up in Python into the requested grouping, so every grouping's rows
-add up to the same totals.
+(campaign, channel, item, variant, market), then added up in Python into the requested grouping, so every
+grouping's rows add up to the same totals. Orders are rolled up without a market: a series' orders go to the one
+market its links were posted for, or to no market (shown as unattributed) when they were posted for several.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from drainage.reports.model import (
     Report,
     Row,
 )
-from drainage.reports.posts import SentPost, Series, Window, codes_in, credit, link_windows, series_windows
+from drainage.reports.posts import SentPost, Window, codes_in, credit, link_windows, series_windows
 from drainage.reports.request import ReportRequest
 from drainage.reports.variants import compare_variants
 from drainage.store.models import Delivery, DeliveryStatus, Link, LinkDay, OrderDay
@@ -41,7 +42,7 @@ LD = LinkDay.__table__  # type: ignore[attr-defined]
 LK = Link.__table__  # type: ignore[attr-defined]
 DL = Delivery.__table__  # type: ignore[attr-defined]
 OD = OrderDay.__table__  # type: ignore[attr-defined]
-SERIES = (LK.c.campaign, LK.c.channel, LK.c.item, LK.c.variant)
+SERIES = (LK.c.campaign, LK.c.channel, LK.c.item, LK.c.variant, LK.c.market)
 SUMS = ("sum(human)", "sum(preview)", "sum(bot)", "sum(visitors)")
 
 
@@ -58,13 +59,13 @@ def build_report(engine: Engine, request: ReportRequest, now: datetime | None = 
         currencies = reader.currencies()
         notes = reader.unknown_filters()
     for d in deliveries:
-        row = _series_row(series, (d.campaign, d.channel, d.item, d.variant))
+        row = _series_row(series, (d.campaign, d.channel, d.item, d.variant, d.market))
         row.posts_sent += d.status == DeliveryStatus.SENT
         row.posts_failed += d.status == DeliveryStatus.FAILED
         row.posts_missed += d.status == DeliveryStatus.MISSED
     for post in posts:
         if post.figures.reach is not None:
-            row = _series_row(series, post.series)
+            row = _series_row(series, (*post.series, post.figures.market))
             row.reach += post.figures.reach
             row.reach_clicks += post.figures.human_clicks
     rows = day_rows if request.by == "day" else _group(request.by, series.values())
@@ -79,7 +80,7 @@ def build_report(engine: Engine, request: ReportRequest, now: datetime | None = 
     return Report(request=request, generated_at=now or datetime.now(UTC), rows=rows, totals=totals,
                   by_channel=_group("channel", series.values()), daily=[d for d, _ in daily], variants=variants,
                   tests=compare_variants(variants), top_posts=top[:request.top], failures=_failures(deliveries),
-                  currencies=currencies, notes=notes)
+                  currencies=currencies, notes=notes, by_market=_group("market", series.values()))
 
 
 class _Reader:
@@ -90,15 +91,18 @@ class _Reader:
         self.request = request
         self.first, self.last = request.period.first, request.period.last
         self.sqlite = conn.dialect.name == "sqlite"
+        self._markets: dict[tuple[Any, ...], str | None] | None = None
 
-    def _where_names(self, stmt: Select[Any], campaign: Any, channel: Any) -> Select[Any]:
+    def _where_names(self, stmt: Select[Any], campaign: Any, channel: Any, market: Any = None) -> Select[Any]:
         if self.request.campaigns:
             stmt = stmt.where(campaign.in_(self.request.campaigns))
         if self.request.channels:
             stmt = stmt.where(channel.in_(self.request.channels))
+        if self.request.markets and market is not None:
+            stmt = stmt.where(market.in_(self.request.markets))
         return stmt
 
-    def series_clicks(self) -> dict[Series, Row]:
+    def series_clicks(self) -> dict[Any, Row]:
         """Clicks and unique visitors per series: summed per link first (one pass over the period's rollups)."""
         per_link = (select(LD.c.code, func.sum(LD.c.human).label("h"), func.sum(LD.c.preview).label("p"),
                            func.sum(LD.c.bot).label("b"), func.sum(LD.c.visitors).label("v"))
@@ -106,17 +110,17 @@ class _Reader:
         stmt = self._where_names(
             select(*SERIES, func.sum(per_link.c.h), func.sum(per_link.c.p), func.sum(per_link.c.b),
                    func.sum(per_link.c.v)).select_from(per_link.join(LK, LK.c.code == per_link.c.code)),
-            LK.c.campaign, LK.c.channel).group_by(*SERIES)
-        return {(c, ch, i, v): Row(campaign=c, channel=ch, item=i, variant=v, human_clicks=int(h),
-                                   preview_clicks=int(p), bot_clicks=int(b), unique_visitors=int(u))
-                for c, ch, i, v, h, p, b, u in self.conn.execute(stmt).all()}
+            LK.c.campaign, LK.c.channel, LK.c.market).group_by(*SERIES)
+        return {(c, ch, i, v, m): Row(campaign=c, channel=ch, item=i, variant=v, market=m, human_clicks=int(h),
+                                      preview_clicks=int(p), bot_clicks=int(b), unique_visitors=int(u))
+                for c, ch, i, v, m, h, p, b, u in self.conn.execute(stmt).all()}
 
     def daily_clicks(self) -> list[tuple[DailyClicks, int]]:
         """Clicks per UTC day and channel (and that day's unique visitors, for day rows)."""
         stmt = self._where_names(
             select(LD.c.day, LK.c.channel, func.sum(LD.c.human), func.sum(LD.c.preview), func.sum(LD.c.bot),
                    func.sum(LD.c.visitors)).select_from(LD.join(LK, LK.c.code == LD.c.code))
-            .where(LD.c.day >= self.first, LD.c.day <= self.last), LK.c.campaign, LK.c.channel
+            .where(LD.c.day >= self.first, LD.c.day <= self.last), LK.c.campaign, LK.c.channel, LK.c.market
         ).group_by(LD.c.day, LK.c.channel)
         rows = [(DailyClicks(_as_date(day), channel, int(h), int(p), int(b)), int(v))
                 for day, channel, h, p, b, v in self.conn.execute(stmt).all()]
@@ -125,21 +129,21 @@ class _Reader:
     def deliveries(self) -> list[Any]:
         stmt = (select(DL.c.id, DL.c.campaign, DL.c.channel, DL.c.item, DL.c.variant, DL.c.status, DL.c.slot_at,
                        DL.c.sent_at, DL.c.remote_url, DL.c.recipients, DL.c.impressions, DL.c.error,
-                       func.coalesce(DL.c.payload, DL.c.text).label("body"))
+                       func.coalesce(DL.c.payload, DL.c.text).label("body"), DL.c.market)
                 .where(DL.c.slot_at >= self.request.period.start, DL.c.slot_at < self.request.period.end,
                        DL.c.status.in_(REPORTED_STATES)))
-        return self.conn.execute(self._where_names(stmt, DL.c.campaign, DL.c.channel)).all()  # type: ignore[return-value]
+        return self.conn.execute(self._where_names(stmt, DL.c.campaign, DL.c.channel, DL.c.market)).all()  # type: ignore[return-value]
 
     def posts(self, deliveries: list[Any]) -> list[SentPost]:
         """Sent posts with the clicks their links brought (see drainage.reports.posts)."""
         posts = []
-        for key, campaign, channel, item, variant, status, slot_at, sent_at, url, recipients, impressions, _, body \
-                in deliveries:
+        for key, campaign, channel, item, variant, status, slot_at, sent_at, url, recipients, impressions, _, body, \
+                market in deliveries:
             if status != DeliveryStatus.SENT:
                 continue
             sent_at = sent_at or slot_at
             figures = PostFigures(key, sent_at, campaign, channel, item, variant, url,
-                                  reach=recipients if recipients is not None else impressions)
+                                  reach=recipients if recipients is not None else impressions, market=market)
             posts.append(SentPost(figures, sent_at.astimezone(UTC).date(), slot_at.astimezone(UTC).date(),
                                   frozenset(codes_in(body))))
         self._credit(posts, link_windows(posts, self.last), "code", "JOIN link_days ld ON ld.code = w.code")
@@ -184,13 +188,26 @@ class _Reader:
         for *key, count, cents in self.conn.execute(stmt).all():
             yield (*key, int(count), (Decimal(int(cents)) / 100).quantize(CENT))
 
-    def orders_by_series(self, series: dict[Series, Row]) -> None:
+    def orders_by_series(self, series: dict[Any, Row]) -> None:
         """Orders placed in the period and their revenue, per attribution (from the daily order rollup)."""
         for campaign, channel, item, variant, count, revenue in self._order_rows(
                 OD.c.campaign, OD.c.channel, OD.c.item, OD.c.variant):
-            row = _series_row(series, (campaign, channel, item, variant))
+            market = self.order_market((campaign, channel, item, variant))
+            if self.request.markets and market not in self.request.markets:
+                continue
+            row = _series_row(series, (campaign, channel, item, variant, market))
             row.orders += count
             row.revenue += revenue
+
+    def order_market(self, attribution: tuple[Any, ...]) -> str | None:
+        """The market of an order's attribution: the one market its links were posted for, else None."""
+        if self._markets is None:
+            stmt = self._where_names(select(*SERIES).distinct(), LK.c.campaign, LK.c.channel)
+            found: dict[tuple[Any, ...], set[str]] = {}
+            for *key, market in self.conn.execute(stmt).all():
+                found.setdefault(tuple(key), set()).add(market)
+            self._markets = {key: next(iter(m)) if len(m) == 1 else None for key, m in found.items()}
+        return self._markets.get(tuple(attribution))
 
     def day_rows(self, daily: list[tuple[DailyClicks, int]], deliveries: list[Any], posts: list[SentPost]
                  ) -> list[Row]:
@@ -212,7 +229,13 @@ class _Reader:
                 row = rows[post.slot_day]
                 row.reach += post.figures.reach
                 row.reach_clicks += post.figures.human_clicks
-        for day, count, revenue in self._order_rows(OD.c.day):
+        if self.request.markets:
+            found = ((day, count, revenue) for day, *key, count, revenue in self._order_rows(
+                OD.c.day, OD.c.campaign, OD.c.channel, OD.c.item, OD.c.variant)
+                if self.order_market(tuple(key)) in self.request.markets)
+        else:
+            found = self._order_rows(OD.c.day)  # type: ignore[assignment]
+        for day, count, revenue in found:
             row = rows[_as_date(day)]
             row.orders += count
             row.revenue += revenue
@@ -235,11 +258,11 @@ class _Reader:
         return notes
 
 
-def _series_row(series: dict[Series, Row], key: tuple[str | None, ...]) -> Row:
-    row = series.get(key)  # type: ignore[arg-type]
+def _series_row(series: dict[Any, Row], key: tuple[str | None, ...]) -> Row:
+    row = series.get(key)
     if row is None:
-        campaign, channel, item, variant = key
-        row = series[key] = Row(campaign=campaign, channel=channel, item=item, variant=variant)  # type: ignore[index]
+        campaign, channel, item, variant, market = key
+        row = series[key] = Row(campaign=campaign, channel=channel, item=item, variant=variant, market=market)
     return row
 
 

@@ -17,7 +17,8 @@ from drainage.reports.model import PostFigures, Report, Row
 
 COLUMNS = ("period_from", "period_to", "day", "campaign", "channel", "item", "variant", "posts_sent",
            "posts_failed", "posts_missed", "human_clicks", "preview_clicks", "bot_clicks", "unique_visitors",
-           "reach", "reach_clicks", "ctr", "orders", "revenue", "revenue_per_post")
+           "reach", "reach_clicks", "ctr", "orders", "revenue", "revenue_per_post", "market")
+"""`market` came last (issue 22), so that the earlier columns keep their positions."""
 JSON_VERSION = 1
 
 
@@ -32,7 +33,7 @@ def row_record(report: Report, row: Row) -> dict[str, Any]:
         "human_clicks": row.human_clicks, "preview_clicks": row.preview_clicks, "bot_clicks": row.bot_clicks,
         "unique_visitors": row.unique_visitors, "reach": row.reach, "reach_clicks": row.reach_clicks,
         "ctr": _rate(row.ctr), "orders": row.orders, "revenue": _money(row.revenue),
-        "revenue_per_post": _money(row.revenue_per_post),
+        "revenue_per_post": _money(row.revenue_per_post), "market": row.market,
     }
 
 
@@ -57,7 +58,8 @@ def to_json(report: Report) -> str:
         "period": {"from": request.period.first.isoformat(), "to": request.period.last.isoformat(),
                    "days": len(request.period.days), "time_zone": "UTC"},
         "by": request.by,
-        "filters": {"campaign": list(request.campaigns), "channel": list(request.channels)},
+        "filters": {"campaign": list(request.campaigns), "channel": list(request.channels),
+                    "market": list(request.markets)},
         "columns": list(COLUMNS),
         "rows": [row_record(report, row) for row in report.rows],
         "totals": row_record(report, report.totals),

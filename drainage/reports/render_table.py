@@ -24,6 +24,8 @@ def title(report: Report) -> str:
         parts.append("campaign " + ", ".join(request.campaigns))
     if request.channels:
         parts.append("channel " + ", ".join(request.channels))
+    if request.markets:
+        parts.append("market " + ", ".join(m or "-" for m in request.markets))
     return "; ".join(parts)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from drainage.schedule import parse_duration
 
-GROUPINGS = ("channel", "campaign", "variant", "item", "day")
+GROUPINGS = ("channel", "campaign", "variant", "item", "day", "market")
 """What a report row can stand for. `variant` rows are (campaign, channel, variant); `item` rows (campaign, item)."""
 DEFAULT_SINCE = "7d"
 MAX_DAYS = 3660
@@ -57,11 +57,14 @@ class ReportRequest:
     campaigns: tuple[str, ...] = field(default_factory=tuple)
     channels: tuple[str, ...] = field(default_factory=tuple)
     top: int = 10
+    markets: tuple[str, ...] = field(default_factory=tuple)
+    """Only these markets' posts and links ('-' or '' stands for campaigns without markets)."""
 
 
 def parse_request(*, since: str | None = None, start: str | None = None, end: str | None = None,
                   campaigns: tuple[str, ...] | list[str] = (), channels: tuple[str, ...] | list[str] = (),
-                  by: str = "channel", top: int = 10, today: date | None = None) -> ReportRequest:
+                  by: str = "channel", top: int = 10, today: date | None = None,
+                  markets: tuple[str, ...] | list[str] = ()) -> ReportRequest:
     """Build a request from the CLI's or the web's strings; BadRequest explains what is wrong."""
     today = today or datetime.now(UTC).date()
     if by not in GROUPINGS:
@@ -87,7 +90,8 @@ def parse_request(*, since: str | None = None, start: str | None = None, end: st
         raise BadRequest(f"the period starts ({first}) after it ends ({last})")
     if (last - first).days >= MAX_DAYS:
         raise BadRequest(f"the period is longer than {MAX_DAYS} days")
-    return ReportRequest(Period(first, last), by, _names(campaigns), _names(channels), top)
+    return ReportRequest(Period(first, last), by, _names(campaigns), _names(channels), top,
+                         tuple("" if m == "-" else m for m in _names(markets)))
 
 
 def _day(text: str, option: str) -> date:

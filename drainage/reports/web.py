@@ -4,7 +4,7 @@ The token is `tracker.reports_token` (from the environment). A request must carr
 `Authorization: Bearer <token>`, or as the password of HTTP Basic authentication (any user name), which is what
 a browser asks for after the 401. It is never accepted in the URL (URLs end up in logs, histories and Referer
 headers). Without a configured token the page is off (503); without the token, or with a wrong one: 401.
-Filters are query parameters named like the command's options: `since`, `from`, `to`, `campaign` and `channel`
+Filters are query parameters named like the command's options: `since`, `from`, `to`, `campaign`, `channel` and `market`
 (repeatable), `by`, `top`, and `format` (html, the default; json; csv).
 """
 
@@ -77,6 +77,7 @@ class ReportsPage:
                 raise BadRequest(f"top must be a whole number, got '{top}'")
             report_request = parse_request(since=params.get("since"), start=params.get("from"), end=params.get("to"),
                                            campaigns=params.getlist("campaign"), channels=params.getlist("channel"),
+                                           markets=params.getlist("market"),
                                            by=params.get("by", "channel"), top=int(top))
         except BadRequest as exc:
             return JSONResponse({"error": str(exc)}, 400, headers=_PRIVATE)

@@ -43,6 +43,8 @@ class Link(SQLModel, table=True):
     item: str = Field(max_length=200)
     variant: str = Field(default="", max_length=200)
     recipient: str = Field(default="", max_length=64)
+    market: str = Field(default="", max_length=32, description="The market the link was posted for ('' for a "
+                                                                "campaign without markets).")
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -63,6 +65,7 @@ class Delivery(SQLModel, table=True):
     channel: str = Field(max_length=200)
     item: str = Field(max_length=200)
     variant: str = Field(default="", max_length=200)
+    market: str = Field(default="", max_length=32, description="The market of the post ('' without markets).")
     slot_at: datetime
     status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
     attempts: int = 0
