@@ -1,11 +1,12 @@
 """Build a report from the rollups, the journal and the order rollup: never from raw clicks or orders.
 
-Clicks and unique visitors come from `link_days` (one row per link and UTC day, kept by the tracker in the same
-transaction as the clicks), orders and revenue from `order_days` (one row per day and attribution, kept with each
-order stored), so a report over N days reads at most N rows per link however many clicks and orders there were.
-Posts come from the delivery journal (by their slot's UTC day). Figures are summed in SQL per link series
+Clicks come from `link_days` (one row per link and UTC day, kept by the tracker in the same transaction as the
+clicks), each row's unique visitors from `unique_days` (`drainage.reports.uniques`: distinct visitors do not add
+up over links), orders and revenue from `order_days` (one row per day and attribution, kept with each order
+stored), so a report over N days reads at most N rows per link however many clicks and orders there were.
+Posts come from the delivery journal (by their slot's UTC day). Clicks are summed in SQL per link series
 (campaign, channel, item, variant), then added up in Python into the requested grouping, so every grouping's rows
-add up to the same totals.
+add up to the same click totals.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from drainage.reports.model import (
 )
 from drainage.reports.posts import SentPost, Series, Window, codes_in, credit, link_windows, series_windows
 from drainage.reports.request import ReportRequest
+from drainage.reports.uniques import Uniques
 from drainage.reports.variants import compare_variants
 from drainage.store.models import Delivery, DeliveryStatus, Link, LinkDay, OrderDay
 
@@ -57,27 +59,32 @@ def build_report(engine: Engine, request: ReportRequest, now: datetime | None = 
         day_rows = reader.day_rows(daily, deliveries, posts) if request.by == "day" else []
         currencies = reader.currencies()
         notes = reader.unknown_filters()
-    for d in deliveries:
-        row = _series_row(series, (d.campaign, d.channel, d.item, d.variant))
-        row.posts_sent += d.status == DeliveryStatus.SENT
-        row.posts_failed += d.status == DeliveryStatus.FAILED
-        row.posts_missed += d.status == DeliveryStatus.MISSED
-    for post in posts:
-        if post.figures.reach is not None:
-            row = _series_row(series, post.series)
-            row.reach += post.figures.reach
-            row.reach_clicks += post.figures.human_clicks
-    rows = day_rows if request.by == "day" else _group(request.by, series.values())
-    totals = Row()
-    for row in rows:
-        totals.add(row)
+        for d in deliveries:
+            row = _series_row(series, (d.campaign, d.channel, d.item, d.variant))
+            row.posts_sent += d.status == DeliveryStatus.SENT
+            row.posts_failed += d.status == DeliveryStatus.FAILED
+            row.posts_missed += d.status == DeliveryStatus.MISSED
+        for post in posts:
+            if post.figures.reach is not None:
+                row = _series_row(series, post.series)
+                row.reach += post.figures.reach
+                row.reach_clicks += post.figures.human_clicks
+        rows = day_rows if request.by == "day" else _group(request.by, series.values())
+        totals = Row()
+        for row in rows:
+            totals.add(row)
+        by_channel, variants = _group("channel", series.values()), _group("variant", series.values())
+        uniques = Uniques(conn, request)  # distinct visitors do not add up: each set of rows reads its own
+        for by, group in ((request.by, rows), ("total", [totals]), ("channel", by_channel), ("variant", variants)):
+            uniques.fill(by, group)
+    if note := uniques.note():
+        notes.append(note)
     if len(currencies) > 1:
         notes.append(f"orders are in several currencies ({', '.join(currencies)}): revenue adds their amounts "
                      "as they are, without conversion")
-    variants = _group("variant", series.values())
     top = sorted((p.figures for p in posts), key=lambda p: (-p.human_clicks, -p.sent_at.timestamp(), p.delivery_id))
     return Report(request=request, generated_at=now or datetime.now(UTC), rows=rows, totals=totals,
-                  by_channel=_group("channel", series.values()), daily=[d for d, _ in daily], variants=variants,
+                  by_channel=by_channel, daily=[d for d, _ in daily], variants=variants,
                   tests=compare_variants(variants), top_posts=top[:request.top], failures=_failures(deliveries),
                   currencies=currencies, notes=notes)
 
