@@ -143,11 +143,12 @@ def rebuild(conn: Connection, scopes: Iterable[tuple[str, ...]] = SCOPES) -> Non
     for scope in scopes:
         name = scope_name(scope)
         key = f" || {sep} || ".join(f"coalesce(l.{c}, '')" for c in scope) or "''"
+        by = f", {key}" if scope else ""
         raw.one("DELETE FROM unique_days WHERE scope = ?", (name,))
         raw.one("INSERT INTO unique_days (day, scope, key, visitors) "
                 f"SELECT v.day, ?, {key}, count(DISTINCT v.visitor) FROM visitor_days v "
-                f"JOIN links l ON l.code = v.code GROUP BY v.day, {key}", (name,))
+                f"JOIN links l ON l.code = v.code GROUP BY v.day{by}", (name,))
         raw.one("INSERT INTO unique_days (day, scope, key, visitors) "
                 f"SELECT d.day, ?, {key}, sum(d.visitors) FROM link_days d JOIN links l ON l.code = d.code "
                 "WHERE d.visitors > 0 AND NOT EXISTS (SELECT 1 FROM visitor_days v WHERE v.day = d.day) "
-                f"GROUP BY d.day, {key}", (name,))
+                f"GROUP BY d.day{by}", (name,))
