@@ -31,6 +31,7 @@ class Uniques:
         self.filters = {"campaign": request.campaigns, "channel": request.channels}
         self.overlapping: set[str] = set()
         """Filtered columns with several values summed over (the note's subject)."""
+        self._read: dict[tuple[object, ...], Counter[tuple[Any, ...]]] = {}
 
     def by(self, columns: tuple[str, ...], per_day: bool = False) -> Counter[tuple[Any, ...]]:
         """Visitors per tuple of `columns`' values (with the day first when `per_day`)."""
@@ -39,8 +40,13 @@ class Uniques:
         for column, values in filtered.items():
             if len(values) > 1 and column not in columns:
                 self.overlapping.add(column)
+        memo = (scope, columns, per_day)
+        if memo in self._read:
+            return self._read[memo]
         first, last = self.request.period.first, self.request.period.last
-        rows = self.raw.all("SELECT day, key, visitors FROM unique_days WHERE scope = ? AND day >= ? AND day <= ?",
+        day = "day" if per_day else "NULL"
+        rows = self.raw.all(f"SELECT {day}, key, sum(visitors) FROM unique_days WHERE scope = ? AND day >= ? "
+                            f"AND day <= ? GROUP BY {'day, ' if per_day else ''}key",
                             (scope_name(scope), *(self._day(d) for d in (first, last))))
         positions = [scope.index(c) for c in columns]
         checks = [(scope.index(c), values) for c, values in filtered.items()]
@@ -50,6 +56,7 @@ class Uniques:
             if all(values[i] in allowed for i, allowed in checks):
                 name = tuple(values[i] for i in positions)
                 out[(_as_date(day), *name) if per_day else name] += int(visitors)
+        self._read[memo] = out
         return out
 
     def fill(self, by: str, rows: Iterable[Row]) -> None:
