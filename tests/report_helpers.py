@@ -245,7 +245,7 @@ def expected(by: str, first: date = D1, last: date = D3) -> dict[tuple[object, .
             row = rows[key(day, link.campaign, link.channel, link.item, link.variant)]
             setattr(row, c.agent, getattr(row, c.agent) + c.count)
             if c.agent == "human":
-                row.uniques.add((day, c.link, c.visitor))
+                row.uniques.add((day, c.visitor))  # visitor ids are daily: one per person and day
     for o in ORDERS:
         day = o.when.date()
         if first <= day <= last:

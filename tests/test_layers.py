@@ -53,7 +53,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "drainage.email.addresses",
         "drainage.reports", "drainage.reports.query", "drainage.reports.model", "drainage.reports.posts",
         "drainage.reports.stats", "drainage.reports.variants", "drainage.reports.charts",
-        "drainage.reports.request",
+        "drainage.reports.request", "drainage.reports.uniques",
         "drainage.tracker", "drainage.tracker.supervisor", "drainage.tracker.recorder", "drainage.tracker.writer",
         "drainage.tracker.writer_process", "drainage.tracker.linkcache", "drainage.tracker.visitors",
         "drainage.tracker.bots", "drainage.tracker.agents", "drainage.tracker.clickids",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,10 +22,14 @@ from drainage.reports.query import build_report
 from drainage.reports.render_csv_json import to_json
 from drainage.reports.request import parse_request
 from drainage.store.db import make_engine, session
-from drainage.store.models import Delivery, Link, LinkDay
+from drainage.store.models import Delivery, Link
+from drainage.tracker.visitors import VisitorHasher
+from drainage.tracker.writer import write_batch
 from tests.conftest import REPO
 from tests.daemon_helpers import make_dispatcher, rows
 from tests.market_project import CAMPAIGN, TEMPLATES, write_project
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 
 @pytest.fixture
@@ -291,9 +295,10 @@ def test_reports_group_and_filter_by_market(shop, cli) -> None:
     engine = make_engine(load_project(shop / "config.yaml").config.database_url)
     with session(engine) as s:
         codes = {link.market: link.code for link in s.exec(select(Link)).all()}
-        s.add(LinkDay(day=date(2026, 12, 1), code=codes["de"], human=5, visitors=4))
-        s.add(LinkDay(day=date(2026, 12, 1), code=codes["us"], human=2, visitors=2))
-        s.commit()
+    noon = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+    people = [("de", 1), ("de", 1), ("de", 2), ("de", 3), ("de", 4), ("us", 1), ("us", 5)]  # de: 5 clicks, 4 people
+    write_batch(engine, [(f"k{n}", codes[market], noon + n, f"10.0.0.{person}", BROWSER, "GET", "")
+                         for n, (market, person) in enumerate(people)], VisitorHasher(b"k" * 32))
     request = parse_request(start="2026-12-01", end="2026-12-02", by="market")
     report = build_report(engine, request)
     assert [(r.market, r.posts_sent, r.human_clicks, r.unique_visitors) for r in report.rows] == [

@@ -88,8 +88,13 @@ def _committed(database_url: str) -> list[str]:
     with engine.connect() as conn:
         ids = [row[0] for row in conn.execute(text("SELECT click_id FROM clicks"))]
         rollup = conn.execute(text("SELECT COALESCE(SUM(clicks), 0) FROM click_rollups")).scalar_one()
+        uniques = conn.execute(text("SELECT COALESCE(SUM(visitors), 0) FROM unique_days WHERE scope = ''")
+                               ).scalar_one()
+        people = conn.execute(text("SELECT count(*) FROM (SELECT DISTINCT c.visitor FROM clicks c JOIN links l "
+                                   "ON l.code = c.code WHERE c.agent_class = 'human') AS d")).scalar_one()
     engine.dispose()
     assert rollup == len(ids)  # the rollups are the sum of the raw clicks, whatever was cut off
+    assert uniques == people  # and so are the unique visitors (visitor ids are daily: distinct ids = daily sums)
     return ids
 
 

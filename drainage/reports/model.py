@@ -7,20 +7,16 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from drainage.reports.request import ReportRequest
+from drainage.store.uniques import GROUP_COLUMNS
 
 UNATTRIBUTED = "(unattributed)"
 """Key of orders that no campaign, channel, item or variant could be credited with."""
 
 KEY_FIELDS = ("day", "campaign", "channel", "item", "variant", "market")
 """The columns that name a row; which of them are filled depends on the grouping."""
-GROUP_KEYS: dict[str, tuple[str, ...]] = {
-    "channel": ("channel",),
-    "campaign": ("campaign",),
-    "variant": ("campaign", "channel", "variant"),
-    "item": ("campaign", "item"),
-    "day": ("day",),
-    "market": ("market",),
-}
+GROUP_KEYS: dict[str, tuple[str, ...]] = {**GROUP_COLUMNS, "day": ("day",)}
+"""The key columns of each grouping's rows: the link columns of the store's groupings (which also keeps their
+unique visitors), and the day."""
 
 
 @dataclass

@@ -145,10 +145,24 @@ class VisitorDay(SQLModel, table=True):
     """Each human visitor once per link and day: unique visitors without scanning raw clicks."""
 
     __tablename__ = "visitor_days"
+    __table_args__ = (Index("ix_visitor_days_visitor", "visitor"),)
 
     day: date = Field(primary_key=True)
     code: str = Field(primary_key=True, max_length=32)
     visitor: str = Field(primary_key=True, max_length=64)
+
+
+class UniqueDay(SQLModel, table=True):
+    """Distinct human visitors per UTC day of each grouping key (see `drainage.store.uniques`), kept exact by
+    the tracker in the same transaction as the clicks."""
+
+    __tablename__ = "unique_days"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    day: date = Field(primary_key=True)
+    scope: str = Field(primary_key=True, max_length=100, description="Link columns, e.g. 'campaign,channel'.")
+    key: str = Field(primary_key=True, max_length=1000, description="Their values, joined by \\x1f.")
+    visitors: int = 0
 
 
 class Order(SQLModel, table=True):

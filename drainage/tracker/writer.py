@@ -1,6 +1,6 @@
-"""One batch of clicks written in one transaction: the clicks, their hourly rollups, the daily unique visitors
-and the daily per-link rollups (clicks by class, unique visitors: what reports read), so rollups are always
-exactly the sum of the clicks.
+"""One batch of clicks written in one transaction: the clicks, their hourly rollups, the daily unique visitors,
+the daily per-link rollups (clicks by class, unique visitors) and the daily unique visitors of every grouping key
+(`drainage.store.uniques`): what reports read, so rollups are always exactly the sum of the clicks.
 
 Classification (bot, link preview or person; device class) and the visitor's keyed hash happen here, off the
 request path: a redirect hands over the client's address, which lives only in memory until it is hashed. The statements
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
+from drainage.store import uniques
 from drainage.store.models import AgentClass
 from drainage.store.rawsql import RawCursor
 from drainage.tracker.agents import classify
@@ -91,9 +92,14 @@ def write_batch(engine: Engine, batch: list[ClickRow], hasher: VisitorHasher, re
             counts = days.setdefault((times.day_of_hour(hour), code), [0, 0, 0, 0])
             counts[_CLASS_COLUMN[agent_class]] += n
         # only the visitors this insert adds are new for the day: counted from what the insert returns, which
-        # stays exact when several trackers write the same visitor at once (one insert wins, one returns it)
-        for day_value, code in writer.returning(VISITORS_SQL, order(visitors)):
+        # stays exact when several trackers write the same visitor at once (one insert wins, one returns it);
+        # the lock makes the per-grouping uniques exact too (see drainage.store.uniques)
+        if visitors:
+            uniques.lock(conn)
+        new = writer.returning(VISITORS_SQL, order(visitors))
+        for day_value, code, _ in new:
             days[(day_value, code)][3] += 1
+        uniques.count_new(conn, new, order)  # type: ignore[arg-type]
         writer.many(LINK_DAYS_SQL, [(*key, *counts) for key, counts in order(days.items())])
     return classes
 
@@ -103,7 +109,7 @@ CLICKS_SQL = ("INSERT INTO clicks (click_id, code, clicked_at, visitor, agent_cl
 ROLLUPS_SQL = ("INSERT INTO click_rollups (hour, code, agent_class, clicks) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (hour, code, agent_class) DO UPDATE SET clicks = click_rollups.clicks + excluded.clicks")
 VISITORS_SQL = ("INSERT INTO visitor_days (day, code, visitor) VALUES {values} "
-                "ON CONFLICT DO NOTHING RETURNING day, code")
+                "ON CONFLICT DO NOTHING RETURNING day, code, visitor")
 LINK_DAYS_SQL = ("INSERT INTO link_days (day, code, human, preview, bot, visitors) VALUES (?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT (day, code) DO UPDATE SET human = link_days.human + excluded.human, "
                  "preview = link_days.preview + excluded.preview, bot = link_days.bot + excluded.bot, "
