@@ -26,7 +26,7 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
     """Check config, campaigns, templates, links and post lengths; report every problem with file:line."""
     with friendly_errors():
         from drainage.feeds.hosts import off_host_feeds
-        from drainage.project import check_rendering
+        from drainage.validation import check_rendering
 
         project = load_project(config, paths or None)
         for warning in off_host_feeds(project):
