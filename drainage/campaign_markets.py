@@ -106,7 +106,9 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                 problems.append(pos.problem(("items", index, at) if at else ("items", index), str(exc), exc.hint))
                 continue
             except LinkError as exc:
-                problems.append(pos.problem(("items", index, "url"), f"market '{market.id}': {exc}"))
+                problems.append(pos.problem(("items", index, "url"), f"market '{market.id}': {exc}",
+                                            f"a host of market '{market.id}' only goes to its link_hosts in "
+                                            "config.yaml"))
                 continue
             resolved.append(local)
         items[market.id] = resolved

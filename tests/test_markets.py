@@ -275,6 +275,22 @@ def test_market_references_are_checked_with_file_and_line(shop, cli) -> None:
                       "campaign's markets: us, de)\n1 problem in 1 file\n")
 
 
+def test_item_urls_of_a_market_campaign_are_checked_against_each_markets_own_hosts(shop, cli) -> None:
+    german_only = CAMPAIGN.replace("markets: [us, de]", "markets: [de]").replace(
+        "url: /products/alpaca-mittens", "url: https://shop.example.de/produkte/alpaka-mittens").split(
+        "  - channel: out-us")[0] + "  - channel: out-de\n    template: social/post.j2\n"
+    write_project(shop, campaign=german_only)
+    result = cli("validate")
+    assert result.exit_code == 0, result.output  # shop.example.de is only market de's host, not the store's
+    both = german_only.replace("markets: [de]", "markets: [us, de]").replace(
+        "      de: {name: Alpaka-Fäustlinge, url: \"https://shop.example.de/produkte/alpaka\", ",
+        "      de: {name: Alpaka-Fäustlinge, ")
+    output = validate(shop, cli, both)
+    assert output == ("campaigns/mittens.yaml:8:10: market 'us': link host 'shop.example.de' is not one of the "
+                      "store's hosts (shop.example.com); add it to store.link_hosts if it is yours (a host of "
+                      "market 'us' only goes to its link_hosts in config.yaml)\n1 problem in 1 file\n")
+
+
 def test_a_channel_market_must_exist(shop, cli) -> None:
     output = validate(shop, cli, CAMPAIGN, extra="  out-fr: {type: outbox, path: outbox, market: fr}\n")
     assert output == "config.yaml:20:48: no market 'fr' in markets (markets: at, de, us)\n1 problem in 1 file\n"
