@@ -110,6 +110,24 @@ def test_plan_and_preview_take_a_market(shop, cli) -> None:
         2, "campaigns/mittens.yaml: campaign 'mittens' does not post in market 'at' (its markets: us, de)")
 
 
+def test_send_takes_a_market_and_reads_at_in_its_time_zone(shop, cli) -> None:
+    german = cli("send", "mittens", "--market", "de", "--at", "2026-12-01 11:20")  # 10:20 UTC: before today's 11:30
+    assert german.exit_code == 0, german.output
+    assert [p["key"] for p in outbox(shop, "out-de")] == ["mittens|out-de|mittens|-|2026-11-30T10:30:00Z|@de"]
+    assert outbox(shop, "out-us") == []
+    american = cli("send", "mittens", "--market", "us", "--at", "2026-12-01 11:40")  # 16:40 UTC in New York
+    assert american.exit_code == 0, american.output
+    assert [p["key"] for p in outbox(shop, "out-us")] == ["mittens|out-us|mittens|-|2026-12-01T16:30:00Z|@us"]
+    assert len(outbox(shop, "out-de")) == 1
+    none = cli("send", "mittens", "--market", "us", "--channel", "out-de")
+    assert (none.exit_code, none.output.splitlines()[0]) == (
+        2, "campaigns/mittens.yaml: campaign 'mittens' posts nothing for market 'us' on channel 'out-de' (see "
+           "`drainage plan --market us`)")
+    other = cli("send", "mittens", "--market", "at")
+    assert (other.exit_code, other.output.splitlines()[0]) == (
+        2, "campaigns/mittens.yaml: campaign 'mittens' does not post in market 'at' (its markets: us, de)")
+
+
 def test_the_daemon_plans_each_market_at_its_own_local_time_with_its_own_rotation(shop) -> None:
     two_items = CAMPAIGN.replace("schedule:", """  - id: beanie
     name: Alpaca beanie
