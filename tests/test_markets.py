@@ -128,6 +128,19 @@ def test_send_takes_a_market_and_reads_at_in_its_time_zone(shop, cli) -> None:
         2, "campaigns/mittens.yaml: campaign 'mittens' does not post in market 'at' (its markets: us, de)")
 
 
+def test_status_shows_each_markets_next_slot_in_the_markets_time_zone(shop, cli) -> None:
+    from drainage.status import collect
+
+    project = load_project(shop / "config.yaml")
+    runs = collect(project, None, datetime(2026, 12, 1, 12, 0, tzinfo=UTC)).next_runs
+    assert [(r.channel, r.market, r.local) for r in runs] == [
+        ("out-us", "us", "Tue 2026-12-01 11:30 EST"), ("out-de", "de", "Wed 2026-12-02 11:30 CET")]
+    shown = cli("status")
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if "out-de" in line)
+    assert " de " in row and "11:30 CE" in row  # CET or CEST, whichever today is in Berlin
+
+
 def test_the_daemon_plans_each_market_at_its_own_local_time_with_its_own_rotation(shop) -> None:
     two_items = CAMPAIGN.replace("schedule:", """  - id: beanie
     name: Alpaca beanie
