@@ -119,6 +119,28 @@ def subject_for(subject: str | None, subjects: Mapping[str, str], market: Market
     return subject
 
 
+def vars_for(values: Mapping[str, T], market_vars: Mapping[str, Mapping[str, T]],
+             market: Market | None) -> dict[str, T]:
+    """A variant's or theme's `vars` as `market` shows them: each from the first of market id -> locale ->
+    language in `market_vars` that sets it, else as written."""
+    out = dict(values)
+    if market is None:
+        return out
+    for key in reversed(market.chain):
+        out.update(market_vars.get(key, {}))
+    return out
+
+
+def untranslated_vars(values: Mapping[str, object], market_vars: Mapping[str, Mapping[str, object]],
+                      market: Market, default_language: str) -> list[str]:
+    """The text `vars` that `market` would show as written although it speaks another language than the store
+    and does not allow it (`untranslated: default`): the names of the missing translations."""
+    if market.language == default_language or market.untranslated == "default":
+        return []
+    return [name for name, value in values.items() if isinstance(value, str)
+            and not any(name in market_vars.get(key, {}) for key in market.chain)]
+
+
 def language_of(locale: str) -> str:
     return locale.replace("-", "_").split("_")[0]
 

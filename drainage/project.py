@@ -17,7 +17,7 @@ from drainage.channel import Channel, Post
 from drainage.config import LoadedConfig, load_config
 from drainage.errors import Problem, ProblemsFound
 from drainage.links import LinkError, resolve_target
-from drainage.markets import Market, language_of, markets_of
+from drainage.markets import Market, language_of, markets_of, vars_for
 from drainage.posts import Composed, PlannedPost
 from drainage.registry import channel_type
 from drainage.render import LinkContext, Renderer, fit_text, is_html, none_forbidden
@@ -229,8 +229,11 @@ class CampaignContext:
         key = (planned.use_loc, channel.name, id(planned.variant), id(planned.theme))
         found = self.shapes.get(key)
         if found is None:
-            theme = {"name": planned.theme.name, **planned.theme.vars} if planned.theme else {"name": None}
-            variant = {"name": planned.variant_name or None, **(planned.variant.vars if planned.variant else {})}
+            market, theme_of, variant_of = planned.market, planned.theme, planned.variant
+            theme = ({"name": theme_of.name, **vars_for(theme_of.vars, theme_of.market_vars, market)} if theme_of
+                     else {"name": None})
+            variant = {"name": planned.variant_name or None,
+                       **(vars_for(variant_of.vars, variant_of.market_vars, market) if variant_of else {})}
             found = self.shapes[key] = {
                 "store": self.store, "campaign": self.campaign, "items": self.items,
                 "channel": {"name": channel.name, "type": channel.type, "kind": channel.kind},

@@ -322,6 +322,52 @@ def test_item_urls_of_a_market_campaign_are_checked_against_each_markets_own_hos
                       "market 'us' only goes to its link_hosts in config.yaml)\n1 problem in 1 file\n")
 
 
+VARIANT_VARS = """\
+    variants:
+      - name: a
+        vars: {hook: Warm hands., code: 10}
+"""
+
+
+def test_variant_and_theme_vars_are_translated_per_market_or_a_problem(shop, cli) -> None:
+    hooked = {name: "{{ variant.hook | default('-') }} {{ theme.greeting | default('-') }} " + text
+              for name, text in TEMPLATES.items()}
+    campaign = CAMPAIGN.replace("  - channel: out-de\n    template: social/post.j2\n",
+                                "  - channel: out-de\n    template: social/post.j2\n" + VARIANT_VARS)
+    campaign += "themes:\n  - {name: xmas, from: 12-01, to: 12-26, vars: {greeting: Merry Christmas!}}\n"
+    output = validate(shop, cli, campaign, hooked)
+    assert output == (
+        "campaigns/mittens.yaml:24:16: no de translation of var 'hook' of variant 'a' for market 'de' (add "
+        "market_vars: {de: {hook: \"...\"}} beside its vars, or set 'untranslated: default' on market 'de' in "
+        "config.yaml)\n"
+        "campaigns/mittens.yaml:26:49: no de translation of var 'greeting' of theme 'xmas' for market 'de' (add "
+        "market_vars: {de: {greeting: \"...\"}} beside its vars, or set 'untranslated: default' on market 'de' in "
+        "config.yaml)\n2 problems in 1 file\n")
+    translated = campaign.replace("vars: {hook: Warm hands., code: 10}",
+                                  "vars: {hook: Warm hands., code: 10}\n        market_vars: {de: {hook: Warme "
+                                  "Hände.}, de_AT: {hook: Warme Pfoten.}}").replace(
+        "vars: {greeting: Merry Christmas!}", "vars: {greeting: Merry Christmas!}, market_vars: {de_DE: {greeting: "
+        "Frohe Weihnachten!}}")
+    write_project(shop, campaign=translated, templates=hooked)
+    assert cli("validate").exit_code == 0
+    german = cli("preview", "mittens", "--market", "de", "--at", "2026-12-01 00:00")
+    assert "Warme Hände. Frohe Weihnachten! Neu: Alpaka-Fäustlinge" in german.output, german.output
+    english = cli("preview", "mittens", "--market", "us", "--at", "2026-12-01 00:00")
+    assert "- Merry Christmas! New: Alpaca mittens" in english.output, english.output
+    typo = translated.replace("de_AT: {hook:", "de_AT: {hok:")
+    output = validate(shop, cli, typo, hooked)
+    assert output == ("campaigns/mittens.yaml:25:57: 'hok' is not one of the vars of variant 'a' (did you mean "
+                      "'hook'?)\n1 problem in 1 file\n")
+    config = (shop / "config.yaml").read_text(encoding="utf-8")
+    write_project(shop, campaign=campaign, templates=hooked)
+    (shop / "config.yaml").write_text(config.replace("base_url: \"https://shop.example.com/de\",",
+                                                     "base_url: \"https://shop.example.com/de\", untranslated: "
+                                                     "default,"), encoding="utf-8")
+    assert cli("validate").exit_code == 0  # the market takes the vars as written
+    fallback = cli("preview", "mittens", "--market", "de", "--at", "2026-12-01 00:00")
+    assert "Warm hands. Merry Christmas! Neu: Alpaka-Fäustlinge" in fallback.output, fallback.output
+
+
 def test_a_channel_market_must_exist(shop, cli) -> None:
     output = validate(shop, cli, CAMPAIGN, extra="  out-fr: {type: outbox, path: outbox, market: fr}\n")
     assert output == "config.yaml:20:48: no market 'fr' in markets (markets: at, de, us)\n1 problem in 1 file\n"
