@@ -114,8 +114,8 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                 continue
             except LinkError as exc:
                 problems.append(pos.problem(("items", index, "url"), f"market '{market.id}': {exc}",
-                                            f"a host of market '{market.id}' only goes to its link_hosts in "
-                                            "config.yaml"))
+                                            f"or, for market '{market.id}' alone, to markets.{market.id}."
+                                            "link_hosts in config.yaml"))
                 continue
             resolved.append(local)
         items[market.id] = resolved

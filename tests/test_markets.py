@@ -318,8 +318,8 @@ def test_item_urls_of_a_market_campaign_are_checked_against_each_markets_own_hos
         "      de: {name: Alpaka-Fäustlinge, ")
     output = validate(shop, cli, both)
     assert output == ("campaigns/mittens.yaml:8:10: market 'us': link host 'shop.example.de' is not one of the "
-                      "store's hosts (shop.example.com); add it to store.link_hosts if it is yours (a host of "
-                      "market 'us' only goes to its link_hosts in config.yaml)\n1 problem in 1 file\n")
+                      "store's hosts (shop.example.com); add it to store.link_hosts if it is yours (or, for "
+                      "market 'us' alone, to markets.us.link_hosts in config.yaml)\n1 problem in 1 file\n")
 
 
 VARIANT_VARS = """\
