@@ -12,7 +12,14 @@ from typing import Any
 from drainage.campaigns import ChannelUse, Item, LoadedCampaign
 from drainage.errors import Problem
 from drainage.links import LinkError, resolve_target
-from drainage.markets import Market, MarketValueError, MissingTranslation, subject_for, template_for
+from drainage.markets import (
+    Market,
+    MarketValueError,
+    MissingTranslation,
+    subject_for,
+    template_for,
+    untranslated_vars,
+)
 from drainage.sources import did_you_mean
 
 
@@ -106,7 +113,9 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                 problems.append(pos.problem(("items", index, at) if at else ("items", index), str(exc), exc.hint))
                 continue
             except LinkError as exc:
-                problems.append(pos.problem(("items", index, "url"), f"market '{market.id}': {exc}"))
+                problems.append(pos.problem(("items", index, "url"), f"market '{market.id}': {exc}",
+                                            f"or, for market '{market.id}' alone, to markets.{market.id}."
+                                            "link_hosts in config.yaml"))
                 continue
             resolved.append(local)
         items[market.id] = resolved
@@ -159,5 +168,41 @@ def bind_campaign(campaign: LoadedCampaign, markets: Mapping[str, Market], chann
                                             f"market '{market.id}'", f"add subjects: {{{market.language}: \"...\"}}"
                                             f" to this channel, or set 'untranslated: default' on market "
                                             f"'{market.id}' in config.yaml"))
+    problems += _vars_problems(campaign, mine, entries, known, default_language)
     campaign.bind_markets(mine, use_markets, items, templates, subjects)
+    return problems
+
+
+def _vars_problems(campaign: LoadedCampaign, mine: tuple[Market, ...],
+                   entries: list[tuple[tuple[str | int, ...], ChannelUse, tuple[Market, ...]]],
+                   known: set[str], default_language: str) -> list[Problem]:
+    """Variant and theme `market_vars`: keys that are markets, names that are vars, and a translation of each
+    text var for every market of another language than the store's (unless it says `untranslated: default`)."""
+    pos, problems = campaign.positions, []
+    owners: list[tuple[tuple[str | int, ...], str, Any, tuple[Market, ...]]] = [
+        ((*at, "variants", j), f"variant '{v.name}'", v, use_in)
+        for at, use, use_in in entries for j, v in enumerate(use.variants)]
+    owners += [(("themes", t), f"theme '{theme.name}'", theme,
+                tuple(m for m in mine if theme.markets is None or m.id in theme.markets))
+               for t, theme in enumerate(campaign.model.themes)]
+    for at, what, owner, owner_markets in owners:
+        for key, values in owner.market_vars.items():
+            if key not in known:
+                problems.append(pos.problem((*at, "market_vars", key), f"'{key}' is not a market id, locale or "
+                                            "language of config.yaml's markets", did_you_mean(key, known) or (
+                                                "known: " + ", ".join(sorted(known)) if known else
+                                                "declare markets under 'markets:' in config.yaml"), key=True))
+            for name in values:
+                if name not in owner.vars:
+                    problems.append(pos.problem((*at, "market_vars", key, name), f"'{name}' is not one of the vars "
+                                                f"of {what}", did_you_mean(name, owner.vars) or (
+                                                    "its vars: " + ", ".join(owner.vars) if owner.vars else
+                                                    "give it a value as written under 'vars:' first"), key=True))
+        for market in owner_markets:
+            for name in untranslated_vars(owner.vars, owner.market_vars, market, default_language):
+                problems.append(pos.problem((*at, "vars", name), f"no {market.language} translation of var "
+                                            f"'{name}' of {what} for market '{market.id}'",
+                                            f"add market_vars: {{{market.language}: {{{name}: \"...\"}}}} beside "
+                                            f"its vars, or set 'untranslated: default' on market '{market.id}' in "
+                                            "config.yaml", key=True))
     return problems

@@ -148,6 +148,9 @@ class Variant(Strict):
     name: str = Field(description="Variant name, e.g. 'a' or 'scarcity' (utm_content, reports).")
     template: str | None = Field(default=None, description="Template for this variant (default: the channel's).")
     vars: dict[str, Any] = Field(default_factory=dict, description="Variables for the template.")
+    market_vars: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="`vars` that differ by market, keyed by market id, locale or language: "
+                                          "{de: {hook: \"...\"}} (looked up market id -> locale -> language -> vars).")
 
 
 class ChannelUse(Strict):
@@ -199,6 +202,10 @@ class Theme(Strict):
     from_: str = Field(alias="from", description="First day: 'MM-DD' every year, or 'YYYY-MM-DD'.")
     to: str = Field(description="Last day (inclusive), same form as 'from'.")
     vars: dict[str, Any] = Field(default_factory=dict, description="Variables available as theme.<name>.")
+    market_vars: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="`vars` that differ by market, keyed by market id, locale or language: "
+                                          "{de: {greeting: \"...\"}} (looked up market id -> locale -> language -> "
+                                          "vars).")
     templates: dict[str, str] = Field(default_factory=dict,
                                       description="Template swaps: {usual template: themed template}.")
     markets: list[str] | None = Field(default=None, description="Markets the theme applies to, e.g. [de] "

@@ -38,9 +38,10 @@ from drainage.indexnow import SearchSubmitter
 from drainage.logs import event
 from drainage.metrics import Metrics
 from drainage.posts import feed_slots, slots_for
-from drainage.project import Project, check_rendering, load_project
+from drainage.project import Project, load_project
 from drainage.schedule import parse_duration
 from drainage.tracker.supervisor import TrackerProcess
+from drainage.validation import check_rendering
 
 HORIZONS = (timedelta(days=1), timedelta(days=32), timedelta(days=400))
 

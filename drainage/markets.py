@@ -119,19 +119,56 @@ def subject_for(subject: str | None, subjects: Mapping[str, str], market: Market
     return subject
 
 
+def vars_for(values: Mapping[str, T], market_vars: Mapping[str, Mapping[str, T]],
+             market: Market | None) -> dict[str, T]:
+    """A variant's or theme's `vars` as `market` shows them: each from the first of market id -> locale ->
+    language in `market_vars` that sets it, else as written."""
+    out = dict(values)
+    if market is None:
+        return out
+    for key in reversed(market.chain):
+        out.update(market_vars.get(key, {}))
+    return out
+
+
+def untranslated_vars(values: Mapping[str, object], market_vars: Mapping[str, Mapping[str, object]],
+                      market: Market, default_language: str) -> list[str]:
+    """The text `vars` that `market` would show as written although it speaks another language than the store
+    and does not allow it (`untranslated: default`): the names of the missing translations."""
+    if market.language == default_language or market.untranslated == "default":
+        return []
+    return [name for name, value in values.items() if isinstance(value, str)
+            and not any(name in market_vars.get(key, {}) for key in market.chain)]
+
+
 def language_of(locale: str) -> str:
     return locale.replace("-", "_").split("_")[0]
 
 
-def market_of_locale(locale: str, markets: Mapping[str, Market]) -> Market | None:
-    """The market a subscriber with `locale` belongs to: the market of that locale ('de_AT'), else the market
-    named like its country ('at'), else the first market of its language ('de'), else the first market declared
-    (the store's home market). None only when there are no markets."""
+def market_of_locale(locale: str, markets: Mapping[str, Market], country: str = "") -> Market | None:
+    """The market a subscriber with `locale` (and a `country` attribute, if any) belongs to, the first that fits of:
+
+    1. the market of that exact locale ('de_AT');
+    2. a market of the subscriber's country (the `country` attribute, else the locale's country): one whose locale
+       is in that country ('at' for de_AT; of several, the one of the subscriber's language), else one whose id
+       is the country;
+    3. the first market of the locale's language ('de');
+    4. the first market declared (the store's home market).
+
+    None only when there are no markets."""
     if not markets:
         return None
-    wanted = locale.strip().replace("-", "_")
-    language, _, country = wanted.partition("_")
-    found = (next((m for m in markets.values() if m.locale.lower() == wanted.lower()), None)
-             or (markets.get(country.lower()) if country else None)
-             or next((m for m in markets.values() if m.language.lower() == language.lower()), None))
-    return found or next(iter(markets.values()))
+    wanted = locale.strip().replace("-", "_").lower()
+    language, _, own_country = wanted.partition("_")
+    where = (country.strip() or own_country).lower()
+    exact = next((m for m in markets.values() if m.locale.replace("-", "_").lower() == wanted), None)
+    if exact is not None:
+        return exact
+    if where:
+        there = [m for m in markets.values() if m.locale.replace("-", "_").lower().partition("_")[2] == where]
+        found = (next((m for m in there if m.language.lower() == language), None) or next(iter(there), None)
+                 or markets.get(where))
+        if found is not None:
+            return found
+    return (next((m for m in markets.values() if m.language.lower() == language), None)
+            or next(iter(markets.values())))

@@ -46,8 +46,9 @@ def latest_slot(campaign: LoadedCampaign, use_index: int, at: datetime, market: 
 
 
 def current_posts(project: Project, engine: Engine, campaign: LoadedCampaign, at: datetime,
-                  channel: str | None = None) -> list[PlannedPost]:
-    """The posts of each channel's most recent slot (ProblemsFound when no slot is due yet)."""
+                  channel: str | None = None, market: str | None = None) -> list[PlannedPost]:
+    """The posts of each channel's most recent slot (ProblemsFound when no slot is due yet); `market`: only
+    that market's posts."""
     prior = journal.prior_counter(engine)
     planned: list[PlannedPost] = []
     problems = []
@@ -62,24 +63,33 @@ def current_posts(project: Project, engine: Engine, campaign: LoadedCampaign, at
         raise ProblemsFound([Problem(campaign.shown_as, 0, 0, f"campaign '{campaign.id}' does not post to "
                                                               f"channel '{channel}'", f"it posts to: {names}")])
     for index, use in uses:  # a campaign with markets: each market's own latest slot
-        for market in campaign.markets_for(use) if campaign.markets else (None,):
-            slot = latest_slot(campaign, index, at, market)
+        for each in campaign.markets_for(use) if campaign.markets else (None,):
+            if market is not None and (each is None or each.id != market):
+                continue
+            slot = latest_slot(campaign, index, at, each)
             if slot is None:
                 problems.append(Problem(campaign.shown_as, 0, 0, f"no slot of channel '{use.channel}' "
-                                        + (f"in market '{market.id}' " if market else "")
+                                        + (f"in market '{each.id}' " if each else "")
                                         + f"is due at {at:%Y-%m-%d %H:%M} UTC",
                                         "see `drainage plan`, or pass --at with a scheduled time"))
                 continue
-            planned += posts_for_slots(campaign, index, [slot], prior, market)
+            planned += posts_for_slots(campaign, index, [slot], prior, each)
+    if market is not None and not planned and not problems:
+        raise ProblemsFound([Problem(campaign.shown_as, 0, 0, f"campaign '{campaign.id}' posts nothing for market "
+                                                              f"'{market}'" + (f" on channel '{channel}'" if channel
+                                                                               else ""),
+                                     "see `drainage plan --market " + market + "`")])
     if problems and not planned:
         raise ProblemsFound(problems)
     return planned
 
 
 async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampaign, at: datetime, *,
-                        channel: str | None = None, dry_run: bool = False, force: bool = False,
-                        include_sent: bool = False, say: Callable[[str], None] = print) -> list[Outcome]:
-    """Send each channel's current slot once; a slot already in the journal is refused unless `force`.
+                        channel: str | None = None, market: str | None = None, dry_run: bool = False,
+                        force: bool = False, include_sent: bool = False,
+                        say: Callable[[str], None] = print) -> list[Outcome]:
+    """Send each channel's current slot once (`market`: only that market's posts); a slot already in the journal
+    is refused unless `force`.
     Email fan-outs follow `drainage.email.manual` (resume, tell what is known, `include_sent`)."""
     if campaign.model.status != "active" and not force:
         raise ProblemsFound([campaign.positions.problem(
@@ -87,7 +97,7 @@ async def send_campaign(project: Project, engine: Engine, campaign: LoadedCampai
             "set 'status: active', or pass --force to send it anyway")])
     outcomes: list[Outcome] = []
     services = EmailServices(engine)  # the fan-out service of each email channel, as in the daemon
-    for planned in current_posts(project, engine, campaign, at, channel):
+    for planned in current_posts(project, engine, campaign, at, channel, market):
         composed = project.compose(planned)
         if dry_run:
             outcomes.append(Outcome(composed, "dry run"))

@@ -24,6 +24,7 @@ class NextRun:
     channel: str
     at: datetime | None
     local: str
+    market: str | None = None
 
 
 @dataclass
@@ -42,16 +43,18 @@ def collect(project: Project, engine: Engine | None, now: datetime, *, recent: i
     status = Status()
     for campaign in sorted(project.campaigns.values(), key=lambda c: c.id):
         for use in campaign.model.channels:
-            nxt = None
-            if campaign.model.status == "active":
-                for days in (1, 32, 400):
-                    slots = slots_for(campaign, use, now, now + timedelta(days=days))
-                    if slots:
-                        nxt = slots[0]
-                        break
-            local = nxt.astimezone(campaign.tz).strftime("%a %Y-%m-%d %H:%M %Z") if nxt else (
-                campaign.model.status if campaign.model.status != "active" else "no upcoming slot")
-            status.next_runs.append(NextRun(campaign.id, use.channel, nxt, local))
+            for market in campaign.markets_for(use) if campaign.markets else (None,):  # each in its own zone
+                nxt = None
+                if campaign.model.status == "active":
+                    for days in (1, 32, 400):
+                        slots = slots_for(campaign, use, now, now + timedelta(days=days), market=market)
+                        if slots:
+                            nxt = slots[0]
+                            break
+                local = nxt.astimezone(campaign.tz_of(market)).strftime("%a %Y-%m-%d %H:%M %Z") if nxt else (
+                    campaign.model.status if campaign.model.status != "active" else "no upcoming slot")
+                status.next_runs.append(NextRun(campaign.id, use.channel, nxt, local,
+                                                market.id if market else None))
     if engine is None:
         return status
     with session(engine) as s:

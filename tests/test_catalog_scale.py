@@ -15,8 +15,9 @@ import pytest
 
 import drainage.project as project_module
 from drainage.posts import plan_campaign
-from drainage.project import check_rendering, load_project
+from drainage.project import load_project
 from drainage.render import Renderer
+from drainage.validation import check_rendering
 
 CAMPAIGN = """\
 id: catalog
@@ -181,12 +182,13 @@ WORKERS_SCRIPT = """
 import json
 from pathlib import Path
 
-import drainage.project as project
+import drainage.validation as validation
+from drainage.project import load_project
 
 forked = []
-check_forked = project._check_forked
-project._check_forked = lambda *args: forked.append(1) or check_forked(*args)
-found = {w: project.check_rendering(project.load_project(Path("config.yaml")), workers=w) for w in (1, 3)}
+check_forked = validation._check_forked
+validation._check_forked = lambda *args: forked.append(1) or check_forked(*args)
+found = {w: validation.check_rendering(load_project(Path("config.yaml")), workers=w) for w in (1, 3)}
 out = {w: [[p.file, p.line, p.message] for p in problems] for w, problems in found.items()}
 print(json.dumps({**out, "forked": len(forked)}))
 """

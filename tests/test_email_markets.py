@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drainage.email.subscribers import ImportReport, import_subscribers, read_csv
-from drainage.markets import market_of_locale, markets_of
+from drainage.markets import Market, market_of_locale, markets_of
 from drainage.project import load_project
 from tests.email_helpers import engine_for, fanouts, slot_arg, write_project
 from tests.fakes.smtp import SmtpRecorder, smtp_server
@@ -48,9 +48,10 @@ def market_project(root: Path, port: int) -> None:
     (root / "templates" / "email" / "spring.de.txt.j2").write_text(GERMAN_TEXT, encoding="utf-8")
 
 
-def subscribe(root: Path, rows: list[tuple[str, str]]) -> None:
-    lines = ["email,name,locale,consent_source,consent_at"]
-    lines += [f"{a},{a.split('@')[0].title()},{locale},test,2025-01-01T00:00:00Z" for a, locale in rows]
+def subscribe(root: Path, rows: list[tuple[str, str]], countries: dict[str, str] | None = None) -> None:
+    lines = ["email,name,locale,consent_source,consent_at,country"]
+    lines += [f"{a},{a.split('@')[0].title()},{locale},test,2025-01-01T00:00:00Z,{(countries or {}).get(a, '')}"
+              for a, locale in rows]
     report = ImportReport()
     engine = engine_for(root)
     import_subscribers(engine, read_csv(io.StringIO("\n".join(lines) + "\n"), report), ["newsletter"], report)
@@ -74,6 +75,38 @@ def test_each_subscriber_gets_the_mail_of_their_market(tmp_path: Path, smtp: Smt
     assert "for $49.00" in ann
     assert sorted((f.delivery_key.rsplit("|", 1)[1], f.total) for f in fanouts(engine_for(tmp_path))) == [
         ("@de", 2), ("@us", 3)]
+
+
+def test_a_country_attribute_picks_the_market_when_the_locale_does_not(tmp_path: Path, smtp: SmtpRecorder,
+                                                                        cli) -> None:
+    market_project(tmp_path, smtp.port)  # type: ignore[attr-defined]
+    subscribe(tmp_path, [("ann@example.com", "en"), ("bob@example.com", "de"), ("carl@example.com", "en_US"),
+                         ("dora@example.com", ""), ("emil@example.com", "en")],
+              {"ann@example.com": "DE", "bob@example.com": "US", "carl@example.com": "de", "dora@example.com": "de"})
+    result = cli("send", "spring", "--at", slot_arg(), "--config", str(tmp_path / "config.yaml"))
+    assert result.exit_code == 0, result.output
+    subjects = {r.recipient: r.message["Subject"] for r in smtp.received}
+    assert subjects == {  # ann: en + DE -> de; bob: de + US -> us; carl: the exact locale en_US wins over DE
+        "ann@example.com": "Für Ann: Merino-Schal", "bob@example.com": "Für Bob: Merino scarf",
+        "carl@example.com": "Für Carl: Merino scarf", "dora@example.com": "Für Dora: Merino-Schal",
+        "emil@example.com": "Für Emil: Merino scarf"}
+    assert sorted((f.delivery_key.rsplit("|", 1)[1], f.total) for f in fanouts(engine_for(tmp_path))) == [
+        ("@de", 2), ("@us", 3)]
+
+
+def test_a_country_picks_among_markets_of_that_country_by_language() -> None:
+    from zoneinfo import ZoneInfo
+
+    def market(id_: str, locale: str) -> Market:
+        return Market(id_, locale, "CHF", ZoneInfo("UTC"), "https://shop.example.com", ("shop.example.com",))
+
+    markets = {m.id: m for m in (market("us", "en_US"), market("ch-de", "de_CH"), market("ch-fr", "fr_CH"),
+                                 market("at", "de_AT"))}
+    pick = {(loc, c): market_of_locale(loc, markets, c).id for loc, c in (  # type: ignore[union-attr]
+        ("fr", "CH"), ("de", "CH"), ("it", "CH"), ("fr_CH", ""), ("de_CH", "AT"), ("de", ""), ("it_IT", "at"),
+        ("", "XX"))}
+    assert pick == {("fr", "CH"): "ch-fr", ("de", "CH"): "ch-de", ("it", "CH"): "ch-de", ("fr_CH", ""): "ch-fr",
+                    ("de_CH", "AT"): "ch-de", ("de", ""): "ch-de", ("it_IT", "at"): "at", ("", "XX"): "us"}
 
 
 def test_a_locale_picks_its_market() -> None:

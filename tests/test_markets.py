@@ -110,6 +110,37 @@ def test_plan_and_preview_take_a_market(shop, cli) -> None:
         2, "campaigns/mittens.yaml: campaign 'mittens' does not post in market 'at' (its markets: us, de)")
 
 
+def test_send_takes_a_market_and_reads_at_in_its_time_zone(shop, cli) -> None:
+    german = cli("send", "mittens", "--market", "de", "--at", "2026-12-01 11:20")  # 10:20 UTC: before today's 11:30
+    assert german.exit_code == 0, german.output
+    assert [p["key"] for p in outbox(shop, "out-de")] == ["mittens|out-de|mittens|-|2026-11-30T10:30:00Z|@de"]
+    assert outbox(shop, "out-us") == []
+    american = cli("send", "mittens", "--market", "us", "--at", "2026-12-01 11:40")  # 16:40 UTC in New York
+    assert american.exit_code == 0, american.output
+    assert [p["key"] for p in outbox(shop, "out-us")] == ["mittens|out-us|mittens|-|2026-12-01T16:30:00Z|@us"]
+    assert len(outbox(shop, "out-de")) == 1
+    none = cli("send", "mittens", "--market", "us", "--channel", "out-de")
+    assert (none.exit_code, none.output.splitlines()[0]) == (
+        2, "campaigns/mittens.yaml: campaign 'mittens' posts nothing for market 'us' on channel 'out-de' (see "
+           "`drainage plan --market us`)")
+    other = cli("send", "mittens", "--market", "at")
+    assert (other.exit_code, other.output.splitlines()[0]) == (
+        2, "campaigns/mittens.yaml: campaign 'mittens' does not post in market 'at' (its markets: us, de)")
+
+
+def test_status_shows_each_markets_next_slot_in_the_markets_time_zone(shop, cli) -> None:
+    from drainage.status import collect
+
+    project = load_project(shop / "config.yaml")
+    runs = collect(project, None, datetime(2026, 12, 1, 12, 0, tzinfo=UTC)).next_runs
+    assert [(r.channel, r.market, r.local) for r in runs] == [
+        ("out-us", "us", "Tue 2026-12-01 11:30 EST"), ("out-de", "de", "Wed 2026-12-02 11:30 CET")]
+    shown = cli("status")
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if "out-de" in line)
+    assert " de " in row and "11:30 CE" in row  # CET or CEST, whichever today is in Berlin
+
+
 def test_the_daemon_plans_each_market_at_its_own_local_time_with_its_own_rotation(shop) -> None:
     two_items = CAMPAIGN.replace("schedule:", """  - id: beanie
     name: Alpaca beanie
@@ -273,6 +304,68 @@ def test_market_references_are_checked_with_file_and_line(shop, cli) -> None:
     assert output == ("campaigns/mittens.yaml:24:14: channels[2].markets: market 'fr' is not one of the "
                       "campaign's markets (the "
                       "campaign's markets: us, de)\n1 problem in 1 file\n")
+
+
+def test_item_urls_of_a_market_campaign_are_checked_against_each_markets_own_hosts(shop, cli) -> None:
+    german_only = CAMPAIGN.replace("markets: [us, de]", "markets: [de]").replace(
+        "url: /products/alpaca-mittens", "url: https://shop.example.de/produkte/alpaka-mittens").split(
+        "  - channel: out-us")[0] + "  - channel: out-de\n    template: social/post.j2\n"
+    write_project(shop, campaign=german_only)
+    result = cli("validate")
+    assert result.exit_code == 0, result.output  # shop.example.de is only market de's host, not the store's
+    both = german_only.replace("markets: [de]", "markets: [us, de]").replace(
+        "      de: {name: Alpaka-Fäustlinge, url: \"https://shop.example.de/produkte/alpaka\", ",
+        "      de: {name: Alpaka-Fäustlinge, ")
+    output = validate(shop, cli, both)
+    assert output == ("campaigns/mittens.yaml:8:10: market 'us': link host 'shop.example.de' is not one of the "
+                      "store's hosts (shop.example.com); add it to store.link_hosts if it is yours (or, for "
+                      "market 'us' alone, to markets.us.link_hosts in config.yaml)\n1 problem in 1 file\n")
+
+
+VARIANT_VARS = """\
+    variants:
+      - name: a
+        vars: {hook: Warm hands., code: 10}
+"""
+
+
+def test_variant_and_theme_vars_are_translated_per_market_or_a_problem(shop, cli) -> None:
+    hooked = {name: "{{ variant.hook | default('-') }} {{ theme.greeting | default('-') }} " + text
+              for name, text in TEMPLATES.items()}
+    campaign = CAMPAIGN.replace("  - channel: out-de\n    template: social/post.j2\n",
+                                "  - channel: out-de\n    template: social/post.j2\n" + VARIANT_VARS)
+    campaign += "themes:\n  - {name: xmas, from: 12-01, to: 12-26, vars: {greeting: Merry Christmas!}}\n"
+    output = validate(shop, cli, campaign, hooked)
+    assert output == (
+        "campaigns/mittens.yaml:24:16: no de translation of var 'hook' of variant 'a' for market 'de' (add "
+        "market_vars: {de: {hook: \"...\"}} beside its vars, or set 'untranslated: default' on market 'de' in "
+        "config.yaml)\n"
+        "campaigns/mittens.yaml:26:49: no de translation of var 'greeting' of theme 'xmas' for market 'de' (add "
+        "market_vars: {de: {greeting: \"...\"}} beside its vars, or set 'untranslated: default' on market 'de' in "
+        "config.yaml)\n2 problems in 1 file\n")
+    translated = campaign.replace("vars: {hook: Warm hands., code: 10}",
+                                  "vars: {hook: Warm hands., code: 10}\n        market_vars: {de: {hook: Warme "
+                                  "Hände.}, de_AT: {hook: Warme Pfoten.}}").replace(
+        "vars: {greeting: Merry Christmas!}", "vars: {greeting: Merry Christmas!}, market_vars: {de_DE: {greeting: "
+        "Frohe Weihnachten!}}")
+    write_project(shop, campaign=translated, templates=hooked)
+    assert cli("validate").exit_code == 0
+    german = cli("preview", "mittens", "--market", "de", "--at", "2026-12-01 00:00")
+    assert "Warme Hände. Frohe Weihnachten! Neu: Alpaka-Fäustlinge" in german.output, german.output
+    english = cli("preview", "mittens", "--market", "us", "--at", "2026-12-01 00:00")
+    assert "- Merry Christmas! New: Alpaca mittens" in english.output, english.output
+    typo = translated.replace("de_AT: {hook:", "de_AT: {hok:")
+    output = validate(shop, cli, typo, hooked)
+    assert output == ("campaigns/mittens.yaml:25:57: 'hok' is not one of the vars of variant 'a' (did you mean "
+                      "'hook'?)\n1 problem in 1 file\n")
+    config = (shop / "config.yaml").read_text(encoding="utf-8")
+    write_project(shop, campaign=campaign, templates=hooked)
+    (shop / "config.yaml").write_text(config.replace("base_url: \"https://shop.example.com/de\",",
+                                                     "base_url: \"https://shop.example.com/de\", untranslated: "
+                                                     "default,"), encoding="utf-8")
+    assert cli("validate").exit_code == 0  # the market takes the vars as written
+    fallback = cli("preview", "mittens", "--market", "de", "--at", "2026-12-01 00:00")
+    assert "Warm hands. Merry Christmas! Neu: Alpaka-Fäustlinge" in fallback.output, fallback.output
 
 
 def test_a_channel_market_must_exist(shop, cli) -> None:

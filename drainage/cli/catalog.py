@@ -26,7 +26,7 @@ def validate(paths: Annotated[list[Path] | None, typer.Argument(help="Campaign f
     """Check config, campaigns, templates, links and post lengths; report every problem with file:line."""
     with friendly_errors():
         from drainage.feeds.hosts import off_host_feeds
-        from drainage.project import check_rendering
+        from drainage.validation import check_rendering
 
         project = load_project(config, paths or None)
         for warning in off_host_feeds(project):
@@ -55,7 +55,7 @@ def plan(days: Annotated[float, typer.Option(help="How many days ahead.")] = 7,
         prior = _prior(project)
         campaigns = [project.campaign(campaign)] if campaign else [
             c for c in project.campaigns.values() if c.model.status == "active"]
-        wanted = _market_named(project, market)
+        wanted = market_named(project, market)
         planned = sorted((p for c in campaigns for p in plan_campaign(c, begin, end, prior)
                           if wanted is None or p.market_id == wanted),
                          key=lambda p: (p.slot, p.campaign.id, p.use_index, p.market_id))
@@ -94,7 +94,7 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
     with friendly_errors():
         project = load_project(config)
         loaded = project.campaign(campaign)
-        only = _campaign_market(loaded, _market_named(project, market))
+        only = campaign_market(loaded, market_named(project, market))
         begin = parse_when(at, loaded.tz_of(only))
         prior = _prior(project)
         shown = 0
@@ -116,7 +116,7 @@ def preview(campaign: Annotated[str, typer.Argument(help="Campaign id or file na
                                          + (f" on channel '{channel}'" if channel else ""), hint)])
 
 
-def _market_named(project: Project, name: str | None) -> str | None:
+def market_named(project: Project, name: str | None) -> str | None:
     """--market NAME: a market of config.yaml (ProblemsFound otherwise)."""
     from drainage.sources import did_you_mean
 
@@ -128,7 +128,7 @@ def _market_named(project: Project, name: str | None) -> str | None:
     raise ProblemsFound([Problem(project.config.shown_as, 0, 0, f"no market '{name}'", hint)])
 
 
-def _campaign_market(loaded: Any, name: str | None) -> Any:
+def campaign_market(loaded: Any, name: str | None) -> Any:
     """The campaign's market named `name` (None: all of them)."""
     if name is None:
         return None

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from drainage.cli.catalog import show_planned
+from drainage.cli.catalog import campaign_market, market_named, show_planned
 from drainage.cli.console import complain, say, stdout
 from drainage.cli.failures import friendly_errors
 from drainage.cli.opening import load_project, open_engine, parse_when, run_then_close
-from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt
+from drainage.cli.options import DEFAULT_CONFIG, ConfigOpt, MarketOpt
 from drainage.errors import Problem, ProblemsFound
 
 NOT_DONE = ("failed", "paused", "interrupted", "unknown")
@@ -21,7 +21,9 @@ NOT_DONE = ("failed", "paused", "interrupted", "unknown")
 
 def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.")],
          channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
-         at: Annotated[str | None, typer.Option(help="Send the slot due at this local time (default: now).")] = None,
+         at: Annotated[str | None, typer.Option(help="Send the slot due at this local time (default: now; with "
+                                                     "--market, that market's time).")] = None,
+         market: MarketOpt = None,
          dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and show, send nothing.")] = False,
          force: Annotated[bool, typer.Option("--force", help="Send even if this slot was sent (email: to those "
                                                              "not reached yet).")] = False,
@@ -38,9 +40,11 @@ def send(campaign: Annotated[str, typer.Argument(help="Campaign id or file name.
     with friendly_errors():
         project = load_project(config)
         loaded = project.campaign(campaign)
+        only = campaign_market(loaded, market_named(project, market))
         engine = open_engine(project)
-        outcomes = run_then_close(send_campaign(project, engine, loaded, parse_when(at, loaded.tz), channel=channel,
-                                                dry_run=dry_run, force=force, include_sent=include_sent,
+        outcomes = run_then_close(send_campaign(project, engine, loaded, parse_when(at, loaded.tz_of(only)),
+                                                channel=channel, market=market, dry_run=dry_run, force=force,
+                                                include_sent=include_sent,
                                                 say=lambda line: stdout().print(line, soft_wrap=True)), project)
         for outcome in outcomes:
             show_outcome(stdout(), outcome)

@@ -165,17 +165,18 @@ def planned_for(project: Project, post: Post) -> PlannedPost:
     return PlannedPost(campaign, use, index, post.slot, item, variant, theme, market=market)
 
 
-def audience_of(project: Project, planned: PlannedPost, channel: Channel) -> Callable[[str], bool] | None:
-    """Which subscriber locales a market's mail goes to on a channel of every market (None: the whole lists).
+def audience_of(project: Project, planned: PlannedPost, channel: Channel) -> Callable[[str, str], bool] | None:
+    """Which subscribers (by locale and `country` attribute) a market's mail goes to on a channel of every market
+    (None: the whole lists).
 
-    A subscriber's locale picks their market (drainage.markets.market_of_locale); a channel with `market:` mails
-    its own lists whole."""
+    A subscriber's locale and country pick their market (drainage.markets.market_of_locale); a channel with
+    `market:` mails its own lists whole."""
     if planned.market is None or getattr(channel.options, "market", None):
         return None
     markets, wanted = markets_of(project.config.config), planned.market.id
 
-    def accepts(locale: str) -> bool:
-        found = market_of_locale(locale, markets)
+    def accepts(locale: str, country: str) -> bool:
+        found = market_of_locale(locale, markets, country)
         return found is not None and found.id == wanted
 
     return accepts

@@ -44,7 +44,6 @@ from drainage.store.email_models import (
     Fanout,
     FanoutStatus,
     RecipientStatus,
-    Subscriber,
     SubscriberStatus,
     SuppressionReason,
 )
@@ -100,22 +99,33 @@ def _parse(value: Any) -> datetime:
 
 
 def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, lists: Sequence[str],
-                exclude_sent_of: Sequence[str] = (), locales: Callable[[str], bool] | None = None) -> Fanout:
+                exclude_sent_of: Sequence[str] = (), locales: Callable[[str, str], bool] | None = None) -> Fanout:
     """The fan-out of a delivery; created with its frozen audience the first time (one transaction).
 
     `exclude_sent_of`: delivery keys of earlier fan-outs whose `sent` recipients are left out of the audience
     (a forced send of a slot never mails again who got it, unless asked). `locales`: only subscribers whose
-    locale it accepts (a market's mail on a channel of every market goes to that market's subscribers)."""
+    locale and `country` attribute it accepts (a market's mail on a channel of every market goes to that market's
+    subscribers)."""
+    country = _country_sql(engine)
     with session(engine) as s:
         found = s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one_or_none()
         if found is not None:
             return found
         kept: dict[str, str] = {}
+        by_locale = ""
         if locales is not None:
-            present = s.execute(select(Subscriber.locale).distinct()).scalars().all()
-            kept = {f"k{i}": name for i, name in enumerate(n for n in present if locales(n))}
-    by_locale = "" if locales is None else (
-        f"AND s.locale IN ({', '.join(':' + k for k in kept)}) " if kept else "AND 1 = 0 ")
+            present = s.execute(text(f"SELECT DISTINCT s.locale, {country} FROM subscribers s")).all()
+            accepted: dict[str, list[str]] = {}
+            for locale, where in present:
+                if locales(locale or "", where or ""):
+                    accepted.setdefault(locale or "", []).append(where or "")
+            terms = []
+            for i, (locale, wheres) in enumerate(sorted(accepted.items())):
+                kept[f"k{i}"] = locale
+                kept.update({f"k{i}c{j}": w for j, w in enumerate(wheres)})
+                terms.append(f"(s.locale = :k{i} AND {country} IN "
+                             f"({', '.join(f':k{i}c{j}' for j in range(len(wheres)))}))")
+            by_locale = f"AND ({' OR '.join(terms)}) " if terms else "AND 1 = 0 "
     now = stamper(engine)(_now())
     try:
         with engine.begin() as conn:
@@ -144,6 +154,13 @@ def open_fanout(engine: Engine, delivery_key: str, campaign: str, channel: str, 
         pass
     with session(engine) as s:
         return s.execute(select(Fanout).where(Fanout.delivery_key == delivery_key)).scalar_one()
+
+
+def _country_sql(engine: Engine) -> str:
+    """SQL for a subscriber's `country` attribute (from its JSON attributes; '' when it has none)."""
+    if engine.dialect.name == "postgresql":
+        return "coalesce(s.attributes::json ->> 'country', '')"
+    return "coalesce(CAST(json_extract(s.attributes, '$.country') AS TEXT), '')"
 
 
 class Ledger:

@@ -12,8 +12,9 @@ from datetime import datetime
 from drainage.campaigns import LoadedCampaign
 from drainage.feeds.entries import FeedEntry
 from drainage.posts import FeedRef, feed_post
-from drainage.project import Project, missing_values
+from drainage.project import Project
 from drainage.render import MissingValue
+from drainage.validation import missing_values
 
 
 def template_defect(project: Project, campaign: LoadedCampaign, feed_index: int, entry: FeedEntry, event: str,

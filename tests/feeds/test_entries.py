@@ -90,7 +90,8 @@ def test_broken_documents_are_refused_with_the_reason() -> None:
 
 
 def test_entry_fields_are_exactly_what_validate_samples() -> None:
-    from drainage.project import load_project, sample_entries
+    from drainage.project import load_project
+    from drainage.validation import sample_entries
     from tests.conftest import REPO
 
     (entry, *_) = entries_of("shopify-all.atom")

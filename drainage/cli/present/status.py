@@ -22,8 +22,11 @@ def show_status(console: Console, st: Status, days: float) -> None:
                            f"UTC); fix it, then run `drainage resume {state.channel}`", style="bold red"),
                       soft_wrap=True)
     columns = [Column("campaign"), Column("channel"), Column("next slot (local)", whole=True)]
-    console.print(fitted_table(console.width, columns, [[run.campaign, run.channel, run.local] for run in st.next_runs],
-                               title="next runs"))
+    rows = [[run.campaign, run.channel, run.local] for run in st.next_runs]
+    if any(run.market for run in st.next_runs):  # the market's slot, in the market's time zone
+        columns.insert(2, Column("market"))
+        rows = [[run.campaign, run.channel, run.market or "-", run.local] for run in st.next_runs]
+    console.print(fitted_table(console.width, columns, rows, title="next runs"))
     if st.counts:
         states = sorted({k for c in st.counts.values() for k in c})
         columns = [Column("channel"), *(Column(state, whole=True, justify="right") for state in states)]
