@@ -121,7 +121,7 @@ def generate(url: str, clicks: int, links: int, days: int, seed: int = 8) -> Non
         target = f"https://shop.example.com/p/{item}?utm_campaign={campaign}&utm_source={channel}&utm_content={variant}"
         link = tracked_link("https://go.example.com", target, campaign, channel, item, variant)
         codes.append(link.code)
-        values = {"campaign": campaign, "channel": channel, "item": item, "variant": variant}
+        values = {"campaign": campaign, "channel": channel, "item": item, "variant": variant, "market": ""}
         link_keys.append([(scope_name(scope), key_of(values[c] for c in scope)) for scope in SCOPES])
         link_rows.append((link.code, target, campaign, channel, item, variant, "",
                           db.stamp(datetime.combine(first, datetime.min.time()))))
