@@ -31,7 +31,8 @@ for _name in ("COLUMNS", "LINES"):
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
+                                    "ci" if os.environ.get("CI") or os.environ.get("DRAINAGE_CI") else "dev"))
 DATA = Path(__file__).resolve().parent / "data"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from ruamel.yaml.comments import TaggedScalar
 
 from drainage.sources import MAX_NODES, Positions, _parse_exactly, parse_yaml
 from drainage.yaml_fast import NotPlain, compose_plain
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.pure  # no database: CI's PostgreSQL pass skips it
 
 
 def comparable(value: Any) -> Any:
-    """Plain data with NaN made comparable and ruamel's TimeStamp (a datetime subclass) as a datetime."""
+    """Plain data with NaN made comparable, ruamel's TimeStamp (a datetime subclass) as a datetime, and ruamel's
+    TaggedScalar (a YAML 1.1 tag such as `=`'s 'value', which has no equality of its own) as its tag and text."""
     if isinstance(value, dict):
         return {k: comparable(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -29,6 +31,8 @@ def comparable(value: Any) -> Any:
         return ("datetime", value.isoformat())
     if isinstance(value, date):
         return ("date", value.isoformat())
+    if isinstance(value, TaggedScalar):
+        return ("tagged", str(value.tag), value.value)
     return value
 
 
@@ -41,6 +45,7 @@ def comparable(value: Any) -> Any:
 @example(text="--- a\n--- b\n")
 @example(text="a: 2026-01-01 10:00:00+02:00\nb: 2026-01-01\nc: !!binary aGk=\nd: !!float 1\n")
 @example(text=EXAMPLE)
+@example(text="=")  # a YAML 1.1 value tag: both read it as a TaggedScalar
 def test_fast_path_reads_what_ruamel_reads(text: str) -> None:
     fast, fast_positions, fast_problems = parse_yaml(text, Positions("f.yaml"))
     exact, exact_positions, exact_problems = _parse_exactly(text, Positions("f.yaml"))
