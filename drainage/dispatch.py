@@ -34,11 +34,12 @@ from drainage.email.service import EmailService, EmailServices
 from drainage.errors import AuthError, ChannelError, Paused, PermanentError, RateLimited
 from drainage.feeds.poller import FeedPoller, PollResult
 from drainage.feeds.release import release_due
-from drainage.journal import new_delivery, prior_counter, save_links
+from drainage.journal import new_delivery, save_links
 from drainage.logs import event
 from drainage.metrics import Metrics
 from drainage.pacing import Backoff, SharedLimit, parse_rate
 from drainage.posts import PriorCount, posts_for_slots, slots_for
+from drainage.priors import prior_counter
 from drainage.project import Project
 from drainage.schedule import parse_duration
 from drainage.store.db import session

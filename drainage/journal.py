@@ -18,28 +18,9 @@ from sqlmodel import Session, col, select
 from drainage.channel import Receipt
 from drainage.errors import AlreadySent, ChannelError, OutcomeUnknown
 from drainage.links import TrackedLink
-from drainage.posts import FEED_ITEM_PREFIX, PlannedPost, PriorCount
+from drainage.posts import PlannedPost
 from drainage.store.db import session
 from drainage.store.models import Delivery, DeliveryStatus, Link, utcnow
-
-
-def prior_counter(engine: Engine) -> PriorCount:
-    """How many distinct slots of (campaign, channel) the journal holds before a slot (for rotation).
-
-    Posts of feed entries are not slots of the campaign's schedule, so they do not count.
-    """
-
-    def count(campaign: str, channel: str, slot: datetime, market: str | None = None) -> int:
-        with session(engine) as s:
-            stmt = select(func.count(func.distinct(Delivery.slot_at))).where(
-                Delivery.campaign == campaign, Delivery.channel == channel, Delivery.slot_at < slot,
-                Delivery.forced.is_(False),  # type: ignore[attr-defined]
-                ~col(Delivery.item).startswith(FEED_ITEM_PREFIX))
-            if market is not None:  # a market's rotation counts that market's slots only
-                stmt = stmt.where(Delivery.market == market)
-            return int(s.exec(stmt).one())
-
-    return count
 
 
 def find(s: Session, key: str) -> Delivery | None:

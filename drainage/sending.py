@@ -16,6 +16,7 @@ from drainage.email.service import EmailServices
 from drainage.errors import AlreadySent, ChannelError, OutcomeUnknown, Paused, Problem, ProblemsFound
 from drainage.markets import Market
 from drainage.posts import PlannedPost, posts_for_slots, slots_for
+from drainage.priors import prior_counter
 from drainage.project import Composed, Project
 from drainage.schedule import parse_duration
 from drainage.store.db import session
@@ -49,7 +50,7 @@ def current_posts(project: Project, engine: Engine, campaign: LoadedCampaign, at
                   channel: str | None = None, market: str | None = None) -> list[PlannedPost]:
     """The posts of each channel's most recent slot (ProblemsFound when no slot is due yet); `market`: only
     that market's posts."""
-    prior = journal.prior_counter(engine)
+    prior = prior_counter(engine)
     planned: list[PlannedPost] = []
     problems = []
     uses = [(i, u) for i, u in enumerate(campaign.model.channels) if channel in (None, u.channel)]

@@ -60,8 +60,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "drainage.tracker.metrics", "drainage.tracker.orders",
     ),
     "core": (
-        "drainage.config", "drainage.campaigns", "drainage.project", "drainage.validation", "drainage.posts",
-        "drainage.registry",
+        "drainage.config", "drainage.campaigns", "drainage.project", "drainage.validation", "drainage.priors",
+        "drainage.posts", "drainage.registry",
         "drainage.render", "drainage.links", "drainage.journal", "drainage.schedule", "drainage.sources",
         "drainage.yaml_fast", "drainage.yaml_cache", "drainage.markets", "drainage.campaign_markets",
         "drainage.translations", "drainage.logs", "drainage.clock", "drainage.workers",

@@ -69,7 +69,7 @@ def _prior(project: Project) -> PriorCount:
     engine = open_engine_if_any(project)
     if engine is None:
         return no_prior
-    from drainage.journal import prior_counter
+    from drainage.priors import prior_counter
 
     return prior_counter(engine)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, event
-from sqlmodel import Session, create_engine
+from sqlalchemy import Engine, create_engine, event
+
+if TYPE_CHECKING:  # imported where a session is made: a read that needs no model need not import SQLModel
+    from sqlmodel import Session
 
 
 def make_engine(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
@@ -62,4 +64,6 @@ def _sqlite_pragmas(cache_kib: int | None, dbapi_conn: Any, _record: Any) -> Non
 
 def session(engine: Engine) -> Session:
     """A session that keeps loaded objects usable after commit."""
+    from sqlmodel import Session
+
     return Session(engine, expire_on_commit=False)
