@@ -64,6 +64,9 @@ def scope_name(scope: tuple[str, ...]) -> str:
     return ",".join(scope)
 
 
+SCOPE_NAMES = tuple(scope_name(scope) for scope in SCOPES)
+
+
 def key_of(values: Iterable[Any]) -> str:
     return SEPARATOR.join("" if v is None else str(v) for v in values)
 
@@ -99,28 +102,27 @@ def count_new(conn: Connection, new: list[tuple[Any, str, str]], order: Any = li
             if (day, visitor) in wanted and row not in ours:
                 earlier[(day, visitor)].append(code)
     codes = sorted({code for _, code, _ in new} | {c for cs in earlier.values() for c in cs})
-    links = link_values(raw, codes)
+    keys = {code: _keys(values) for code, values in link_values(raw, codes).items()}  # once per link, not click
     counts: Counter[tuple[Any, str, str]] = Counter()
     per_visitor: dict[tuple[Any, str], list[str]] = defaultdict(list)
     for day, code, visitor in new:
         per_visitor[(day, visitor)].append(code)
     for (day, visitor), added in per_visitor.items():
-        seen: set[tuple[int, str]] = set()
+        seen: set[tuple[str, str]] = set()
         for code in earlier.get((day, visitor), ()):
-            if code in links:
-                seen.update(_keys(links[code]))
+            seen.update(keys.get(code, ()))
         for code in added:
-            if code not in links:
-                continue  # reports join clicks to their links: a click on an unknown code counts nowhere
-            for index, key in _keys(links[code]):
-                if (index, key) not in seen:
-                    seen.add((index, key))
-                    counts[(day, scope_name(SCOPES[index]), key)] += 1
+            # a click on an unknown code counts nowhere: reports join clicks to their links
+            for scope_key in keys.get(code, ()):
+                if scope_key not in seen:
+                    seen.add(scope_key)
+                    counts[(day, *scope_key)] += 1
     raw.many(UPSERT_SQL, [(*k, n) for k, n in order(counts.items())])
 
 
-def _keys(values: dict[str, Any]) -> list[tuple[int, str]]:
-    return [(i, key_of(values[c] for c in scope)) for i, scope in enumerate(SCOPES)]
+def _keys(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(scope name, key) of a link in every scope."""
+    return [(name, key_of(values[c] for c in scope)) for name, scope in zip(SCOPE_NAMES, SCOPES, strict=True)]
 
 
 def link_values(raw: RawCursor, codes: list[str]) -> dict[str, dict[str, Any]]:
